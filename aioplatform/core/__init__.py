@@ -1,0 +1,1 @@
+"""aioplatform.core: the transport every service client shares (knows no service)."""

@@ -1,0 +1,33 @@
+"""Every default of the transport, in one place (httpx keeps its defaults together too).
+
+Change a default here and every config object, docstring example and test picks it up.
+"""
+
+from __future__ import annotations
+
+# Pool (Limits)
+MAX_CONNECTIONS = 100
+MAX_PER_HOST = 0  # 0 = no per-host cap beyond MAX_CONNECTIONS
+KEEPALIVE = 15.0  # seconds an idle pooled connection is kept
+
+# Timeouts (seconds; None = no limit)
+POOL_TIMEOUT: float | None = 30.0  # waiting for a free connection from the pool
+CONNECT_TIMEOUT: float | None = 10.0  # establishing a TCP connection
+READ_TIMEOUT: float | None = 60.0  # between two reads of the response
+DEADLINE: float | None = None  # whole call, across every retry
+
+# Retries (RetryPolicy)
+MAX_ATTEMPTS = 4
+BACKOFF_BASE = 0.5  # first backoff ceiling; doubles each retry, full jitter below it
+BACKOFF_CAP = 8.0
+RETRY_AFTER_CAP = 60.0  # a longer Retry-After raises RateLimited instead of sleeping
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# A POST/PATCH answered with one of these provably never reached the application.
+UNPROCESSED_STATUSES = frozenset({429, 503})
+
+# Batches
+CONCURRENCY = 32
+
+# Secrets are replaced by this in reprs, logs and error messages.
+REDACTED = "***"

@@ -1,0 +1,727 @@
+"""Session: the one place aioplatform touches aiohttp.
+
+A :class:`Session` owns one ``aiohttp.ClientSession`` and its ``TCPConnector`` (the
+pool), created lazily inside the running event loop on first use. Every service
+client sends through :meth:`Session.request`, which
+
+* applies the caller's :class:`~aioplatform.core.auth.Auth` and refreshes it once
+  when the server rejects it,
+* reads the whole body so the connection goes straight back to the pool,
+* turns aiohttp's exceptions and error statuses into the typed errors of
+  :mod:`aioplatform.core.errors`, with every known secret scrubbed,
+* retries under a :class:`~aioplatform.core.retry.RetryPolicy`: the first attempt
+  runs without tenacity (the success path stays cheap); only a retryable failure
+  builds a fresh ``AsyncRetrying`` for the remaining attempts,
+* honours ``Retry-After`` and, on a 429 that carries one, pauses every request to
+  that host (not only the one that was told to wait).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json as jsonlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeAlias
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import aiohttp
+import attrs
+from multidict import CIMultiDictProxy
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+from yarl import URL
+
+from . import defaults
+from .auth import Auth, redact
+from .errors import (
+    APIError,
+    ConnectError,
+    PlatformError,
+    RateLimited,
+    RequestTimeout,
+    SessionError,
+    TransportError,
+    error_class_for_status,
+)
+from .retry import RetryPolicy, parse_retry_after
+
+__all__ = [
+    "Session",
+    "Timeouts",
+    "Limits",
+    "Response",
+    "StreamResponse",
+    "SessionStats",
+    "ErrorTranslator",
+    "Body",
+    "default_error_message",
+]
+
+log = logging.getLogger("aioplatform")
+
+_NO_AUTH = Auth()
+# Query parameters whose values are credentials (Astakos accepts ?X-Auth-Token=).
+_SECRET_PARAMS = frozenset({"x-auth-token", "token", "api_key", "password", "access_token"})
+
+
+def _positive_or_none(name: str) -> Callable[[Any, Any, Any], None]:
+    def check(instance: Any, attribute: Any, value: Any) -> None:
+        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+            raise ValueError(f"{name} must be a positive number of seconds or None, got {value!r}")
+
+    return check
+
+
+@attrs.frozen
+class Timeouts:
+    """Timeouts by phase, in seconds (None = no limit).
+
+    * ``pool`` — waiting for a free connection when the pool is full,
+    * ``connect`` — establishing a TCP connection,
+    * ``read`` — the longest silence between two reads of a response,
+    * ``deadline`` — the whole call, across every retry and backoff.
+
+    >>> Timeouts(read=5.0, deadline=30.0)
+    >>> await client.container_task_instances.get(uuid, timeout=Timeouts(deadline=2.0))
+    """
+
+    pool: float | None = attrs.field(
+        default=defaults.POOL_TIMEOUT, validator=_positive_or_none("pool")
+    )
+    connect: float | None = attrs.field(
+        default=defaults.CONNECT_TIMEOUT, validator=_positive_or_none("connect")
+    )
+    read: float | None = attrs.field(
+        default=defaults.READ_TIMEOUT, validator=_positive_or_none("read")
+    )
+    deadline: float | None = attrs.field(
+        default=defaults.DEADLINE, validator=_positive_or_none("deadline")
+    )
+
+    def replace(self, **changes: float | None) -> Timeouts:
+        return attrs.evolve(self, **changes)
+
+    def _client_timeout(self, total: float | None = None) -> aiohttp.ClientTimeout:
+        # aiohttp's `connect` covers pool wait + connecting; `sock_connect` only the latter.
+        pool_and_connect = None
+        if self.pool is not None and self.connect is not None:
+            pool_and_connect = self.pool + self.connect
+        return aiohttp.ClientTimeout(
+            total=total, connect=pool_and_connect, sock_connect=self.connect, sock_read=self.read
+        )
+
+
+@attrs.frozen
+class Limits:
+    """The connection pool: how many connections, per host, and how long idle ones live.
+
+    >>> Limits(max_connections=200, max_per_host=50)
+    """
+
+    max_connections: int = defaults.MAX_CONNECTIONS
+    max_per_host: int = defaults.MAX_PER_HOST
+    keepalive: float = defaults.KEEPALIVE
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.max_connections, int) or self.max_connections < 1:
+            raise ValueError(f"max_connections must be an integer >= 1, got {self.max_connections!r}")
+        if not isinstance(self.max_per_host, int) or self.max_per_host < 0:
+            raise ValueError(f"max_per_host must be an integer >= 0, got {self.max_per_host!r}")
+        if not isinstance(self.keepalive, (int, float)) or self.keepalive < 0:
+            raise ValueError(f"keepalive must be a number >= 0, got {self.keepalive!r}")
+
+
+@attrs.define
+class SessionStats:
+    """Counters a Session keeps: what the demo and the benchmarks print."""
+
+    requests: int = 0  # HTTP attempts sent (retries and auth refreshes included)
+    retries: int = 0  # attempts that were a retry of a failed one
+    connections_opened: int = 0  # new TCP connections the pool had to open
+    errors: int = 0  # calls that ended in an exception
+
+    def snapshot(self) -> dict[str, int]:
+        return attrs.asdict(self)
+
+
+def scrub_url(url: str, secrets: Iterable[str] = ()) -> str:
+    """The URL with credential query parameters and known secrets replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if any(k.lower() in _SECRET_PARAMS for k, _ in pairs):
+            query = urlencode(
+                [(k, defaults.REDACTED if k.lower() in _SECRET_PARAMS else v) for k, v in pairs]
+            )
+            url = urlunsplit(parts._replace(query=query))
+    if parts.username or parts.password:
+        url = url.replace(f"{parts.username or ''}:{parts.password or ''}@", "***@")
+    return redact(url, secrets)
+
+
+def default_error_message(response: Response) -> str:
+    """A readable message from a typical JSON error body, else the body text or reason."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("message", "detail", "error", "msg"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+    text = response.text.strip()
+    if text and len(text) <= 500:
+        return text
+    return response.reason or f"HTTP {response.status}"
+
+
+class Response:
+    """A complete HTTP response: status, headers and the whole body, already read.
+
+    The connection it came on is already back in the pool.
+    """
+
+    __slots__ = ("_secrets", "_url", "body", "headers", "method", "reason", "status")
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        url: URL,
+        status: int,
+        reason: str,
+        headers: CIMultiDictProxy[str],
+        body: bytes,
+        secrets: Sequence[str] = (),
+    ):
+        self.method = method
+        self._url = url
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+        self._secrets = secrets
+
+    @property
+    def url(self) -> str:
+        """The request URL, credentials scrubbed."""
+        return scrub_url(str(self._url), self._secrets)
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON (``ValueError`` if it is not JSON; None if empty)."""
+        if not self.body:
+            return None
+        return jsonlib.loads(self.body)
+
+    def error(self, message: str | None = None, cls: type[APIError] | None = None) -> APIError:
+        """The typed error for this response (class by status unless ``cls`` is given)."""
+        if message is None:
+            message = default_error_message(self)
+        retry_after = (
+            parse_retry_after(self.headers) if self.status in (429, 503) else None
+        )
+        return (cls or error_class_for_status(self.status))(
+            redact(message, self._secrets),
+            status=self.status,
+            method=self.method,
+            url=self.url,
+            body=redact(self.text, self._secrets),
+            retry_after=retry_after,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.method} {self.url}>"
+
+
+ErrorTranslator: TypeAlias = Callable[[Response], APIError]
+# A request body: JSON goes through ``json=``; ``data=`` takes bytes, str, a form
+# (mapping or list of pairs; lists become repeated keys), or a zero-argument callable
+# that builds a fresh body for every attempt (streams cannot be re-sent otherwise).
+Body: TypeAlias = Any
+
+
+class StreamResponse:
+    """A successful response whose body has not been read yet (from :meth:`Session.stream`)."""
+
+    def __init__(self, raw: aiohttp.ClientResponse, url: str):
+        self._raw = raw
+        self.status = raw.status
+        self.headers = raw.headers
+        self.url = url
+
+    async def iter_chunks(self, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
+        """The body in chunks of at most ``chunk_size`` bytes."""
+        async for chunk in self._raw.content.iter_chunked(chunk_size):
+            yield chunk
+
+    async def read(self) -> bytes:
+        return await self._raw.read()
+
+
+@attrs.define(slots=True)
+class _Call:
+    """One logical call: what every attempt of it needs."""
+
+    method: str
+    url: str
+    params: Any
+    json: Any
+    data: Any
+    headers: Mapping[str, str] | None
+    auth: Auth
+    idempotent: bool | None
+    retry: RetryPolicy
+    timeouts: Timeouts
+    errors: ErrorTranslator | None
+    host: str
+    deadline: float | None = None  # loop time
+    stream: bool = False
+    refreshed: bool = False
+    queued: bool = False  # waiting for a pool slot right now (set by the trace hooks)
+
+
+class Session:
+    """One connection pool, shared by any number of service clients.
+
+    >>> async with Session(limits=Limits(max_connections=50)) as session:
+    ...     async with SaltantClient(url, token, session=session) as saltant, \\
+    ...                AstakosClient(token, auth_url, session=session) as astakos:
+    ...         ...   # both clients send over the same pool
+
+    The aiohttp session is created lazily inside the running loop and is bound to
+    it: using the Session from another loop, or after :meth:`aclose`, raises
+    :class:`~aioplatform.SessionError` at once. Nothing is closed from ``__del__``.
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
+    ):
+        for name, value, kind in (
+            ("limits", limits, Limits),
+            ("timeouts", timeouts, Timeouts),
+            ("retry", retry, RetryPolicy),
+        ):
+            if value is not None and not isinstance(value, kind):
+                raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
+        self.limits = limits or Limits()
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy()
+        self.stats = SessionStats()
+        self._headers = {"User-Agent": "aioplatform/0.1", **(headers or {})}
+        self._trace_configs = list(trace_configs)
+        self._client: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._paused_until: dict[str, float] = {}
+        self._timeout_cache: dict[Timeouts, aiohttp.ClientTimeout] = {}
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def __aenter__(self) -> Session:
+        self._ensure_client()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def aclose(self) -> None:
+        """Close the pool. Idempotent; a closed Session refuses further requests."""
+        self._closed = True
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+    def _ensure_client(self) -> aiohttp.ClientSession:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise SessionError("a Session can only be used inside a running event loop") from None
+        if self._closed:
+            raise SessionError("this Session is closed; create a new one")
+        client = self._client
+        if client is None:
+            trace = aiohttp.TraceConfig()
+            trace.on_connection_create_end.append(self._on_connection_created)
+            trace.on_connection_queued_start.append(self._on_queued_start)
+            trace.on_connection_queued_end.append(self._on_queued_end)
+            connector = aiohttp.TCPConnector(
+                limit=self.limits.max_connections,
+                limit_per_host=self.limits.max_per_host,
+                keepalive_timeout=self.limits.keepalive,
+            )
+            client = aiohttp.ClientSession(
+                connector=connector,
+                trace_configs=[trace, *self._trace_configs],
+                headers=self._headers,
+            )
+            self._client, self._loop = client, loop
+        elif loop is not self._loop:
+            raise SessionError(
+                "this Session belongs to another event loop; create one Session per loop"
+            )
+        return client
+
+    def pool_status(self) -> dict[str, int]:
+        """Connections of the pool now: ``in_use`` (checked out) and ``idle`` (kept alive)."""
+        client = self._client
+        if client is None or client.connector is None:
+            return {"in_use": 0, "idle": 0}
+        connector = client.connector
+        in_use = len(connector._acquired)
+        idle = sum(len(conns) for conns in connector._conns.values())
+        return {"in_use": in_use, "idle": idle}
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("open" if self._client else "new")
+        return f"<Session {state} limits={self.limits!r}>"
+
+    # -- tracing hooks ---------------------------------------------------------------
+
+    async def _on_connection_created(self, session: Any, ctx: Any, params: Any) -> None:
+        self.stats.connections_opened += 1
+
+    @staticmethod
+    async def _on_queued_start(session: Any, ctx: Any, params: Any) -> None:
+        if isinstance(ctx.trace_request_ctx, _Call):
+            ctx.trace_request_ctx.queued = True
+
+    @staticmethod
+    async def _on_queued_end(session: Any, ctx: Any, params: Any) -> None:
+        if isinstance(ctx.trace_request_ctx, _Call):
+            ctx.trace_request_ctx.queued = False
+
+    # -- requests --------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Any,
+        json: Any,
+        data: Body,
+        headers: Mapping[str, str] | None,
+        auth: Auth | None,
+        idempotent: bool | None,
+        retry: RetryPolicy | None,
+        timeout: Timeouts | float | None,
+        errors: ErrorTranslator | None,
+    ) -> _Call:
+        if not isinstance(method, str) or not method:
+            raise ValueError("method must be a non-empty string such as 'GET'")
+        if json is not None and data is not None:
+            raise ValueError("pass either json= or data=, not both")
+        if timeout is None:
+            timeouts = self.timeouts
+        elif isinstance(timeout, Timeouts):
+            timeouts = timeout
+        elif isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+            timeouts = self.timeouts.replace(deadline=float(timeout))
+        else:
+            raise TypeError(f"timeout must be a Timeouts or a number of seconds, got {timeout!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        split = urlsplit(url)
+        if split.scheme not in ("http", "https") or not split.netloc:
+            raise ValueError(f"url must be an absolute http(s) URL, got {scrub_url(url)!r}")
+        call = _Call(
+            method=method.upper(),
+            url=url,
+            params=params,
+            json=json,
+            data=data,
+            headers=headers,
+            auth=auth or _NO_AUTH,
+            idempotent=idempotent,
+            retry=retry or self.retry,
+            timeouts=timeouts,
+            errors=errors,
+            host=split.netloc,
+        )
+        return call
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        data: Body = None,
+        headers: Mapping[str, str] | None = None,
+        auth: Auth | None = None,
+        idempotent: bool | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeouts | float | None = None,
+        errors: ErrorTranslator | None = None,
+    ) -> Response:
+        """Send one call (with retries) and return its complete response.
+
+        ``idempotent=True`` lets a POST/PATCH be retried like a GET (only when the
+        caller knows re-sending it is harmless). ``timeout`` is a :class:`Timeouts`
+        or a number (the call's deadline in seconds). ``errors`` turns an error
+        response into the service's typed exception; the default reads common JSON
+        error bodies. Raises :class:`~aioplatform.PlatformError` subclasses only.
+        """
+        call = self._call(
+            method, url, params=params, json=json, data=data, headers=headers, auth=auth,
+            idempotent=idempotent, retry=retry, timeout=timeout, errors=errors,
+        )  # fmt: skip
+        self._ensure_client()
+        try:
+            result = await self._send(call)
+        except PlatformError:
+            self.stats.errors += 1
+            raise
+        assert isinstance(result, Response)
+        return result
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        data: Body = None,
+        headers: Mapping[str, str] | None = None,
+        auth: Auth | None = None,
+        idempotent: bool | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeouts | float | None = None,
+        errors: ErrorTranslator | None = None,
+    ) -> AsyncIterator[StreamResponse]:
+        """Like :meth:`request`, but the body is left unread for the caller to stream.
+
+        Retries cover everything up to the response headers; an error status is
+        read and raised as usual. The connection is released when the block exits.
+        """
+        call = self._call(
+            method, url, params=params, json=json, data=data, headers=headers, auth=auth,
+            idempotent=idempotent, retry=retry, timeout=timeout, errors=errors,
+        )  # fmt: skip
+        call.stream = True
+        self._ensure_client()
+        try:
+            raw = await self._send(call)
+        except PlatformError:
+            self.stats.errors += 1
+            raise
+        assert isinstance(raw, aiohttp.ClientResponse)
+        try:
+            yield StreamResponse(raw, scrub_url(str(raw.url), tuple(call.auth.secrets())))
+        finally:
+            raw.release()
+
+    async def _send(self, call: _Call) -> Response | aiohttp.ClientResponse:
+        loop = asyncio.get_running_loop()
+        if call.timeouts.deadline is not None:
+            call.deadline = loop.time() + call.timeouts.deadline
+        policy = call.retry
+        try:
+            return await self._attempt(call)
+        except PlatformError as exc:
+            if policy.max_attempts <= 1 or not policy.should_retry(exc, call.method, call.idempotent):
+                raise
+            first = exc
+        return await self._retry(call, first)
+
+    async def _retry(self, call: _Call, first: PlatformError) -> Response | aiohttp.ClientResponse:
+        """The slow path: a fresh tenacity loop for the attempts after the first."""
+        policy = call.retry
+        loop = asyncio.get_running_loop()
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            return policy.backoff(state.attempt_number + 1, exc)
+
+        def stop(state: RetryCallState) -> bool:
+            if state.attempt_number >= policy.max_attempts - 1:
+                return True
+            return call.deadline is not None and loop.time() + state.upcoming_sleep > call.deadline
+
+        def before_sleep(state: RetryCallState) -> None:
+            self.stats.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            log.debug(
+                "retrying %s %s after %s (attempt %d, sleeping %.2fs)",
+                call.method, scrub_url(call.url), type(exc).__name__,
+                state.attempt_number + 2, state.upcoming_sleep,
+            )  # fmt: skip
+
+        delay = policy.backoff(1, first)
+        if call.deadline is not None and loop.time() + delay > call.deadline:
+            raise first
+        self.stats.retries += 1
+        log.debug(
+            "retrying %s %s after %s (attempt 2, sleeping %.2fs)",
+            call.method, scrub_url(call.url), type(first).__name__, delay,
+        )  # fmt: skip
+        await asyncio.sleep(delay)
+        retrying = AsyncRetrying(
+            stop=stop,
+            wait=wait,
+            retry=retry_if_exception(
+                lambda e: policy.should_retry(e, call.method, call.idempotent)
+            ),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return await retrying(self._attempt, call)
+
+    def _client_timeout(self, call: _Call) -> aiohttp.ClientTimeout:
+        if call.deadline is None:
+            cached = self._timeout_cache.get(call.timeouts)
+            if cached is None:
+                cached = self._timeout_cache[call.timeouts] = call.timeouts._client_timeout()
+            return cached
+        remaining = call.deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise RequestTimeout(
+                f"deadline of {call.timeouts.deadline}s exceeded",
+                phase="deadline", method=call.method, url=scrub_url(call.url),
+            )  # fmt: skip
+        return call.timeouts._client_timeout(total=remaining)
+
+    async def _wait_for_host(self, call: _Call) -> None:
+        until = self._paused_until.get(call.host)
+        if until is None:
+            return
+        now = asyncio.get_running_loop().time()
+        if until <= now:
+            self._paused_until.pop(call.host, None)
+            return
+        if call.deadline is not None and until > call.deadline:
+            raise RequestTimeout(
+                f"the host's rate-limit pause outlasts the {call.timeouts.deadline}s deadline",
+                phase="deadline", method=call.method, url=scrub_url(call.url),
+            )  # fmt: skip
+        await asyncio.sleep(until - now)
+
+    def _pause_host(self, host: str, seconds: float) -> None:
+        until = asyncio.get_running_loop().time() + seconds
+        if until > self._paused_until.get(host, 0.0):
+            self._paused_until[host] = until
+
+    async def _attempt(self, call: _Call) -> Response | aiohttp.ClientResponse:
+        """One HTTP exchange (plus at most one resend after an auth refresh)."""
+        client = self._ensure_client()
+        if self._paused_until:
+            await self._wait_for_host(call)
+        while True:
+            headers = dict(call.headers) if call.headers else {}
+            call.auth.apply(headers)
+            data = call.data() if callable(call.data) else call.data
+            timeout = self._client_timeout(call)
+            self.stats.requests += 1
+            try:
+                raw = await client.request(
+                    call.method,
+                    call.url,
+                    params=call.params,
+                    json=call.json,
+                    data=data,
+                    headers=headers,
+                    timeout=timeout,
+                    trace_request_ctx=call,
+                )
+            except aiohttp.ClientConnectorError as exc:
+                raise ConnectError(
+                    f"cannot connect to {call.host}: {exc.os_error.strerror or str(exc)}",
+                    method=call.method, url=scrub_url(call.url),
+                ) from None  # fmt: skip
+            except aiohttp.ConnectionTimeoutError:
+                phase = "pool" if call.queued else "connect"
+                limit = call.timeouts.pool if call.queued else call.timeouts.connect
+                raise RequestTimeout(
+                    f"{phase} timeout after {limit}s",
+                    phase=phase, method=call.method, url=scrub_url(call.url),
+                ) from None  # fmt: skip
+            except aiohttp.SocketTimeoutError:
+                raise RequestTimeout(
+                    f"read timeout after {call.timeouts.read}s",
+                    phase="read", method=call.method, url=scrub_url(call.url),
+                ) from None  # fmt: skip
+            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+                raise RequestTimeout(
+                    f"deadline of {call.timeouts.deadline}s exceeded",
+                    phase="deadline", method=call.method, url=scrub_url(call.url),
+                ) from None  # fmt: skip
+            except aiohttp.ClientError as exc:
+                raise TransportError(
+                    f"{type(exc).__name__}: {redact(str(exc), call.auth.secrets())}",
+                    method=call.method, url=scrub_url(call.url),
+                ) from None  # fmt: skip
+
+            if call.stream and raw.status < 400:
+                return raw
+            try:
+                body = await raw.read()
+            except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+                raw.close()
+                if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+                    which = "read" if isinstance(exc, aiohttp.SocketTimeoutError) else "deadline"
+                    raise RequestTimeout(
+                        f"{which} timeout while reading the response",
+                        phase=which, method=call.method, url=scrub_url(call.url),
+                    ) from None  # fmt: skip
+                raise TransportError(
+                    f"{type(exc).__name__} while reading the response",
+                    method=call.method, url=scrub_url(call.url),
+                ) from None  # fmt: skip
+            finally:
+                raw.release()
+            response = Response(
+                method=call.method,
+                url=raw.url,
+                status=raw.status,
+                reason=raw.reason or "",
+                headers=raw.headers,
+                body=body,
+                secrets=tuple(call.auth.secrets()),
+            )
+            if response.status < 400:
+                return response
+            if (
+                response.status in (401, 403)
+                and not call.refreshed
+                and call.auth is not _NO_AUTH
+            ):
+                call.refreshed = True
+                if await call.auth.refresh(response):
+                    continue  # rejected at the door: resending cannot duplicate work
+            error = call.errors(response) if call.errors is not None else response.error()
+            if (
+                isinstance(error, RateLimited)
+                and error.retry_after is not None
+                and error.retry_after <= call.retry.retry_after_cap
+            ):
+                self._pause_host(call.host, error.retry_after)
+            raise error

@@ -1,0 +1,266 @@
+"""LocalPlatform: the embedded reference platform (aiohttp.web + SQLite).
+
+One server on 127.0.0.1 (a free port unless ``port`` is given) mounts every
+embedded service under its own prefix, keeps state in SQLite (``":memory:"`` or a
+file that survives a restart), injects seeded faults, and counts what it saw.
+
+>>> async with LocalPlatform() as platform:
+...     async with SaltantClient(platform.saltant_url, platform.saltant_token) as client:
+...         ...
+
+From synchronous code (or a test whose client is blocking) run it on its own thread:
+
+>>> with LocalPlatform.in_thread(latency=0.02) as platform:
+...     requests.get(platform.saltant_url + "users/", headers=...)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import fnmatch
+import shutil
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from .faults import FaultInjector, FaultRule
+from .services import EmbeddedService
+from .store import Store
+
+__all__ = ["LocalPlatform", "PlatformStats"]
+
+
+@attrs.define
+class PlatformStats:
+    """What the server saw: requests (every attempt, faulted ones included) and connections."""
+
+    requests: int = 0
+    connections: int = 0
+    by_route: collections.Counter[tuple[str, str]] = attrs.Factory(collections.Counter)
+
+    def count(self, method: str | None = None, path: str = "*") -> int:
+        """Requests whose method equals ``method`` (any if None) and path matches the glob."""
+        return sum(
+            n
+            for (m, p), n in list(self.by_route.items())
+            if (method is None or m == method.upper()) and fnmatch.fnmatchcase(p, path)
+        )
+
+    def reset(self) -> None:
+        self.requests = 0
+        self.connections = 0
+        self.by_route.clear()
+
+
+def _service_classes() -> list[type[EmbeddedService]]:
+    # Imported here so that a service under construction cannot break the shell's import.
+    from .astakos import AstakosService
+    from .flowserv import FlowservService
+    from .saltant import SaltantService
+
+    return [SaltantService, AstakosService, FlowservService]
+
+
+class LocalPlatform:
+    """The embedded platform. An async context manager; see the module docstring."""
+
+    def __init__(
+        self,
+        db: str | Path = ":memory:",
+        *,
+        latency: float = 0.0,
+        faults: FaultRule | Iterable[FaultRule] | None = None,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data_dir: str | Path | None = None,
+    ):
+        if not isinstance(latency, (int, float)) or latency < 0:
+            raise ValueError(f"latency must be a number of seconds >= 0, got {latency!r}")
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be an integer in 0..65535, got {port!r}")
+        self.db = str(db)
+        self.seed = seed
+        self.host = host
+        self._port = port
+        rules = [faults] if isinstance(faults, FaultRule) else list(faults or ())
+        self.faults = FaultInjector(rules, seed=seed, latency=float(latency))
+        self.stats = PlatformStats()
+        self.store = Store(self.db)
+        self._data_dir_arg = Path(data_dir) if data_dir is not None else None
+        self._tmp_dir: str | None = None
+        self.data_dir: Path | None = None
+        self.services: dict[str, EmbeddedService] = {}
+        self._runner: web.AppRunner | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self.url = ""
+
+    # -- service shortcuts --------------------------------------------------------------
+
+    def service(self, name: str) -> Any:
+        try:
+            return self.services[name]
+        except KeyError:
+            raise RuntimeError(f"service {name!r} is not mounted (is the platform running?)") from None
+
+    @property
+    def saltant(self) -> Any:
+        return self.service("saltant")
+
+    @property
+    def astakos(self) -> Any:
+        return self.service("astakos")
+
+    @property
+    def flowserv(self) -> Any:
+        return self.service("flowserv")
+
+    @property
+    def saltant_url(self) -> str:
+        return str(self.saltant.url)
+
+    @property
+    def saltant_token(self) -> str:
+        return str(self.saltant.admin_token)
+
+    @property
+    def astakos_auth_url(self) -> str:
+        return str(self.astakos.auth_url)
+
+    @property
+    def astakos_user_token(self) -> str:
+        return str(self.astakos.user_token)
+
+    @property
+    def astakos_service_token(self) -> str:
+        return str(self.astakos.service_token)
+
+    @property
+    def flowserv_url(self) -> str:
+        return str(self.flowserv.url)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> LocalPlatform:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            raise RuntimeError("the platform is already running")
+        if self._data_dir_arg is not None:
+            self.data_dir = self._data_dir_arg
+        elif self.db == ":memory:":
+            self._tmp_dir = tempfile.mkdtemp(prefix="aioplatform-")
+            self.data_dir = Path(self._tmp_dir)
+        else:
+            self.data_dir = Path(self.db + ".files")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.store.open()
+
+        app = web.Application(
+            middlewares=[self._count_requests, self.faults.middleware()],
+            client_max_size=64 * 1024**2,
+        )
+        # The port must be known before services build absolute URLs (DRF `next` links).
+        loop = asyncio.get_running_loop()
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        self._runner = runner
+        for cls in _service_classes():
+            service = cls(self)
+            self.services[service.name] = service
+
+        def protocol() -> Any:
+            self.stats.connections += 1
+            return runner.server()  # type: ignore[misc]
+
+        # Listen first (port 0 picks a free port): services build absolute URLs (DRF
+        # `next` links, the Astakos catalog) from it. Nothing connects before setup ends.
+        self._server = await loop.create_server(protocol, self.host, self._port)
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://{self.host}:{port}"
+        for service in self.services.values():
+            app.add_subapp(service.prefix, await service.setup())
+        await runner.setup()
+
+    async def close(self) -> None:
+        for service in self.services.values():
+            await service.close()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.store.close()
+        if self._tmp_dir is not None:
+            shutil.rmtree(self._tmp_dir, ignore_errors=True)
+            self._tmp_dir = None
+
+    @web.middleware
+    async def _count_requests(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        self.stats.requests += 1
+        self.stats.by_route[(request.method, request.path)] += 1
+        return await handler(request)
+
+    # -- running on a thread ----------------------------------------------------------------
+
+    @classmethod
+    @contextlib.contextmanager
+    def in_thread(cls, *args: Any, **kwargs: Any) -> Iterator[LocalPlatform]:
+        """Run a platform on its own thread and event loop (for blocking clients and tests)."""
+        platform = cls(*args, **kwargs)
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(platform.start())
+            except BaseException as exc:
+                failure.append(exc)
+                started.set()
+                return
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(platform.close())
+            loop.close()
+
+        thread = threading.Thread(target=serve, name="aioplatform-platform", daemon=True)
+        thread.start()
+        started.wait()
+        if failure:
+            raise failure[0]
+        platform._loop = loop  # type: ignore[attr-defined]
+        try:
+            yield platform
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=30)
+
+    def call(self, coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+        """From another thread: run ``coro_fn()`` on a threaded platform's loop, wait for it."""
+        loop: asyncio.AbstractEventLoop = self._loop  # type: ignore[attr-defined]
+        return asyncio.run_coroutine_threadsafe(coro_fn(), loop).result()  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"<LocalPlatform {self.url or 'stopped'} db={self.db!r}>"
