@@ -79,7 +79,9 @@ class Timeouts:
     """Timeouts by phase, in seconds (None = no limit).
 
     * ``pool`` — waiting for a free connection when the pool is full,
-    * ``connect`` — establishing a TCP connection,
+    * ``connect`` — establishing a TCP connection (aiohttp enforces ``pool + connect``
+      as one budget for getting a connection, and ``connect`` alone for the TCP
+      handshake; a timeout while still queued for the pool is reported as ``"pool"``),
     * ``read`` — the longest silence between two reads of a response,
     * ``deadline`` — the whole call, across every retry and backoff.
 

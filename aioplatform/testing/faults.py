@@ -128,7 +128,7 @@ class FaultInjector:
             for match, queue in self._scripts:
                 if queue and (match == "*" or fnmatch.fnmatchcase(key, match)):
                     outcome = queue.popleft()
-                    return (None if outcome == "ok" else outcome), 0.0, 0
+                    return (None if outcome == "ok" else outcome), 0.0, None
             latency = 0.0
             retry_after: float | str | None = 1
             for rule in self.rules:

@@ -1,0 +1,308 @@
+"""The retry contract: which failures are retried, for which methods, how many times, how long."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import socket
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aioplatform import (
+    ConnectError,
+    RateLimited,
+    RequestTimeout,
+    RetryPolicy,
+    ServerError,
+    Session,
+    Timeouts,
+    TransportError,
+)
+from aioplatform.core.retry import parse_retry_after
+
+from .conftest import ScriptedServer
+
+FAST = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_cap=0.02)
+IDEMPOTENT = ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]
+NON_IDEMPOTENT = ["POST", "PATCH"]
+
+
+@pytest.fixture
+async def session() -> Session:  # type: ignore[misc]
+    async with Session(retry=FAST) as s:
+        yield s
+
+
+@pytest.mark.parametrize("method", IDEMPOTENT)
+@pytest.mark.parametrize("fault", ["429", "502", "503", "504", "drop_before", "drop_after"])
+async def test_idempotent_methods_are_retried_on_every_transient_fault(
+    server: ScriptedServer, session: Session, method: str, fault: str
+) -> None:
+    server.faults.script("* /ok/x", [fault, fault])
+    response = await session.request(method, server.u("/ok/x"))
+    assert response.status == 200
+    assert server.seen["/ok/x"] == 3
+
+
+@pytest.mark.parametrize("method", NON_IDEMPOTENT)
+@pytest.mark.parametrize("fault", ["429", "503"])
+async def test_post_and_patch_are_retried_when_the_server_provably_did_not_process_them(
+    server: ScriptedServer, session: Session, method: str, fault: str
+) -> None:
+    server.faults.script("* /ok/x", [fault, fault])
+    response = await session.request(method, server.u("/ok/x"), json={"a": 1})
+    assert response.json()["n"] == 1  # the handler ran exactly once
+    assert server.seen["/ok/x"] == 3
+
+
+@pytest.mark.parametrize("method", NON_IDEMPOTENT)
+@pytest.mark.parametrize("fault", ["500", "502", "504"])
+async def test_post_and_patch_are_not_retried_on_statuses_that_may_follow_processing(
+    server: ScriptedServer, session: Session, method: str, fault: str
+) -> None:
+    server.faults.script("* /ok/x", [fault])
+    with pytest.raises(ServerError) as info:
+        await session.request(method, server.u("/ok/x"), json={})
+    assert info.value.status == int(fault)
+    assert server.seen["/ok/x"] == 1
+
+
+@pytest.mark.parametrize("method", NON_IDEMPOTENT)
+async def test_post_dropped_after_the_handler_ran_is_one_attempt_and_a_transport_error(
+    server: ScriptedServer, session: Session, method: str
+) -> None:
+    server.faults.script("* /ok/x", ["drop_after"])
+    with pytest.raises(TransportError) as info:
+        await session.request(method, server.u("/ok/x"), json={})
+    assert info.value.sent is True
+    assert server.seen["/ok/x"] == 1
+    assert server.handled["/ok/x"] == 1  # the work happened once, and only once
+
+
+async def test_post_dropped_before_the_handler_is_not_retried_either(
+    server: ScriptedServer, session: Session
+) -> None:
+    # From the client's side a drop before and after the handler look the same.
+    server.faults.script("POST /ok/x", ["drop_before"])
+    with pytest.raises(TransportError):
+        await session.request("POST", server.u("/ok/x"), json={})
+    assert server.seen["/ok/x"] == 1
+    assert server.handled["/ok/x"] == 0
+
+
+async def test_idempotent_true_opts_a_post_in_to_full_retries(
+    server: ScriptedServer, session: Session
+) -> None:
+    server.faults.script("POST /ok/x", ["drop_after", "502"])
+    response = await session.request("POST", server.u("/ok/x"), json={}, idempotent=True)
+    assert response.status == 200
+    assert server.seen["/ok/x"] == 3
+
+
+async def test_idempotent_false_makes_a_get_as_careful_as_a_post(
+    server: ScriptedServer, session: Session
+) -> None:
+    server.faults.script("GET /ok/x", ["502"])
+    with pytest.raises(ServerError):
+        await session.request("GET", server.u("/ok/x"), idempotent=False)
+    assert server.seen["/ok/x"] == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_connection_refused_is_retried_for_every_method_then_raises_connect_error(
+    session: Session, method: str
+) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/x"
+    with pytest.raises(ConnectError) as info:
+        await session.request(method, url, json={})
+    assert info.value.sent is False
+    assert session.stats.requests == FAST.max_attempts
+    assert session.stats.retries == FAST.max_attempts - 1
+
+
+async def test_post_read_timeout_is_not_retried(server: ScriptedServer) -> None:
+    async with Session(retry=FAST, timeouts=Timeouts(read=0.1)) as session:
+        with pytest.raises(RequestTimeout) as info:
+            await session.request("GET", server.u("/slow?delay=1"), idempotent=False)
+        assert info.value.phase == "read"
+        assert server.seen["/slow"] == 1
+        assert session.pool_status()["in_use"] == 0
+
+
+async def test_get_read_timeout_is_retried_up_to_max_attempts(server: ScriptedServer) -> None:
+    async with Session(retry=FAST, timeouts=Timeouts(read=0.05)) as session:
+        with pytest.raises(RequestTimeout):
+            await session.request("GET", server.u("/slow?delay=1"))
+        assert server.seen["/slow"] == FAST.max_attempts
+        assert session.pool_status()["in_use"] == 0
+
+
+async def test_max_attempts_bounds_the_attempts(server: ScriptedServer) -> None:
+    server.faults.script("GET /ok/x", ["503"] * 10)
+    async with Session(retry=FAST.replace(max_attempts=2)) as session:
+        with pytest.raises(ServerError):
+            await session.request("GET", server.u("/ok/x"))
+    assert server.seen["/ok/x"] == 2
+
+
+async def test_a_policy_per_call_overrides_the_session_policy(
+    server: ScriptedServer, session: Session
+) -> None:
+    server.faults.script("GET /ok/x", ["503", "503"])
+    with pytest.raises(ServerError):
+        await session.request("GET", server.u("/ok/x"), retry=RetryPolicy.none())
+    assert server.seen["/ok/x"] == 1
+
+
+async def test_retry_after_seconds_is_honoured(server: ScriptedServer, session: Session) -> None:
+    started = time.monotonic()
+    server.faults.script("GET /status/429", [])
+    with pytest.raises(RateLimited):
+        await session.request(
+            "GET", server.u("/status/429?retry_after=0.2"), retry=FAST.replace(max_attempts=2)
+        )
+    assert server.seen["/status/429"] == 2
+    assert time.monotonic() - started >= 0.2
+
+
+async def test_retry_after_http_date_is_honoured(server: ScriptedServer, session: Session) -> None:
+    when = email.utils.formatdate(time.time() + 1.5, usegmt=True)
+    started = time.monotonic()
+    with pytest.raises(RateLimited) as info:
+        await session.request(
+            "GET", server.u("/status/429"), params={"retry_after": when},
+            retry=FAST.replace(max_attempts=2),
+        )  # fmt: skip
+    # HTTP-dates have one-second resolution: at least half a second must have been waited.
+    assert time.monotonic() - started >= 0.5
+    assert info.value.retry_after is not None and info.value.retry_after <= 1.5
+    assert server.seen["/status/429"] == 2
+
+
+async def test_retry_after_above_the_cap_raises_rate_limited_without_sleeping(
+    server: ScriptedServer, session: Session
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(RateLimited) as info:
+        await session.request(
+            "GET", server.u("/status/429?retry_after=3600"), retry=FAST.replace(retry_after_cap=10)
+        )
+    assert info.value.retry_after == 3600
+    assert server.seen["/status/429"] == 1
+    assert time.monotonic() - started < 5
+
+
+async def test_a_429_with_retry_after_pauses_every_request_to_that_host(
+    server: ScriptedServer, session: Session
+) -> None:
+    server.faults.script("GET /ok/first", ["429"])  # injected 429s carry Retry-After: 0 here
+    server.faults.rules.clear()
+    # A real 429 with a 0.3 s Retry-After from another route of the same host:
+    first = asyncio.ensure_future(
+        session.request("GET", server.u("/status/429?retry_after=0.3"), retry=RetryPolicy.none())
+    )
+    with pytest.raises(RateLimited):
+        await first
+    told_at = next(t for t, p in server.arrivals if p == "/status/429")
+    await session.request("GET", server.u("/ok/other"))
+    arrived_at = next(t for t, p in server.arrivals if p == "/ok/other")
+    assert arrived_at - told_at >= 0.29
+
+
+async def test_the_deadline_bounds_a_whole_call_across_retries(server: ScriptedServer) -> None:
+    policy = RetryPolicy(max_attempts=50, backoff_base=0.1, backoff_cap=0.1)
+    server.faults.script("GET /ok/x", ["503"] * 100)
+    async with Session(retry=policy) as session:
+        started = time.monotonic()
+        with pytest.raises((ServerError, RequestTimeout)):
+            await session.request("GET", server.u("/ok/x"), timeout=0.5)
+        assert time.monotonic() - started < 1.0
+        assert 2 <= server.seen["/ok/x"] < 50
+
+
+async def test_the_deadline_interrupts_a_slow_response(server: ScriptedServer) -> None:
+    async with Session(retry=FAST) as session:
+        with pytest.raises(RequestTimeout) as info:
+            await session.request("GET", server.u("/slow?delay=2"), timeout=Timeouts(deadline=0.2))
+        assert info.value.phase == "deadline"
+        assert server.seen["/slow"] == 1  # a deadline is never retried
+        assert session.pool_status()["in_use"] == 0
+
+
+async def test_pool_wait_timeout_is_typed_and_safe_to_retry_for_post(server: ScriptedServer) -> None:
+    from aioplatform import Limits
+
+    async with Session(
+        limits=Limits(max_connections=1), timeouts=Timeouts(pool=0.1, connect=0.1), retry=FAST
+    ) as session:
+        hog = asyncio.ensure_future(session.request("GET", server.u("/slow?delay=1.5")))
+        await asyncio.sleep(0.1)
+        with pytest.raises(RequestTimeout) as info:
+            await session.request("POST", server.u("/ok/x"), json={})
+        assert info.value.phase == "pool"
+        assert info.value.sent is False
+        assert server.seen["/ok/x"] == 0
+        assert session.stats.retries >= FAST.max_attempts - 1  # POST retried: it was never sent
+        await hog
+        assert session.pool_status()["in_use"] == 0
+
+
+async def test_concurrent_calls_keep_their_own_attempt_counts(server: ScriptedServer) -> None:
+    # A shared tenacity object would mix attempt counts across tasks (jd/tenacity#93).
+    for i in range(20):
+        server.faults.script(f"GET /ok/{i}", ["503", "503"])  # each call fails twice
+    async with Session(retry=FAST.replace(max_attempts=3)) as session:
+        results = await asyncio.gather(
+            *(session.request("GET", server.u(f"/ok/{i}")) for i in range(20)),
+            return_exceptions=True,
+        )
+        assert session.stats.retries == 40
+    assert [r.status for r in results if not isinstance(r, BaseException)] == [200] * 20
+    assert [server.seen[f"/ok/{i}"] for i in range(20)] == [3] * 20
+
+
+async def test_failed_responses_are_released_before_retrying(server: ScriptedServer) -> None:
+    from aioplatform import Limits
+
+    # With a single connection, an unreleased 503 would deadlock the retry.
+    server.faults.script("GET /ok/x", ["503", "503", "503"])
+    async with Session(limits=Limits(max_connections=1), retry=FAST, timeouts=Timeouts(pool=1)) as session:
+        response = await session.request("GET", server.u("/ok/x"))
+        assert response.status == 200
+        assert session.pool_status()["in_use"] == 0
+        assert server.connections == 1  # the same kept-alive connection served every attempt
+
+
+def test_parse_retry_after_accepts_seconds_and_http_dates() -> None:
+    now = 1_700_000_000.0
+    assert parse_retry_after({"Retry-After": "7"}, now=now) == 7.0
+    assert parse_retry_after({"Retry-After": "0.25"}, now=now) == 0.25
+    date = email.utils.formatdate(now + 30, usegmt=True)
+    assert parse_retry_after({"Retry-After": date}, now=now) == pytest.approx(30, abs=1)
+    past = email.utils.formatdate(now - 30, usegmt=True)
+    assert parse_retry_after({"Retry-After": past}, now=now) == 0.0
+    assert parse_retry_after({"Retry-After": "soon"}, now=now) is None
+    assert parse_retry_after({}, now=now) is None
+
+
+@given(st.integers(min_value=1, max_value=30))
+def test_backoff_is_full_jitter_below_an_exponential_ceiling_and_the_cap(n: int) -> None:
+    policy = RetryPolicy(backoff_base=0.5, backoff_cap=8.0)
+    delay = policy.backoff(n)
+    assert 0.0 <= delay <= min(8.0, 0.5 * 2 ** (n - 1))
+
+
+def test_policy_validates_its_arguments() -> None:
+    with pytest.raises(ValueError, match="max_attempts"):
+        RetryPolicy(max_attempts=0)
+    with pytest.raises(ValueError, match="backoff_cap"):
+        RetryPolicy(backoff_cap=-1)
