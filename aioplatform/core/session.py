@@ -382,6 +382,12 @@ class Session:
                 trace_configs=[trace, *self._trace_configs],
                 headers=self._headers,
             )
+            # aiohttp silently re-sends an idempotent request once when a kept-alive
+            # connection drops. The RetryPolicy must own (and count) every attempt, so
+            # that hidden retry is turned off; a stale connection is an ordinary
+            # retryable TransportError for GET/PUT/DELETE and is never re-sent for POST.
+            if hasattr(client, "_retry_connection"):
+                client._retry_connection = False
             self._client, self._loop = client, loop
         elif loop is not self._loop:
             raise SessionError(

@@ -195,6 +195,7 @@ class LocalPlatform:
         self._server = await loop.create_server(protocol, self.host, self._port)
         port = self._server.sockets[0].getsockname()[1]
         self.url = f"http://{self.host}:{port}"
+        app.router.add_get("/", self._describe)
         for service in self.services.values():
             app.add_subapp(service.prefix, await service.setup())
         await runner.setup()
@@ -212,6 +213,12 @@ class LocalPlatform:
         if self._tmp_dir is not None:
             shutil.rmtree(self._tmp_dir, ignore_errors=True)
             self._tmp_dir = None
+
+    async def _describe(self, request: web.Request) -> web.Response:
+        """``GET /``: which services are mounted where (a health check for `serve` users)."""
+        return web.json_response(
+            {"platform": "aioplatform", "services": {n: s.url for n, s in self.services.items()}}
+        )
 
     @web.middleware
     async def _count_requests(

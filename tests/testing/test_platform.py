@@ -1,0 +1,180 @@
+"""The embedded platform's shell: lifecycle, SQLite store, fault injection, counters, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from aioplatform.testing import FaultRule, LocalPlatform
+
+
+async def get(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as s, s.get(url) as r:
+        return r.status, await r.text()
+
+
+async def test_the_platform_listens_on_a_free_loopback_port_and_describes_its_services() -> None:
+    async with LocalPlatform() as platform:
+        assert platform.url.startswith("http://127.0.0.1:")
+        status, body = await get(platform.url + "/")
+        assert status == 200
+        services = json.loads(body)["services"]
+        assert set(services) == {"saltant", "astakos", "flowserv"}
+        assert services["saltant"] == platform.url + "/saltant/api/"
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await get(platform.url + "/")
+
+
+async def test_a_file_database_survives_a_restart(tmp_path: Path) -> None:
+    db = str(tmp_path / "p.sqlite3")
+    async with LocalPlatform(db) as platform:
+        await platform.store.run(lambda c: c.execute("CREATE TABLE IF NOT EXISTS kv (k TEXT, v TEXT)"))
+        await platform.store.run(lambda c: c.execute("INSERT INTO kv VALUES ('a', 'b')"))
+    async with LocalPlatform(db) as platform:
+        rows = await platform.store.run(lambda c: c.execute("SELECT k, v FROM kv").fetchall())
+        assert [tuple(r) for r in rows] == [("a", "b")]
+
+
+async def test_a_store_transaction_is_all_or_nothing() -> None:
+    async with LocalPlatform() as platform:
+        await platform.store.run(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+
+        def half_then_fail(c):  # type: ignore[no-untyped-def]
+            c.execute("INSERT INTO t VALUES (1)")
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            await platform.store.run(half_then_fail)
+        assert await platform.store.run(lambda c: c.execute("SELECT COUNT(*) FROM t").fetchone()[0]) == 0
+
+
+async def fault_sequence(seed: int) -> list[int]:
+    rule = FaultRule(rate_429=0.2, rate_503=0.2, rate_500=0.1, retry_after=0.01)
+    async with LocalPlatform(faults=rule, seed=seed) as platform, aiohttp.ClientSession() as s:
+        statuses = []
+        for _ in range(40):
+            async with s.get(platform.url + "/") as r:
+                statuses.append(r.status)
+        return statuses
+
+
+async def test_faults_are_seeded_and_repeatable() -> None:
+    first, again, other = await fault_sequence(1), await fault_sequence(1), await fault_sequence(2)
+    assert first == again
+    assert first != other
+    assert {429, 503, 500, 200} <= set(first)
+
+
+async def test_injected_429_and_503_carry_retry_after() -> None:
+    async with LocalPlatform(faults=FaultRule(rate_429=1.0, retry_after=7)) as platform:
+        async with aiohttp.ClientSession() as s, s.get(platform.url + "/") as r:
+            assert r.status == 429 and r.headers["Retry-After"] == "7"
+        assert platform.faults.injected["429"] == 1
+
+
+async def test_rules_apply_only_to_matching_routes() -> None:
+    rule = FaultRule(match="POST /saltant/*", rate_503=1.0)
+    async with LocalPlatform(faults=rule) as platform, aiohttp.ClientSession() as s:
+        async with s.get(platform.url + "/") as r:
+            assert r.status == 200
+        async with s.post(platform.url + "/saltant/api/x") as r:
+            assert r.status == 503
+
+
+async def test_dropped_connections_end_without_an_answer() -> None:
+    # Whether the handler ran (after) or not (before) is pinned in tests/core/test_retry.py,
+    # where a scripted server with the same middleware counts its handlers.
+    async with LocalPlatform() as platform, aiohttp.ClientSession() as s:
+        s._retry_connection = False  # aiohttp would otherwise re-send the GET by itself
+        platform.faults.script("GET /", ["drop_before", "drop_after"])
+        for _ in range(2):
+            with pytest.raises(aiohttp.ServerDisconnectedError):
+                async with s.get(platform.url + "/") as r:
+                    await r.read()
+        assert platform.stats.count("GET", "/") == 2
+        assert platform.faults.injected == {"drop_before": 1, "drop_after": 1}
+
+
+async def test_latency_is_added_to_every_request() -> None:
+    async with LocalPlatform(latency=0.1) as platform:
+        started = time.monotonic()
+        await get(platform.url + "/")
+        assert time.monotonic() - started >= 0.1
+
+
+async def test_stats_count_requests_routes_and_connections() -> None:
+    async with LocalPlatform() as platform:
+        async with aiohttp.ClientSession() as s:
+            for _ in range(3):
+                async with s.get(platform.url + "/") as r:
+                    await r.read()
+        async with aiohttp.ClientSession() as s, s.get(platform.url + "/saltant/api/zz") as r:
+            await r.read()
+        assert platform.stats.requests == 4
+        assert platform.stats.connections == 2
+        assert platform.stats.count("GET", "/saltant/*") == 1
+        assert platform.stats.count() == 4
+
+
+def test_the_platform_runs_on_its_own_thread_for_blocking_clients() -> None:
+    with LocalPlatform.in_thread() as platform:
+        with urllib.request.urlopen(platform.url + "/") as r:
+            assert json.load(r)["platform"] == "aioplatform"
+        assert platform.stats.requests == 1
+
+
+@pytest.mark.local_platform(latency=0.01, seed=5)
+def test_the_pytest_fixture_takes_its_arguments_from_the_marker(local_platform: LocalPlatform) -> None:
+    assert local_platform.faults.latency == 0.01 and local_platform.seed == 5
+    with urllib.request.urlopen(local_platform.url + "/") as r:
+        assert r.status == 200
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(ValueError, match="latency"):
+        LocalPlatform(latency=-1)
+    with pytest.raises(ValueError, match="port"):
+        LocalPlatform(port=70000)
+    with pytest.raises(ValueError, match="rate_503"):
+        FaultRule(rate_503=2)
+
+
+def test_serve_runs_the_platform_from_the_shell_until_interrupted(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aioplatform.cli", "serve", "--port", str(port),
+         "--db", str(tmp_path / "s.sqlite3")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert f"127.0.0.1:{port}" in first, first
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as r:
+            assert r.status == 200
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+        assert proc.returncode == 0, out
+        assert "stopping: 1 requests" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_asyncio_is_not_left_with_a_running_loop() -> None:
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()
