@@ -215,9 +215,21 @@ class LocalPlatform:
             self._tmp_dir = None
 
     async def _describe(self, request: web.Request) -> web.Response:
-        """``GET /``: which services are mounted where (a health check for `serve` users)."""
+        """``GET /``: which services are mounted where, and the counters so far.
+
+        A health check for ``aioplatform serve`` users, and how the benchmarks read the
+        connections a run opened on a platform in another process.
+        """
         return web.json_response(
-            {"platform": "aioplatform", "services": {n: s.url for n, s in self.services.items()}}
+            {
+                "platform": "aioplatform",
+                "services": {n: s.url for n, s in self.services.items()},
+                "stats": {
+                    "requests": self.stats.requests,
+                    "connections": self.stats.connections,
+                    "faults": dict(self.faults.injected),
+                },
+            }
         )
 
     @web.middleware

@@ -28,7 +28,9 @@ async def test_the_platform_listens_on_a_free_loopback_port_and_describes_its_se
         assert platform.url.startswith("http://127.0.0.1:")
         status, body = await get(platform.url + "/")
         assert status == 200
-        services = json.loads(body)["services"]
+        described = json.loads(body)
+        assert described["stats"] == {"requests": 1, "connections": 1, "faults": {}}
+        services = described["services"]
         assert set(services) == {"saltant", "astakos", "flowserv"}
         assert services["saltant"] == platform.url + "/saltant/api/"
     with pytest.raises(aiohttp.ClientConnectionError):
