@@ -1,0 +1,68 @@
+"""The embedded platform in a separate process, as the benchmarks measure against it.
+
+Running the server in its own process keeps its CPU out of the client's process time
+and lets the sync SDKs (blocking) and aioplatform face exactly the same server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServedPlatform:
+    """``aioplatform serve`` in a child process; ``describe()`` reads its live counters."""
+
+    def __init__(self, url: str, process: subprocess.Popen[str]):
+        self.url = url
+        self.process = process
+
+    def describe(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + "/") as response:
+            return dict(json.load(response))
+
+    @property
+    def connections(self) -> int:
+        return int(self.describe()["stats"]["connections"])
+
+
+@contextlib.contextmanager
+def serve(latency_ms: float = 0.0, db: str = ":memory:", fault_rate: float = 0.0) -> Iterator[ServedPlatform]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aioplatform.cli", "serve", "--port", str(port), "--db", db,
+         "--latency-ms", str(latency_ms), "--fault-rate", str(fault_rate)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/", timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    out = process.stdout.read() if process.stdout else ""
+                    raise RuntimeError(f"the platform did not start:\n{out}") from None
+                time.sleep(0.05)
+        yield ServedPlatform(url, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
