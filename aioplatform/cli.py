@@ -39,9 +39,13 @@ def _build_app() -> Any:
             float, typer.Option(help="Share of requests answered 429/503 or dropped after the handler.")
         ] = 0.0,
         seed: Annotated[int, typer.Option(help="Seed of the fault injector and seeded data.")] = 0,
+        credentials_file: Annotated[
+            Path | None,
+            typer.Option(help="Write the service URLs and seeded tokens to this JSON file (mode 600)."),
+        ] = None,
     ) -> None:
         """Run the embedded reference platform until Ctrl-C."""
-        asyncio.run(_serve(host, port, db, latency_ms / 1000, fault_rate, seed))
+        asyncio.run(_serve(host, port, db, latency_ms / 1000, fault_rate, seed, credentials_file))
 
     @app.command()
     def demo(
@@ -64,13 +68,38 @@ def _fault_rules(fault_rate: float) -> list[Any]:
     return [FaultRule.uniform(fault_rate, retry_after=0.05)] if fault_rate else []
 
 
-async def _serve(host: str, port: int, db: str, latency: float, fault_rate: float, seed: int) -> None:
+def platform_credentials(platform: Any) -> dict[str, str]:
+    """URLs and seeded tokens of a running platform (for a harness in another process)."""
+    found: dict[str, str] = {"url": platform.url}
+    for name in (
+        "saltant_url", "saltant_token", "astakos_auth_url", "astakos_user_token",
+        "astakos_service_token", "flowserv_url",
+    ):  # fmt: skip
+        try:
+            found[name] = getattr(platform, name)
+        except (AttributeError, RuntimeError):
+            continue  # a service without that credential
+    return found
+
+
+async def _serve(
+    host: str, port: int, db: str, latency: float, fault_rate: float, seed: int,
+    credentials_file: Path | None = None,
+) -> None:  # fmt: skip
+    import json
+    import os
+
     from .testing import LocalPlatform
 
     platform = LocalPlatform(
         db, host=host, port=port, latency=latency, faults=_fault_rules(fault_rate), seed=seed
     )
     async with platform:
+        if credentials_file is not None:
+            # Tokens go to a private file, never to the terminal or a log.
+            fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(platform_credentials(platform), out, indent=2)
         print(f"aioplatform embedded platform on {platform.url}", flush=True)
         for name in ("saltant", "astakos", "flowserv"):
             service = platform.services.get(name)

@@ -11,9 +11,11 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 
@@ -26,9 +28,10 @@ def free_port() -> int:
 class ServedPlatform:
     """``aioplatform serve`` in a child process; ``describe()`` reads its live counters."""
 
-    def __init__(self, url: str, process: subprocess.Popen[str]):
+    def __init__(self, url: str, process: subprocess.Popen[str], credentials: dict[str, str]):
         self.url = url
         self.process = process
+        self.credentials = credentials
 
     def describe(self) -> dict[str, Any]:
         with urllib.request.urlopen(self.url + "/") as response:
@@ -42,9 +45,11 @@ class ServedPlatform:
 @contextlib.contextmanager
 def serve(latency_ms: float = 0.0, db: str = ":memory:", fault_rate: float = 0.0) -> Iterator[ServedPlatform]:
     port = free_port()
+    creds = Path(tempfile.mkdtemp(prefix="aioplatform-bench-")) / "credentials.json"
     process = subprocess.Popen(
         [sys.executable, "-m", "aioplatform.cli", "serve", "--port", str(port), "--db", db,
-         "--latency-ms", str(latency_ms), "--fault-rate", str(fault_rate)],
+         "--latency-ms", str(latency_ms), "--fault-rate", str(fault_rate),
+         "--credentials-file", str(creds)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -53,13 +58,15 @@ def serve(latency_ms: float = 0.0, db: str = ":memory:", fault_rate: float = 0.0
         while True:
             try:
                 with urllib.request.urlopen(url + "/", timeout=1):
-                    break
+                    if creds.exists() and creds.stat().st_size:
+                        break
             except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    out = process.stdout.read() if process.stdout else ""
-                    raise RuntimeError(f"the platform did not start:\n{out}") from None
-                time.sleep(0.05)
-        yield ServedPlatform(url, process)
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                out = process.stdout.read() if process.stdout else ""
+                raise RuntimeError(f"the platform did not start:\n{out}")
+            time.sleep(0.05)
+        yield ServedPlatform(url, process, json.loads(creds.read_text()))
     finally:
         process.terminate()
         try:
