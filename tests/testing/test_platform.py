@@ -159,7 +159,7 @@ def test_serve_runs_the_platform_from_the_shell_until_interrupted(tmp_path: Path
         port = sock.getsockname()[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "aioplatform.cli", "serve", "--port", str(port),
-         "--db", str(tmp_path / "s.sqlite3")],
+         "--db", str(tmp_path / "s.sqlite3"), "--credentials-file", str(tmp_path / "creds.json")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ},
     )  # fmt: skip
     try:
@@ -168,6 +168,9 @@ def test_serve_runs_the_platform_from_the_shell_until_interrupted(tmp_path: Path
         assert f"127.0.0.1:{port}" in first, first
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as r:
             assert r.status == 200
+        creds = tmp_path / "creds.json"
+        assert creds.stat().st_mode & 0o777 == 0o600
+        assert json.loads(creds.read_text())["saltant_url"] == f"http://127.0.0.1:{port}/saltant/api/"
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=20)
         assert proc.returncode == 0, out
