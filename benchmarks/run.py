@@ -1,0 +1,384 @@
+"""Side-by-side benchmarks: aioplatform vs raw aiohttp vs the sync SDK, in one run.
+
+    python -m benchmarks.run            # the full set (a few minutes)
+    python -m benchmarks.run --quick    # small sizes, to check that everything runs
+
+Against the embedded platform started in a separate process (``aioplatform serve``).
+Writes ``benchmarks/results/latest.json``, ``latest.md`` and ``batch.png``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform as host
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import aiohttp
+import typer
+from aioplatform.saltant import SaltantClient
+
+from aioplatform import Limits, RetryPolicy
+
+from .servers import ServedPlatform, serve
+
+RESULTS = Path(__file__).resolve().parent / "results"
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+TARGETS = {
+    "batch_vs_raw": "batch wall <= 1.10x raw aiohttp",
+    "batch_vs_sync": ">= 45x faster than saltant-py at 20 ms / N=1000 / C=50",
+    "cpu_vs_raw": "CPU per request <= 1.25x raw aiohttp",
+    "memory": "listing memory flat in N",
+}
+
+
+# -- fixtures over the wire (independent of the client under test) -------------------------
+
+
+async def make_instances(platform: ServedPlatform, n: int, concurrency: int = 100) -> list[str]:
+    """A queue, a whitelist, a task type and ``n`` task instances, created with raw HTTP."""
+    url, token = platform.credentials["saltant_url"], platform.credentials["saltant_token"]
+    headers = {"Authorization": f"Token {token}"}
+    tag = f"bench{time.monotonic_ns()}"
+    async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=concurrency)) as s:
+
+        async def post(path: str, data: Any) -> dict[str, Any]:
+            async with s.post(url + path, data=data) as r:
+                body = await r.json()
+                if r.status != 201:
+                    raise RuntimeError(f"{path}: {r.status} {body}")
+                return dict(body)
+
+        ttype = await post("containertasktypes/", {
+            "name": tag, "command_to_run": "true", "container_image": "busybox",
+            "container_type": "docker", "environment_variables": "[]",
+            "required_arguments": "[]", "required_arguments_default_values": "{}",
+        })  # fmt: skip
+        wl = await post("taskwhitelists/", {"name": tag, "whitelisted_container_task_types": ttype["id"]})
+        queue = await post("taskqueues/", {
+            "name": tag, "whitelists": wl["id"], "active": "True", "runs_docker_container_tasks": "True",
+        })  # fmt: skip
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> str:
+            async with sem:
+                body = await post("containertaskinstances/", {
+                    "name": f"{tag}-{i}", "task_type": ttype["id"], "task_queue": queue["id"],
+                    "arguments": "{}",
+                })  # fmt: skip
+                return str(body["uuid"])
+
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+# -- the three implementations ---------------------------------------------------------------
+
+
+async def raw_batch(platform: ServedPlatform, action: str, uuids: list[str], concurrency: int) -> int:
+    """The floor of our stack: aiohttp, a semaphore, asyncio.gather. Returns failures."""
+    url, token = platform.credentials["saltant_url"], platform.credentials["saltant_token"]
+    sem = asyncio.Semaphore(concurrency)
+    failures = 0
+    async with aiohttp.ClientSession(
+        headers={"Authorization": f"Token {token}"},
+        connector=aiohttp.TCPConnector(limit=concurrency),
+    ) as s:
+
+        async def one(uuid: str) -> None:
+            nonlocal failures
+            async with sem, s.post(f"{url}containertaskinstances/{uuid}/{action}/") as r:
+                await r.read()
+                failures += r.status >= 400
+
+        await asyncio.gather(*(one(u) for u in uuids))
+    return failures
+
+
+async def ours_batch(platform: ServedPlatform, action: str, uuids: list[str], concurrency: int) -> int:
+    creds = platform.credentials
+    async with SaltantClient(
+        creds["saltant_url"], creds["saltant_token"], limits=Limits(max_connections=concurrency)
+    ) as client:
+        manager = client.container_task_instances
+        many = manager.clone_many if action == "clone" else manager.terminate_many
+        result = await many(uuids, concurrency=concurrency)
+        return len(result.errors)
+
+
+def sync_batch(platform: ServedPlatform, action: str, uuids: list[str]) -> int:
+    from saltant.client import Client
+
+    creds = platform.credentials
+    client = Client(
+        base_api_url=creds["saltant_url"], auth_token=creds["saltant_token"], test_if_authenticated=False
+    )
+    manager = client.container_task_instances
+    (manager.clone_many if action == "clone" else manager.terminate_many)(uuids)
+    return 0
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+def measure_batch(
+    platform: ServedPlatform, n: int, run: Callable[[list[str]], Awaitable[int] | int]
+) -> tuple[float, dict[str, int]]:
+    """Wall time of ``run(uuids)`` on ``n`` fresh instances, and the connections it opened."""
+    uuids = asyncio.run(make_instances(platform, n))
+    before = platform.connections
+    started = time.perf_counter()
+    outcome = run(uuids)
+    failures = asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome
+    wall = time.perf_counter() - started
+    # `platform.connections` itself opens one connection to read the counter.
+    return wall, {"failures": int(failures), "connections": platform.connections - before - 1}
+
+
+def batch_section(quick: bool, rows: list[dict[str, Any]]) -> None:
+    sizes = [50, 200] if quick else [100, 1000]
+    concurrencies = [10, 50] if quick else [10, 50, 100]
+    repeats = 1 if quick else 3
+    for latency in (0, 20):
+        with serve(latency_ms=latency) as platform:
+            for n in sizes:
+                for action in ("clone", "terminate"):
+                    case = f"{action}_many N={n} latency={latency}ms"
+                    case_rows = []
+                    for c in concurrencies:
+                        raw_wall = statistics.median(
+                            measure_batch(platform, n, lambda u, a=action, c=c: raw_batch(platform, a, u, c))[0]
+                            for _ in range(repeats)
+                        )
+                        runs = [
+                            measure_batch(platform, n, lambda u, a=action, c=c: ours_batch(platform, a, u, c))
+                            for _ in range(repeats)
+                        ]
+                        ours_wall = statistics.median(w for w, _ in runs)
+                        case_rows.append({
+                            "section": "batch", "case": case, "concurrency": c,
+                            "raw_aiohttp_s": raw_wall, "aioplatform_s": ours_wall,
+                            "ratio_vs_raw": ours_wall / raw_wall, "latency_floor_s": n * latency / 1000 / c,
+                            "connections": runs[-1][1]["connections"], "failures": runs[-1][1]["failures"],
+                        })  # fmt: skip
+                    # saltant-py is sequential: one run at N=1000 already takes tens of seconds.
+                    sync_repeats = 1 if n >= 1000 or quick else repeats
+                    sync_wall = statistics.median(
+                        measure_batch(platform, n, lambda u, a=action: sync_batch(platform, a, u))[0]
+                        for _ in range(sync_repeats)
+                    )
+                    for row in case_rows:
+                        row["saltant_py_s"] = sync_wall
+                        row["speedup_vs_sync"] = sync_wall / row["aioplatform_s"]
+                    rows.extend(case_rows)
+                    print(f"  {case}: saltant-py {sync_wall:.2f}s, aioplatform C=50 "
+                          f"{next(r['aioplatform_s'] for r in case_rows if r['concurrency'] == 50):.3f}s", flush=True)
+
+
+def overhead_section(quick: bool, rows: list[dict[str, Any]]) -> None:
+    n = 500 if quick else 5000
+    with serve(latency_ms=0) as platform:
+        uuid = asyncio.run(make_instances(platform, 1))[0]
+        creds = platform.credentials
+        url = f"{creds['saltant_url']}containertaskinstances/{uuid}/"
+        headers = {"Authorization": f"Token {creds['saltant_token']}"}
+
+        async def raw() -> None:
+            async with aiohttp.ClientSession(headers=headers) as s:
+                for _ in range(n):
+                    async with s.get(url) as r:
+                        await r.json()
+
+        def ours(policy: RetryPolicy | None) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                async with SaltantClient(creds["saltant_url"], creds["saltant_token"], retry=policy) as c:
+                    for _ in range(n):
+                        await c.container_task_instances.get(uuid)
+
+            return run
+
+        def sync() -> None:
+            from saltant.client import Client
+
+            client = Client(
+                base_api_url=creds["saltant_url"], auth_token=creds["saltant_token"],
+                test_if_authenticated=False,
+            )  # fmt: skip
+            for _ in range(n):
+                client.container_task_instances.get(uuid)
+
+        def cpu(fn: Callable[[], Any]) -> float:
+            samples = []
+            for _ in range(3):
+                started = time.process_time()
+                fn()
+                samples.append((time.process_time() - started) / n * 1e6)
+            return statistics.median(samples)
+
+        raw_us = cpu(lambda: asyncio.run(raw()))
+        ours_us = cpu(lambda: asyncio.run(ours(None)()))
+        bare_us = cpu(lambda: asyncio.run(ours(RetryPolicy.none())()))
+        sync_us = cpu(sync)
+        rows.append({
+            "section": "overhead", "case": f"{n} sequential GETs, latency 0",
+            "raw_aiohttp_us": raw_us, "aioplatform_us": ours_us, "aioplatform_no_retry_us": bare_us,
+            "saltant_py_us": sync_us, "ratio_vs_raw": ours_us / raw_us,
+            "retry_layer_us": ours_us - bare_us, "tenacity_per_call_us": tenacity_cost(),
+        })  # fmt: skip
+
+
+def tenacity_cost() -> float:
+    """What wrapping every call in a tenacity AsyncRetrying would cost (we do not, on success)."""
+    from tenacity import AsyncRetrying, stop_after_attempt
+
+    async def noop() -> int:
+        return 1
+
+    async def run(n: int) -> float:
+        started = time.process_time()
+        for _ in range(n):
+            await AsyncRetrying(stop=stop_after_attempt(4), reraise=True)(noop)
+        return (time.process_time() - started) / n * 1e6
+
+    return asyncio.run(run(20000))
+
+
+MEMORY_SCRIPT = """
+import asyncio, json, sys, tracemalloc
+which, url, token = sys.argv[1:4]
+tracemalloc.start()
+if which == "aioplatform":
+    from aioplatform.saltant import SaltantClient
+    async def main():
+        n = 0
+        async with SaltantClient(url, token) as c:
+            async for _ in c.container_task_instances.list():
+                n += 1
+        return n
+    count = asyncio.run(main())
+else:
+    from saltant.client import Client
+    count = len(Client(base_api_url=url, auth_token=token, test_if_authenticated=False)
+                .container_task_instances.list())
+print(json.dumps({"count": count, "peak": tracemalloc.get_traced_memory()[1]}))
+"""
+
+
+def memory_section(quick: bool, rows: list[dict[str, Any]]) -> None:
+    sizes = [1000, 5000] if quick else [10_000, 100_000]
+    with serve(latency_ms=0) as platform:
+        have = 0
+        creds = platform.credentials
+        for n in sizes:
+            asyncio.run(make_instances(platform, n - have))
+            have = n
+            row: dict[str, Any] = {"section": "memory", "case": f"list {n} task instances"}
+            for which in ("aioplatform", "saltant_py"):
+                out = subprocess.run(
+                    [sys.executable, "-c", MEMORY_SCRIPT, which, creds["saltant_url"], creds["saltant_token"]],
+                    capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                measured = json.loads(out.stdout)
+                if measured["count"] < n:
+                    raise RuntimeError(f"{which} listed {measured['count']} of {n}")
+                row[f"{which}_peak_mib"] = measured["peak"] / 2**20
+            rows.append(row)
+
+
+# -- reporting -----------------------------------------------------------------------------
+
+
+def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    out = [f"# Benchmark results ({meta['date']}, {meta['machine']})", ""]
+    out.append("Targets: " + "; ".join(TARGETS.values()) + ".")
+    batch = [r for r in rows if r["section"] == "batch"]
+    if batch:
+        out += ["", "## Batch (wall seconds, medians)", "",
+                "| case | C | aioplatform | raw aiohttp | ratio vs raw | saltant-py | speedup vs saltant-py | floor N·lat/C | connections |",
+                "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in batch:
+            out.append(
+                f"| {r['case']} | {r['concurrency']} | {r['aioplatform_s']:.3f} | {r['raw_aiohttp_s']:.3f} | "
+                f"{r['ratio_vs_raw']:.2f}x | {r.get('saltant_py_s', float('nan')):.2f} | "
+                f"{r.get('speedup_vs_sync', float('nan')):.0f}x | {r['latency_floor_s']:.3f} | {r['connections']} |"
+            )
+    for r in (r for r in rows if r["section"] == "overhead"):
+        out += ["", f"## Overhead: client CPU per request ({r['case']})", "",
+                "| aioplatform | raw aiohttp | ratio vs raw | saltant-py | retry layer on success | tenacity per call (avoided) |",
+                "|---|---|---|---|---|---|",
+                f"| {r['aioplatform_us']:.0f} µs | {r['raw_aiohttp_us']:.0f} µs | {r['ratio_vs_raw']:.2f}x | "
+                f"{r['saltant_py_us']:.0f} µs | {r['retry_layer_us']:+.1f} µs | {r['tenacity_per_call_us']:.1f} µs |"]  # fmt: skip
+    memory = [r for r in rows if r["section"] == "memory"]
+    if memory:
+        out += ["", "## Memory: peak Python allocations while listing", "",
+                "| case | aioplatform (async for) | saltant-py list() |", "|---|---|---|"]  # fmt: skip
+        for r in memory:
+            out.append(f"| {r['case']} | {r['aioplatform_peak_mib']:.1f} MiB | {r['saltant_py_peak_mib']:.1f} MiB |")
+    return "\n".join(out) + "\n"
+
+
+def chart(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    batch = [r for r in rows if r["section"] == "batch" and r["concurrency"] == 50]
+    if not batch:
+        return
+    labels = [r["case"].replace(" latency=", "\n") for r in batch]
+    xs = range(len(batch))
+    width = 0.27
+    fig, ax = plt.subplots(figsize=(max(8, len(batch) * 1.6), 5))
+    ax.bar([x - width for x in xs], [r.get("saltant_py_s", 0) for r in batch], width, label="saltant-py (sync)")
+    ax.bar(list(xs), [r["raw_aiohttp_s"] for r in batch], width, label="raw aiohttp, C=50")
+    ax.bar([x + width for x in xs], [r["aioplatform_s"] for r in batch], width, label="aioplatform, C=50")
+    ax.set_yscale("log")
+    ax.set_ylabel("wall time (s, log scale)")
+    ax.set_xticks(list(xs), labels, fontsize=8)
+    ax.set_title("Batch clone/terminate against the embedded platform")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@app.command()
+def main(
+    quick: Annotated[bool, typer.Option(help="Small sizes: check that everything runs.")] = False,
+    sections: Annotated[str, typer.Option(help="Comma-separated: batch,overhead,memory")] = "batch,overhead,memory",
+    out: Annotated[Path, typer.Option(help="Where to write the results.")] = RESULTS,
+) -> None:
+    """Run the benchmarks and write JSON, Markdown and a PNG chart."""
+    rows: list[dict[str, Any]] = []
+    wanted = {s.strip() for s in sections.split(",") if s.strip()}
+    unknown = wanted - {"batch", "overhead", "memory"}
+    if unknown:
+        raise typer.BadParameter(f"unknown sections: {sorted(unknown)}", param_hint="--sections")
+    for name, fn in (("overhead", overhead_section), ("batch", batch_section), ("memory", memory_section)):
+        if name in wanted:
+            print(f"{name} ...", flush=True)
+            fn(quick, rows)
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{host.machine()}, {host.python_implementation()} {host.python_version()}",
+        "quick": quick,
+        "targets": TARGETS,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "quick" if quick else "latest"
+    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    table = markdown(rows, meta)
+    (out / f"{stem}.md").write_text(table)
+    chart(rows, out / f"{stem if quick else 'batch'}.png")
+    print(table)
+
+
+if __name__ == "__main__":
+    app()
