@@ -57,7 +57,262 @@ def _build_app() -> Any:
         code = asyncio.run(_demo(db, latency_ms / 1000, fault_rate))
         raise typer.Exit(code)
 
+    app.add_typer(_saltant_app(), name="saltant")
+    app.add_typer(_astakos_app(), name="astakos")
     return app
+
+
+# -- batch commands against any deployment ---------------------------------------------------
+
+
+def _read_ids(ids: list[str], from_file: Path | None) -> list[str]:
+    """Ids from the arguments, a file, or stdin (``-``), one per line or comma-separated."""
+    raw = list(ids)
+    if from_file is not None:
+        text = sys.stdin.read() if str(from_file) == "-" else from_file.read_text()
+        raw.extend(text.split())
+    found = [part.strip() for item in raw for part in item.split(",") if part.strip()]
+    if not found:
+        raise SystemExit("no ids given: pass them as arguments, or with --from-file FILE (- for stdin)")
+    return found
+
+
+class _Reporter:
+    """A progress bar on a terminal (stderr), JSON lines on stdout with --json."""
+
+    def __init__(self, total: int, label: str, as_json: bool):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self.as_json = as_json
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=not self.console.is_terminal,
+        )
+        self.task = self.progress.add_task(label, total=total)
+
+    def __enter__(self) -> _Reporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def advance(self, done: int, total: int | None, outcome: object) -> None:
+        self.progress.update(self.task, completed=done)
+
+    def emit(self, record: dict[str, Any]) -> None:
+        import json
+
+        if self.as_json:
+            print(json.dumps(record, default=str), flush=True)
+
+
+def _outcome_record(item: Any, outcome: Any) -> dict[str, Any]:
+    if isinstance(outcome, BaseException):
+        record: dict[str, Any] = {
+            "input": item,
+            "ok": False,
+            "error": type(outcome).__name__,
+            "message": str(outcome),
+        }
+        status = getattr(outcome, "status", None)
+        if status is not None:
+            record["status"] = status
+        return record
+    return {
+        "input": item,
+        "ok": True,
+        "uuid": getattr(outcome, "uuid", None),
+        "state": getattr(outcome, "state", None),
+    }
+
+
+def _saltant_app() -> Any:
+    assert typer is not None
+    sub = typer.Typer(help="Batch operations on a saltant deployment.", no_args_is_help=True)
+    Url = Annotated[
+        str, typer.Option("--url", envvar="SALTANT_API_URL", help="API root, e.g. https://host/api/.")
+    ]
+    Token = Annotated[
+        str, typer.Option("--token", envvar="SALTANT_AUTH_TOKEN", help="API token.", show_default=False)
+    ]
+    Ids = Annotated[list[str] | None, typer.Argument(help="Task instance UUIDs.", show_default=False)]
+    FromFile = Annotated[
+        Path | None, typer.Option("--from-file", help="Read UUIDs from a file ('-' = stdin).")
+    ]
+    Concurrency = Annotated[int, typer.Option(min=1, help="Requests in flight at once.")]
+    Executable = Annotated[bool, typer.Option("--executable", help="Executable (not container) instances.")]
+    Json = Annotated[bool, typer.Option("--json", help="One JSON line per item on stdout.")]
+
+    def run(
+        action: str,
+        url: str,
+        token: str,
+        ids: list[str],
+        executable: bool,
+        concurrency: int,
+        as_json: bool,
+        **extra: Any,
+    ) -> None:
+        code = asyncio.run(_saltant_batch(action, url, token, ids, executable, concurrency, as_json, extra))
+        raise typer.Exit(code)
+
+    @sub.command("clone-many")
+    def clone_many(
+        url: Url,
+        token: Token,
+        uuids: Ids = None,
+        from_file: FromFile = None,
+        concurrency: Concurrency = 32,
+        executable: Executable = False,
+        as_json: Json = False,
+    ) -> None:
+        """Clone task instances; one outcome per UUID, exit 1 if any failed."""
+        run("clone", url, token, _read_ids(uuids or [], from_file), executable, concurrency, as_json)
+
+    @sub.command("terminate-many")
+    def terminate_many(
+        url: Url,
+        token: Token,
+        uuids: Ids = None,
+        from_file: FromFile = None,
+        concurrency: Concurrency = 32,
+        executable: Executable = False,
+        as_json: Json = False,
+    ) -> None:
+        """Terminate task instances; one outcome per UUID, exit 1 if any failed."""
+        run("terminate", url, token, _read_ids(uuids or [], from_file), executable, concurrency, as_json)
+
+    @sub.command("wait")
+    def wait(
+        url: Url,
+        token: Token,
+        uuids: Ids = None,
+        from_file: FromFile = None,
+        concurrency: Concurrency = 32,
+        executable: Executable = False,
+        as_json: Json = False,
+        refresh_period: Annotated[float, typer.Option(min=0.01, help="Seconds between polls.")] = 5.0,
+        timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
+    ) -> None:
+        """Wait until task instances finish; exit 1 if any failed, was terminated, or timed out."""
+        run(
+            "wait",
+            url,
+            token,
+            _read_ids(uuids or [], from_file),
+            executable,
+            concurrency,
+            as_json,
+            refresh_period=refresh_period,
+            timeout=timeout,
+        )
+
+    return sub
+
+
+async def _saltant_batch(
+    action: str,
+    url: str,
+    token: str,
+    ids: list[str],
+    executable: bool,
+    concurrency: int,
+    as_json: bool,
+    extra: dict[str, Any],
+) -> int:
+    from .saltant import SaltantClient
+
+    async with SaltantClient(url, token) as client:
+        manager = client.executable_task_instances if executable else client.container_task_instances
+        with _Reporter(len(ids), f"{action} {len(ids)}", as_json) as reporter:
+            if action == "wait":
+                result = await manager.wait_many(
+                    ids, concurrency=concurrency, on_progress=reporter.advance, **extra
+                )
+            else:
+                many = manager.clone_many if action == "clone" else manager.terminate_many
+                result = await many(ids, concurrency=concurrency, on_progress=reporter.advance)
+            failed = 0
+            for uuid, outcome in zip(ids, result.outcomes, strict=True):
+                record = _outcome_record(uuid, outcome)
+                if action == "wait" and record["ok"] and record["state"] != "successful":
+                    record["ok"] = False
+                failed += not record["ok"]
+                reporter.emit(record)
+        reporter.console.print(f"{action}: {len(ids) - failed} ok, {failed} failed")
+    return 1 if failed else 0
+
+
+def _astakos_app() -> Any:
+    assert typer is not None
+    sub = typer.Typer(help="Batch operations on a Synnefo Astakos deployment.", no_args_is_help=True)
+
+    @sub.command("resolve")
+    def resolve(
+        auth_url: Annotated[str, typer.Option("--auth-url", envvar="ASTAKOS_AUTH_URL", help="Identity URL.")],
+        token: Annotated[
+            str,
+            typer.Option(
+                "--token", envvar="ASTAKOS_TOKEN", help="Service (component) token.", show_default=False
+            ),
+        ],
+        accept: Annotated[
+            list[str] | None, typer.Option(help="Serials to accept (repeat or comma-separate).")
+        ] = None,
+        reject: Annotated[
+            list[str] | None, typer.Option(help="Serials to reject (repeat or comma-separate).")
+        ] = None,
+        chunk_size: Annotated[
+            int | None, typer.Option(min=1, help="Serials per request, sent concurrently.")
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON line per serial on stdout.")] = False,
+    ) -> None:
+        """Accept and reject pending commissions; exit 1 if any serial failed."""
+
+        def serials(values: list[str] | None, name: str) -> list[int]:
+            parts = [p for v in values or [] for p in v.split(",") if p.strip()]
+            try:
+                return [int(p) for p in parts]
+            except ValueError:
+                raise typer.BadParameter("serials are integers", param_hint=f"--{name}") from None
+
+        acc, rej = serials(accept, "accept"), serials(reject, "reject")
+        if not acc and not rej:
+            raise typer.BadParameter("give at least one serial", param_hint="--accept/--reject")
+        raise typer.Exit(asyncio.run(_astakos_resolve(auth_url, token, acc, rej, chunk_size, as_json)))
+
+    return sub
+
+
+async def _astakos_resolve(
+    auth_url: str, token: str, accept: list[int], reject: list[int], chunk_size: int | None, as_json: bool
+) -> int:
+    import json
+
+    from .astakos import AstakosClient
+
+    async with AstakosClient(token, auth_url) as client:
+        result = await client.resolve_commissions(accept, reject, chunk_size=chunk_size)
+    failed = list(result.failed)
+    if as_json:
+        for serial in result.accepted:
+            print(json.dumps({"serial": serial, "ok": True, "action": "accept"}))
+        for serial in result.rejected:
+            print(json.dumps({"serial": serial, "ok": True, "action": "reject"}))
+        for serial, fault in failed:
+            print(json.dumps({"serial": serial, "ok": False, "fault": fault}, default=str))
+    print(
+        f"resolve: {len(result.accepted)} accepted, {len(result.rejected)} rejected, {len(failed)} failed",
+        file=sys.stderr,
+    )
+    return 1 if failed else 0
 
 
 def _fault_rules(fault_rate: float) -> list[Any]:
@@ -72,9 +327,13 @@ def platform_credentials(platform: Any) -> dict[str, str]:
     """URLs and seeded tokens of a running platform (for a harness in another process)."""
     found: dict[str, str] = {"url": platform.url}
     for name in (
-        "saltant_url", "saltant_token", "astakos_auth_url", "astakos_user_token",
-        "astakos_service_token", "flowserv_url",
-    ):  # fmt: skip
+        "saltant_url",
+        "saltant_token",
+        "astakos_auth_url",
+        "astakos_user_token",
+        "astakos_service_token",
+        "flowserv_url",
+    ):
         try:
             found[name] = getattr(platform, name)
         except (AttributeError, RuntimeError):
@@ -83,9 +342,14 @@ def platform_credentials(platform: Any) -> dict[str, str]:
 
 
 async def _serve(
-    host: str, port: int, db: str, latency: float, fault_rate: float, seed: int,
+    host: str,
+    port: int,
+    db: str,
+    latency: float,
+    fault_rate: float,
+    seed: int,
     credentials_file: Path | None = None,
-) -> None:  # fmt: skip
+) -> None:
     import json
     import os
 
