@@ -1,15 +1,1061 @@
-"""The embedded saltant service: a placeholder until its issue lands (mounts an empty app)."""
+"""The embedded saltant service: saltant's REST API (Django REST framework) over SQLite.
+
+Faithful to ``shared/protocols/saltant.md``: DRF token and JWT auth (bad credentials
+are 403 on every endpoint but the two token endpoints), page-number pagination with
+absolute ``next``/``previous`` links, django-filter lookups, form/multipart/JSON
+bodies, validation in the server's order with DRF-shaped 400 bodies, owner-only
+writes, and the task-instance lifecycle simulated over time.
+
+The lifecycle is computed lazily: each instance stores when its next transition is
+due (``next_at``) and the outcome drawn at creation; every request that reads
+instances first advances the due ones in one indexed UPDATE per state. Tune it on
+the service object (``platform.saltant``): ``publish_delay``, ``run_delay``,
+``run_duration`` (seconds) and ``failure_rate`` (share of runs ending ``failed``).
+"""
 
 from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import math
+import random
+import re
+import secrets
+import sqlite3
+import time
+import uuid as uuidlib
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from ..services import EmbeddedService
+from . import filters as flt
+from .forms import Form, ParseError, UnsupportedMediaType, read_form
+
+__all__ = ["SaltantService"]
+
+STATES = ("created", "published", "running", "successful", "failed", "terminated")
+FINISHED = ("successful", "failed", "terminated")
+PERMISSION_DENIED = "You do not have permission to perform this action."
+
+_TYPE_TABLES = {"container": "saltant_containertasktypes", "executable": "saltant_executabletasktypes"}
+_INSTANCE_TABLES = {
+    "container": "saltant_containertaskinstances",
+    "executable": "saltant_executabletaskinstances",
+}
+
+_SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS saltant_users (
+    username TEXT PRIMARY KEY, email TEXT NOT NULL DEFAULT '', password_hash TEXT NOT NULL DEFAULT '',
+    is_superuser INTEGER NOT NULL DEFAULT 0, token TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS saltant_taskwhitelists (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL,
+    user TEXT, whitelisted_container_task_types TEXT NOT NULL,
+    whitelisted_executable_task_types TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS saltant_taskqueues (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL,
+    user TEXT, private INTEGER NOT NULL, runs_executable_tasks INTEGER NOT NULL,
+    runs_docker_container_tasks INTEGER NOT NULL, runs_singularity_container_tasks INTEGER NOT NULL,
+    active INTEGER NOT NULL, whitelists TEXT NOT NULL);
+"""
+    + "".join(
+        f"""
+CREATE TABLE IF NOT EXISTS {table} (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL,
+    user TEXT, created_ts REAL NOT NULL, command_to_run TEXT NOT NULL,
+    environment_variables TEXT NOT NULL, required_arguments TEXT NOT NULL,
+    required_arguments_default_values TEXT NOT NULL, logs_path TEXT, results_path TEXT,
+    container_image TEXT, container_type TEXT, json_file_option TEXT);"""
+        for table in _TYPE_TABLES.values()
+    )
+    + "".join(
+        f"""
+CREATE TABLE IF NOT EXISTS {table} (
+    uuid TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL, user TEXT,
+    task_queue INTEGER NOT NULL, task_type INTEGER NOT NULL, created_ts REAL NOT NULL,
+    finished_ts REAL, arguments TEXT NOT NULL, next_at REAL, outcome TEXT NOT NULL,
+    seq INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS {table}_next ON {table} (next_at) WHERE next_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS {table}_created ON {table} (created_ts DESC, seq DESC);"""
+        for table in _INSTANCE_TABLES.values()
+    )
+)
+
+# Filter fields of each listing (tasksapi/filters.py): name -> (kind, column).
+_CHAR = flt.CHAR
+_USER_FILTERS = {"username": (_CHAR, "username"), "email": (_CHAR, "email")}
+_INSTANCE_FILTERS = {
+    "name": (_CHAR, "name"),
+    "state": (_CHAR, "state"),
+    "user__username": (_CHAR, "user"),
+    "task_type": (flt.FK, "task_type"),
+    "task_queue": (flt.FK, "task_queue"),
+    "datetime_created": (flt.DATE, "created_ts"),
+    "datetime_finished": (flt.DATE, "finished_ts"),
+}
+_BASE_TYPE_FILTERS = {
+    "name": (_CHAR, "name"),
+    "description": (_CHAR, "description"),
+    "user__username": (_CHAR, "user"),
+    "command_to_run": (_CHAR, "command_to_run"),
+    "datetime_created": (flt.DATE, "created_ts"),
+}
+_TYPE_FILTERS = {
+    "container": {
+        **_BASE_TYPE_FILTERS,
+        "container_image": (_CHAR, "container_image"),
+        "container_type": (_CHAR, "container_type"),
+    },
+    "executable": _BASE_TYPE_FILTERS,
+}
+_QUEUE_BOOLS = (
+    "private",
+    "runs_executable_tasks",
+    "runs_docker_container_tasks",
+    "runs_singularity_container_tasks",
+    "active",
+)
+_QUEUE_FILTERS = {
+    "name": (_CHAR, "name"),
+    "description": (_CHAR, "description"),
+    "user__username": (_CHAR, "user"),
+    **{b: (flt.BOOL, b) for b in _QUEUE_BOOLS},
+}
+_WHITELIST_FILTERS = {
+    "name": (_CHAR, "name"),
+    "description": (_CHAR, "description"),
+    "user__username": (_CHAR, "user"),
+}
+
+
+class HTTPError(Exception):
+    """An answer decided inside a handler or a store transaction (the transaction rolls back)."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None):
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _hash_password(password: str) -> str:
+    return hashlib.sha256(("aioplatform-saltant:" + password).encode()).hexdigest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _not_found() -> HTTPError:
+    return HTTPError(404, {"detail": "Not found."})
+
+
+def _invalid_pk(value: Any) -> str:
+    return f'Invalid pk "{value}" - object does not exist.'
+
+
+def _model_error(message: str) -> HTTPError:
+    # Model validation raised inside validate(): DRF shows str(ValidationError([...])).
+    return HTTPError(400, {"non_field_errors": [repr([message])]})
+
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
 
 
 class SaltantService(EmbeddedService):
+    """saltant under ``/saltant/api/``; a seeded superuser ``admin`` with a DRF token."""
+
     name = "saltant"
     prefix = "/saltant/api"
 
+    def __init__(self, platform: Any):
+        super().__init__(platform)
+        seed = platform.seed
+        self.admin_username = "admin"
+        self.admin_token = hashlib.sha1(f"aioplatform/saltant/admin-token/{seed}".encode()).hexdigest()
+        self.admin_password = hashlib.sha256(f"aioplatform/saltant/admin-pw/{seed}".encode()).hexdigest()[:20]
+        self._jwt_key = hashlib.sha256(f"aioplatform/saltant/jwt/{seed}".encode()).digest()
+        # Lifecycle simulation (seconds); change them on the live service object.
+        self.publish_delay = 0.05
+        self.run_delay = 0.1
+        self.run_duration = 0.5
+        self.failure_rate = 0.0
+        self.jwt_access_lifetime = 300.0
+        self.jwt_refresh_lifetime = 86400.0
+        self._rng = random.Random(seed)
+        self._seq = 0
+        self._routes: list[tuple[re.Pattern[str], dict[str, Handler], bool]] = []
+
+    # -- users ------------------------------------------------------------------------------
+
+    def _insert_user(
+        self, conn: sqlite3.Connection, username: str, email: str, superuser: bool, password: str | None
+    ) -> str:
+        if conn.execute("SELECT 1 FROM saltant_users WHERE username = ?", (username,)).fetchone():
+            raise ValueError(f"a saltant user named {username!r} already exists")
+        token = secrets.token_hex(20)
+        conn.execute(
+            "INSERT INTO saltant_users (username, email, password_hash, is_superuser, token)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (username, email, _hash_password(password) if password else "", int(superuser), token),
+        )
+        return token
+
+    async def add_user(
+        self, username: str, email: str = "", *, superuser: bool = False, password: str | None = None
+    ) -> str:
+        """Create a user and return its DRF token (``password`` enables the JWT endpoints)."""
+        _check_username(username)
+        return await self.store.run(lambda c: self._insert_user(c, username, email, superuser, password))
+
+    def add_user_sync(
+        self, username: str, email: str = "", *, superuser: bool = False, password: str | None = None
+    ) -> str:
+        """:meth:`add_user` from any thread (blocks until the store has committed it)."""
+        _check_username(username)
+        return self.store.run_sync(lambda c: self._insert_user(c, username, email, superuser, password))
+
+    # -- setup ------------------------------------------------------------------------------
+
     async def setup(self) -> web.Application:
-        return web.Application()
+        await self.store.executescript(_SCHEMA)
+
+        def seed(conn: sqlite3.Connection) -> None:
+            conn.create_function("regexp", 2, _regexp, deterministic=True)
+            conn.execute(
+                "INSERT OR IGNORE INTO saltant_users (username, email, password_hash, is_superuser, token)"
+                " VALUES (?, ?, ?, 1, ?)",
+                (
+                    self.admin_username,
+                    "admin@localhost",
+                    _hash_password(self.admin_password),
+                    self.admin_token,
+                ),
+            )
+            for table in _INSTANCE_TABLES.values():
+                row = conn.execute(f"SELECT MAX(seq) FROM {table}").fetchone()
+                self._seq = max(self._seq, row[0] or 0)
+
+        await self.store.run(seed)
+        self._build_routes()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        return app
+
+    def _build_routes(self) -> None:
+        def route(pattern: str, auth: bool = True, **methods: Handler) -> None:
+            self._routes.append((re.compile("^" + pattern + "/?$"), methods, auth))
+
+        route("token", auth=False, POST=self._token_obtain)
+        route("token/refresh", auth=False, POST=self._token_refresh)
+        route("users", GET=self._users_list)
+        route("users/(?P<username>[^/]+)", GET=self._users_get)
+        for kind in ("container", "executable"):
+            types = self._bind(kind)
+            route(f"{kind}tasktypes", GET=types(self._types_list), POST=types(self._types_create))
+            route(f"{kind}tasktypes/(?P<id>[^/.]+)", GET=types(self._types_get), PUT=types(self._types_put))
+            base = f"{kind}taskinstances"
+            route(base, GET=types(self._instances_list), POST=types(self._instances_create))
+            route(base + "/(?P<uuid>[^/.]+)", GET=types(self._instances_get))
+            route(base + "/(?P<uuid>[^/.]+)/clone", POST=types(self._instances_clone))
+            route(base + "/(?P<uuid>[^/.]+)/terminate", POST=types(self._instances_terminate))
+        route("taskqueues", GET=self._queues_list, POST=self._queues_create)
+        route(
+            "taskqueues/(?P<id>[^/.]+)", GET=self._queues_get, PUT=self._queues_put, PATCH=self._queues_patch
+        )
+        route("taskwhitelists", GET=self._whitelists_list, POST=self._whitelists_create)
+        route(
+            "taskwhitelists/(?P<id>[^/.]+)",
+            GET=self._whitelists_get,
+            PUT=self._whitelists_put,
+            PATCH=self._whitelists_patch,
+        )
+        route("updatetaskinstancestatus/(?P<uuid>[^/.]+)", PUT=self._update_status, PATCH=self._update_status)
+
+    @staticmethod
+    def _bind(kind: str) -> Callable[[Handler], Handler]:
+        def bind(fn: Handler) -> Handler:
+            async def bound(request: web.Request, user: sqlite3.Row, **kw: str) -> web.StreamResponse:
+                return await fn(request, user, kind, **kw)
+
+            return bound
+
+        return bind
+
+    # -- dispatch, auth, errors ---------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        tail = request.match_info.get("tail", "")
+        for pattern, methods, auth in self._routes:
+            match = pattern.match(tail)
+            if match is None:
+                continue
+            try:
+                user = await self._authenticate(request) if auth else None
+                handler = methods.get(request.method)
+                if handler is None:
+                    raise HTTPError(405, {"detail": f'Method "{request.method}" not allowed.'})
+                return await handler(request, user, **match.groupdict())
+            except HTTPError as exc:
+                return web.json_response(exc.body, status=exc.status, headers=exc.headers)
+            except ParseError as exc:
+                return web.json_response({"detail": str(exc)}, status=400)
+            except UnsupportedMediaType as exc:
+                return web.json_response({"detail": str(exc)}, status=415)
+        return web.json_response({"detail": "Not found."}, status=404)
+
+    async def _authenticate(self, request: web.Request) -> sqlite3.Row:
+        header = request.headers.get("Authorization", "")
+        parts = header.split()
+        if parts and parts[0] == "Token":
+            if len(parts) != 2:
+                raise HTTPError(403, {"detail": "Invalid token header. No credentials provided."})
+            key = parts[1]
+            row: sqlite3.Row | None = await self.store.run(
+                lambda c: c.execute("SELECT * FROM saltant_users WHERE token = ?", (key,)).fetchone()
+            )
+            if row is None:
+                raise HTTPError(403, {"detail": "Invalid token."})
+            return row
+        if parts and parts[0] == "Bearer" and len(parts) == 2:
+            claims = self._jwt_decode(parts[1], "access")
+            username = claims.get("user_id") if claims else None
+            found: sqlite3.Row | None = None
+            if username is not None:
+                found = await self.store.run(
+                    lambda c: c.execute(
+                        "SELECT * FROM saltant_users WHERE username = ?", (username,)
+                    ).fetchone()
+                )
+            if found is None:
+                raise HTTPError(
+                    403,
+                    {
+                        "detail": "Given token not valid for any token type",
+                        "code": "token_not_valid",
+                        "messages": [
+                            {
+                                "token_class": "AccessToken",
+                                "token_type": "access",
+                                "message": "Token is invalid or expired",
+                            }
+                        ],
+                    },
+                )
+            return found
+        raise HTTPError(403, {"detail": "Authentication credentials were not provided."})
+
+    # -- JWT (djangorestframework-simplejwt, HS256) -------------------------------------------
+
+    def _jwt_encode(self, username: str, token_type: str, lifetime: float) -> str:
+        header = _b64(json.dumps({"typ": "JWT", "alg": "HS256"}).encode())
+        payload = _b64(
+            json.dumps(
+                {
+                    "token_type": token_type,
+                    "exp": round(time.time() + lifetime, 3),
+                    "jti": uuidlib.uuid4().hex,
+                    "user_id": username,
+                }
+            ).encode()
+        )
+        signature = hmac.new(self._jwt_key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+        return f"{header}.{payload}.{_b64(signature)}"
+
+    def _jwt_decode(self, token: str, token_type: str) -> dict[str, Any] | None:
+        try:
+            header, payload, signature = token.split(".")
+            expected = hmac.new(self._jwt_key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+            if not hmac.compare_digest(expected, _unb64(signature)):
+                return None
+            claims = json.loads(_unb64(payload))
+        except (ValueError, TypeError):
+            return None
+        if not isinstance(claims, dict) or claims.get("token_type") != token_type:
+            return None
+        if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] <= time.time():
+            return None
+        return claims
+
+    async def _token_obtain(self, request: web.Request, user: None) -> web.Response:
+        form = await read_form(request)
+        form.char("username", required=True, allow_blank=False)
+        form.char("password", required=True, allow_blank=False)
+        if form.errors:
+            raise HTTPError(400, form.errors)
+        username, password = form.values["username"], form.values["password"]
+        row = await self.store.run(
+            lambda c: c.execute("SELECT * FROM saltant_users WHERE username = ?", (username,)).fetchone()
+        )
+        if (
+            row is None
+            or not row["password_hash"]
+            or not hmac.compare_digest(row["password_hash"], _hash_password(password))
+        ):
+            raise HTTPError(
+                401,
+                {"detail": "No active account found with the given credentials"},
+                {"WWW-Authenticate": 'Bearer realm="api"'},
+            )
+        return web.json_response(
+            {
+                "refresh": self._jwt_encode(username, "refresh", self.jwt_refresh_lifetime),
+                "access": self._jwt_encode(username, "access", self.jwt_access_lifetime),
+            }
+        )
+
+    async def _token_refresh(self, request: web.Request, user: None) -> web.Response:
+        form = await read_form(request)
+        form.char("refresh", required=True, allow_blank=False)
+        if form.errors:
+            raise HTTPError(400, form.errors)
+        claims = self._jwt_decode(form.values["refresh"], "refresh")
+        if claims is None:
+            raise HTTPError(
+                401,
+                {"detail": "Token is invalid or expired", "code": "token_not_valid"},
+                {"WWW-Authenticate": 'Bearer realm="api"'},
+            )
+        return web.json_response(
+            {"access": self._jwt_encode(claims["user_id"], "access", self.jwt_access_lifetime)}
+        )
+
+    # -- pagination ---------------------------------------------------------------------------
+
+    async def _paginate(
+        self,
+        request: web.Request,
+        table: str,
+        fields: dict[str, tuple[str, str]],
+        order: str,
+        default_size: int,
+        render: Callable[[sqlite3.Row], dict[str, Any]],
+        *,
+        lifecycle: bool = False,
+    ) -> web.Response:
+        query = request.query
+        try:
+            where, params = flt.compile_filters(query, fields)
+        except flt.FilterError as exc:
+            raise HTTPError(400, exc.errors) from None
+        size = _positive_int(query.get("page_size"), default_size)
+        page_arg = query.get("page", "1")
+
+        def fetch(conn: sqlite3.Connection) -> tuple[int, int, int, list[dict[str, Any]]]:
+            if lifecycle:
+                self._advance(conn, table)
+            count = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
+            pages = max(1, math.ceil(count / size))
+            if page_arg == "last":
+                page = pages
+            else:
+                page = _positive_int(page_arg, 0)
+                if page < 1 or page > pages:
+                    raise HTTPError(404, {"detail": "Invalid page."})
+            rows = conn.execute(
+                f"SELECT * FROM {table} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*params, min(size, count + 1), (page - 1) * size],
+            ).fetchall()
+            return count, page, pages, [render(r) for r in rows]
+
+        count, page, pages, results = await self.store.run(fetch)
+        url = request.url  # absolute, as DRF's build_absolute_uri()
+        nxt = str(url.update_query(page=page + 1)) if page < pages else None
+        if page <= 1:
+            prev = None
+        elif page == 2:
+            prev = str(url.without_query_params("page"))
+        else:
+            prev = str(url.update_query(page=page - 1))
+        return web.json_response({"count": count, "next": nxt, "previous": prev, "results": results})
+
+    # -- users --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _render_user(row: sqlite3.Row) -> dict[str, Any]:
+        return {"username": row["username"], "email": row["email"]}
+
+    async def _users_list(self, request: web.Request, user: sqlite3.Row) -> web.Response:
+        return await self._paginate(
+            request, "saltant_users", _USER_FILTERS, "username", 100, self._render_user
+        )
+
+    async def _users_get(self, request: web.Request, user: sqlite3.Row, username: str) -> web.Response:
+        row = await self.store.run(
+            lambda c: c.execute("SELECT * FROM saltant_users WHERE username = ?", (username,)).fetchone()
+        )
+        if row is None:
+            raise _not_found()
+        return web.json_response(self._render_user(row))
+
+    # -- task types ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _render_type(kind: str) -> Callable[[sqlite3.Row], dict[str, Any]]:
+        def render(row: sqlite3.Row) -> dict[str, Any]:
+            body = {
+                "id": row["id"],
+                "name": row["name"],
+                "description": row["description"],
+                "user": row["user"],
+                "datetime_created": _iso(row["created_ts"]),
+                "command_to_run": row["command_to_run"],
+                "environment_variables": json.loads(row["environment_variables"]),
+                "required_arguments": json.loads(row["required_arguments"]),
+                "required_arguments_default_values": json.loads(row["required_arguments_default_values"]),
+            }
+            if kind == "container":
+                body.update(
+                    logs_path=row["logs_path"],
+                    results_path=row["results_path"],
+                    container_image=row["container_image"],
+                    container_type=row["container_type"],
+                )
+            else:
+                body["json_file_option"] = row["json_file_option"]
+            return body
+
+        return render
+
+    async def _types_list(self, request: web.Request, user: sqlite3.Row, kind: str) -> web.Response:
+        return await self._paginate(
+            request, _TYPE_TABLES[kind], _TYPE_FILTERS[kind], "id", 100, self._render_type(kind)
+        )
+
+    async def _types_get(self, request: web.Request, user: sqlite3.Row, kind: str, id: str) -> web.Response:
+        row = await self._get_row(_TYPE_TABLES[kind], "id", _int_or_none(id))
+        return web.json_response(self._render_type(kind)(row))
+
+    async def _get_row(self, table: str, key: str, value: Any) -> sqlite3.Row:
+        if value is None:
+            raise _not_found()
+        row: sqlite3.Row | None = await self.store.run(
+            lambda c: c.execute(f"SELECT * FROM {table} WHERE {key} = ?", (value,)).fetchone()
+        )
+        if row is None:
+            raise _not_found()
+        return row
+
+    def _type_form(self, form: Form, kind: str) -> None:
+        form.char("name", required=True, allow_blank=False, max_length=200)
+        form.char("description", default="")
+        form.char("command_to_run", required=True, allow_blank=False, max_length=400)
+        form.json("environment_variables", list, default=[])
+        form.json("required_arguments", list, default=[])
+        form.json("required_arguments_default_values", dict, default={})
+        if kind == "container":
+            form.char("logs_path", default=None, allow_null=True, max_length=400)
+            form.char("results_path", default=None, allow_null=True, max_length=400)
+            form.char("container_image", required=True, allow_blank=False, max_length=200)
+            form.choice("container_type", ("docker", "singularity"))
+        else:
+            form.char("json_file_option", default=None, allow_null=True, max_length=50)
+
+    async def _write_type(
+        self, request: web.Request, user: sqlite3.Row, kind: str, id: int | None
+    ) -> web.Response:
+        table = _TYPE_TABLES[kind]
+        if id is not None:
+            await self._check_owner(table, id, user)
+        form = await read_form(request)
+        self._type_form(form, kind)
+        values = form.values
+        verbose = f"{kind} task type"
+
+        def write(conn: sqlite3.Connection) -> sqlite3.Row:
+            errors = dict(form.errors)
+            if (
+                "name" in values
+                and conn.execute(
+                    f"SELECT 1 FROM {table} WHERE name = ? AND id IS NOT ?", (values["name"], id)
+                ).fetchone()
+            ):
+                errors.setdefault("name", []).append(f"{verbose} with this name already exists.")
+            if errors:
+                raise HTTPError(400, errors)
+            required = values["required_arguments"]
+            if not set(values["required_arguments_default_values"]) <= set(map(str, required)):
+                raise HTTPError(
+                    400, {"non_field_errors": ["default arguments not a subset of required arguments"]}
+                )
+            columns = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in values.items()}
+            if id is None:
+                columns.update(user=user["username"], created_ts=time.time())
+                names = ", ".join(columns)
+                cursor = conn.execute(
+                    f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})",
+                    list(columns.values()),
+                )
+                new_id = cursor.lastrowid
+            else:
+                conn.execute(
+                    f"UPDATE {table} SET {', '.join(f'{k} = ?' for k in columns)} WHERE id = ?",
+                    [*columns.values(), id],
+                )
+                new_id = id
+            row: sqlite3.Row = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (new_id,)).fetchone()
+            return row
+
+        row = await self.store.run(write)
+        return web.json_response(self._render_type(kind)(row), status=201 if id is None else 200)
+
+    async def _types_create(self, request: web.Request, user: sqlite3.Row, kind: str) -> web.Response:
+        return await self._write_type(request, user, kind, None)
+
+    async def _types_put(self, request: web.Request, user: sqlite3.Row, kind: str, id: str) -> web.Response:
+        pk = _int_or_none(id)
+        if pk is None:
+            raise _not_found()
+        return await self._write_type(request, user, kind, pk)
+
+    async def _check_owner(self, table: str, id: int, user: sqlite3.Row) -> sqlite3.Row:
+        row = await self._get_row(table, "id", id)
+        if row["user"] != user["username"] and not user["is_superuser"]:
+            raise HTTPError(403, {"detail": PERMISSION_DENIED})
+        return row
+
+    # -- task instances -----------------------------------------------------------------------
+
+    @staticmethod
+    def _render_instance(row: sqlite3.Row) -> dict[str, Any]:
+        return {
+            "name": row["name"],
+            "uuid": row["uuid"],
+            "state": row["state"],
+            "user": row["user"],
+            "task_queue": row["task_queue"],
+            "datetime_created": _iso(row["created_ts"]),
+            "datetime_finished": _iso(row["finished_ts"]),
+            "arguments": json.loads(row["arguments"]),
+            "task_type": row["task_type"],
+        }
+
+    def _advance(self, conn: sqlite3.Connection, table: str) -> None:
+        """Move every instance whose next transition is due (cascading through several)."""
+        now = time.time()
+        conn.execute(
+            f"UPDATE {table} SET state = 'published', next_at = next_at + ? "
+            "WHERE next_at <= ? AND state = 'created'",
+            (self.run_delay, now),
+        )
+        conn.execute(
+            f"UPDATE {table} SET state = 'running', next_at = next_at + ? "
+            "WHERE next_at <= ? AND state = 'published'",
+            (self.run_duration, now),
+        )
+        conn.execute(
+            f"UPDATE {table} SET state = outcome, finished_ts = next_at, next_at = NULL "
+            "WHERE next_at <= ? AND state = 'running'",
+            (now,),
+        )
+
+    def _new_instance(
+        self,
+        conn: sqlite3.Connection,
+        kind: str,
+        *,
+        name: str,
+        user: str,
+        task_queue: int,
+        task_type: int,
+        arguments: dict[str, Any],
+    ) -> sqlite3.Row:
+        table = _INSTANCE_TABLES[kind]
+        now = time.time()
+        self._seq += 1
+        uuid = str(uuidlib.uuid4())
+        outcome = "failed" if self._rng.random() < self.failure_rate else "successful"
+        conn.execute(
+            f"INSERT INTO {table} (uuid, name, state, user, task_queue, task_type, created_ts, finished_ts,"
+            " arguments, next_at, outcome, seq) VALUES (?, ?, 'created', ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+            (
+                uuid, name, user, task_queue, task_type, now, json.dumps(arguments),
+                now + self.publish_delay, outcome, self._seq,
+            ),
+        )  # fmt: skip
+        row: sqlite3.Row = conn.execute(f"SELECT * FROM {table} WHERE uuid = ?", (uuid,)).fetchone()
+        return row
+
+    def _model_checks(
+        self, conn: sqlite3.Connection, kind: str, user: sqlite3.Row, queue: sqlite3.Row, ttype: sqlite3.Row,
+        arguments: dict[str, Any],
+    ) -> dict[str, Any]:  # fmt: skip
+        """saltant's model ``clean()`` of a task instance; returns the arguments with defaults filled in."""
+        if not queue["active"]:
+            raise _model_error(f"Queue {queue['name']} is not active!")
+        if queue["private"] and queue["user"] != user["username"]:
+            raise _model_error(f"Queue {queue['name']} is private and you are not its owner!")
+        key = f"whitelisted_{kind}_task_types"
+        allowed: set[int] = set()
+        for wl_id in json.loads(queue["whitelists"]):
+            wl = conn.execute("SELECT * FROM saltant_taskwhitelists WHERE id = ?", (wl_id,)).fetchone()
+            if wl is not None:
+                allowed.update(json.loads(wl[key]))
+        if ttype["id"] not in allowed:
+            raise _model_error(f"Queue {queue['name']} has not whitelisted task type {ttype['name']}!")
+        if kind == "executable":
+            runs = bool(queue["runs_executable_tasks"])
+        else:
+            runs = bool(queue[f"runs_{ttype['container_type']}_container_tasks"])
+        if not runs:
+            raise _model_error(f"Queue {queue['name']} does not run tasks of this kind!")
+        defaults = json.loads(ttype["required_arguments_default_values"])
+        filled = dict(arguments)
+        for arg in json.loads(ttype["required_arguments"]):
+            if arg not in filled:
+                if arg not in defaults:
+                    raise _model_error(f"required argument '{arg}' not provided!")
+                filled[arg] = defaults[arg]
+        return filled
+
+    async def _instances_list(self, request: web.Request, user: sqlite3.Row, kind: str) -> web.Response:
+        return await self._paginate(
+            request,
+            _INSTANCE_TABLES[kind],
+            _INSTANCE_FILTERS,
+            "created_ts DESC, seq DESC",
+            10,
+            self._render_instance,
+            lifecycle=True,
+        )
+
+    async def _instance_row(self, kind: str, uuid: str) -> sqlite3.Row:
+        table = _INSTANCE_TABLES[kind]
+
+        def get(conn: sqlite3.Connection) -> sqlite3.Row:
+            self._advance(conn, table)
+            row: sqlite3.Row | None = conn.execute(
+                f"SELECT * FROM {table} WHERE uuid = ?", (uuid,)
+            ).fetchone()
+            if row is None:
+                raise _not_found()
+            return row
+
+        return await self.store.run(get)
+
+    async def _instances_get(
+        self, request: web.Request, user: sqlite3.Row, kind: str, uuid: str
+    ) -> web.Response:
+        return web.json_response(self._render_instance(await self._instance_row(kind, uuid)))
+
+    async def _instances_create(self, request: web.Request, user: sqlite3.Row, kind: str) -> web.Response:
+        form = await read_form(request)
+        form.char("name", default="", max_length=200)
+        form.json("arguments", dict, default={})
+        form.pk("task_type")
+        form.pk("task_queue")
+        values = form.values
+
+        def create(conn: sqlite3.Connection) -> sqlite3.Row:
+            errors = dict(form.errors)
+            queue = ttype = None
+            if "task_type" in values:
+                ttype = conn.execute(
+                    f"SELECT * FROM {_TYPE_TABLES[kind]} WHERE id = ?", (values["task_type"],)
+                ).fetchone()
+                if ttype is None:
+                    errors.setdefault("task_type", []).append(_invalid_pk(values["task_type"]))
+            if "task_queue" in values:
+                queue = conn.execute(
+                    "SELECT * FROM saltant_taskqueues"
+                    " WHERE id = ? AND active = 1 AND (private = 0 OR user = ?)",
+                    (values["task_queue"], user["username"]),
+                ).fetchone()
+                if queue is None:
+                    errors.setdefault("task_queue", []).append(_invalid_pk(values["task_queue"]))
+            if errors:
+                raise HTTPError(400, errors)
+            assert queue is not None and ttype is not None
+            arguments = self._model_checks(conn, kind, user, queue, ttype, values["arguments"])
+            return self._new_instance(
+                conn, kind, name=values["name"], user=user["username"], task_queue=queue["id"],
+                task_type=ttype["id"], arguments=arguments,
+            )  # fmt: skip
+
+        row = await self.store.run(create)
+        return web.json_response(self._render_instance(row), status=201)
+
+    async def _instances_clone(
+        self, request: web.Request, user: sqlite3.Row, kind: str, uuid: str
+    ) -> web.StreamResponse:
+        table = _INSTANCE_TABLES[kind]
+
+        def clone(conn: sqlite3.Connection) -> sqlite3.Row:
+            old = conn.execute(f"SELECT * FROM {table} WHERE uuid = ?", (uuid,)).fetchone()
+            if old is None:
+                raise _not_found()
+            # No serializer here (the allowed-queue check is skipped) but the model is
+            # still validated on save; a failure is an unhandled 500 on the real server.
+            queue = conn.execute(
+                "SELECT * FROM saltant_taskqueues WHERE id = ?", (old["task_queue"],)
+            ).fetchone()
+            ttype = conn.execute(
+                f"SELECT * FROM {_TYPE_TABLES[kind]} WHERE id = ?", (old["task_type"],)
+            ).fetchone()
+            arguments = json.loads(old["arguments"])
+            try:
+                if queue is None or ttype is None:
+                    raise _model_error("missing queue or task type")
+                self._model_checks(conn, kind, user, queue, ttype, arguments)
+            except HTTPError:
+                raise HTTPError(500, "Server Error (500)") from None
+            return self._new_instance(
+                conn, kind, name=old["name"], user=user["username"], task_queue=old["task_queue"],
+                task_type=old["task_type"], arguments=arguments,
+            )  # fmt: skip
+
+        try:
+            row = await self.store.run(clone)
+        except HTTPError as exc:
+            if exc.status == 500:
+                return web.Response(status=500, text=str(exc.body), content_type="text/html")
+            raise
+        return web.json_response(self._render_instance(row), status=201)
+
+    async def _instances_terminate(
+        self, request: web.Request, user: sqlite3.Row, kind: str, uuid: str
+    ) -> web.Response:
+        table = _INSTANCE_TABLES[kind]
+
+        def terminate(conn: sqlite3.Connection) -> sqlite3.Row:
+            self._advance(conn, table)
+            row: sqlite3.Row | None = conn.execute(
+                f"SELECT * FROM {table} WHERE uuid = ?", (uuid,)
+            ).fetchone()
+            if row is None:
+                raise _not_found()
+            # The revoke is sent; the worker reports `terminated` afterwards. The answer
+            # is the instance as stored when the request was handled (its old state).
+            conn.execute(
+                f"UPDATE {table} SET state = 'terminated', next_at = NULL "
+                "WHERE uuid = ? AND state NOT IN ('successful', 'failed', 'terminated')",
+                (uuid,),
+            )
+            return row
+
+        row = await self.store.run(terminate)
+        return web.json_response(self._render_instance(row), status=202)
+
+    async def _update_status(self, request: web.Request, user: sqlite3.Row, uuid: str) -> web.Response:
+        form = await read_form(request, partial=request.method == "PATCH")
+        form.choice("state", STATES)
+        if form.errors:
+            raise HTTPError(400, form.errors)
+        state = form.values.get("state")
+
+        def update(conn: sqlite3.Connection) -> dict[str, Any]:
+            for table in _INSTANCE_TABLES.values():
+                row = conn.execute(f"SELECT * FROM {table} WHERE uuid = ?", (uuid,)).fetchone()
+                if row is None:
+                    continue
+                if state is None:
+                    return {"uuid": uuid, "state": row["state"]}
+                finished = time.time() if state in ("successful", "failed") else row["finished_ts"]
+                # A worker reports this instance now: the simulation lets go of it.
+                conn.execute(
+                    f"UPDATE {table} SET state = ?, finished_ts = ?, next_at = NULL WHERE uuid = ?",
+                    (state, finished, uuid),
+                )
+                return {"uuid": uuid, "state": state}
+            raise HTTPError(400, f"No task instance with UUID {uuid} found")
+
+        return web.json_response(await self.store.run(update))
+
+    # -- task queues --------------------------------------------------------------------------
+
+    @staticmethod
+    def _render_queue(row: sqlite3.Row) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": row["id"],
+            "user": row["user"],
+            "name": row["name"],
+            "description": row["description"],
+        }
+        for b in _QUEUE_BOOLS:
+            body[b] = bool(row[b])
+        body["whitelists"] = json.loads(row["whitelists"])
+        return body
+
+    async def _queues_list(self, request: web.Request, user: sqlite3.Row) -> web.Response:
+        return await self._paginate(
+            request, "saltant_taskqueues", _QUEUE_FILTERS, "id", 100, self._render_queue
+        )
+
+    async def _queues_get(self, request: web.Request, user: sqlite3.Row, id: str) -> web.Response:
+        row = await self._get_row("saltant_taskqueues", "id", _int_or_none(id))
+        return web.json_response(self._render_queue(row))
+
+    async def _write_queue(
+        self, request: web.Request, user: sqlite3.Row, id: int | None, *, partial: bool = False
+    ) -> web.Response:
+        table = "saltant_taskqueues"
+        if id is not None:
+            await self._check_owner(table, id, user)
+        form = await read_form(request, partial=partial)
+        form.char("name", required=True, allow_blank=False, max_length=50, regex=r"^[\w@+-]+$")
+        form.char("description", default="")
+        form.boolean("private", default=False)
+        for b in _QUEUE_BOOLS[1:]:
+            form.boolean(b, default=True)
+        form.pk_list("whitelists")
+
+        def write(conn: sqlite3.Connection) -> sqlite3.Row:
+            return self._save(
+                conn, table, id, user, form, "task queue",
+                refs={"whitelists": "saltant_taskwhitelists"},
+            )  # fmt: skip
+
+        row = await self.store.run(write)
+        return web.json_response(self._render_queue(row), status=201 if id is None else 200)
+
+    def _save(
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        id: int | None,
+        user: sqlite3.Row,
+        form: Form,
+        verbose: str,
+        refs: dict[str, str],
+    ) -> sqlite3.Row:
+        """Uniqueness and reference checks, then INSERT or UPDATE; returns the stored row."""
+        values = form.values
+        errors = dict(form.errors)
+        if (
+            "name" in values
+            and conn.execute(
+                f"SELECT 1 FROM {table} WHERE name = ? AND id IS NOT ?", (values["name"], id)
+            ).fetchone()
+        ):
+            errors.setdefault("name", []).append(f"{verbose} with this name already exists.")
+        for field, ref_table in refs.items():
+            for pk in values.get(field, []):
+                if not conn.execute(f"SELECT 1 FROM {ref_table} WHERE id = ?", (pk,)).fetchone():
+                    errors.setdefault(field, []).append(_invalid_pk(pk))
+                    break
+        if errors:
+            raise HTTPError(400, errors)
+        columns = {k: (json.dumps(v) if isinstance(v, list) else v) for k, v in values.items()}
+        if id is None:
+            columns["user"] = user["username"]
+            cursor = conn.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                list(columns.values()),
+            )
+            id = cursor.lastrowid
+        elif columns:
+            conn.execute(
+                f"UPDATE {table} SET {', '.join(f'{k} = ?' for k in columns)} WHERE id = ?",
+                [*columns.values(), id],
+            )
+        row: sqlite3.Row = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (id,)).fetchone()
+        return row
+
+    async def _queues_create(self, request: web.Request, user: sqlite3.Row) -> web.Response:
+        return await self._write_queue(request, user, None)
+
+    async def _queues_put(self, request: web.Request, user: sqlite3.Row, id: str) -> web.Response:
+        return await self._write_queue(request, user, _pk_or_404(id))
+
+    async def _queues_patch(self, request: web.Request, user: sqlite3.Row, id: str) -> web.Response:
+        return await self._write_queue(request, user, _pk_or_404(id), partial=True)
+
+    # -- task whitelists ----------------------------------------------------------------------
+
+    @staticmethod
+    def _render_whitelist(row: sqlite3.Row) -> dict[str, Any]:
+        return {
+            "id": row["id"],
+            "user": row["user"],
+            "name": row["name"],
+            "description": row["description"],
+            "whitelisted_container_task_types": json.loads(row["whitelisted_container_task_types"]),
+            "whitelisted_executable_task_types": json.loads(row["whitelisted_executable_task_types"]),
+        }
+
+    async def _whitelists_list(self, request: web.Request, user: sqlite3.Row) -> web.Response:
+        return await self._paginate(
+            request, "saltant_taskwhitelists", _WHITELIST_FILTERS, "id", 100, self._render_whitelist
+        )
+
+    async def _whitelists_get(self, request: web.Request, user: sqlite3.Row, id: str) -> web.Response:
+        row = await self._get_row("saltant_taskwhitelists", "id", _int_or_none(id))
+        return web.json_response(self._render_whitelist(row))
+
+    async def _write_whitelist(
+        self, request: web.Request, user: sqlite3.Row, id: int | None, *, partial: bool = False
+    ) -> web.Response:
+        table = "saltant_taskwhitelists"
+        if id is not None:
+            await self._check_owner(table, id, user)
+        form = await read_form(request, partial=partial)
+        form.char("name", required=True, allow_blank=False, max_length=50)
+        form.char("description", default="")
+        form.pk_list("whitelisted_container_task_types")
+        form.pk_list("whitelisted_executable_task_types")
+
+        def write(conn: sqlite3.Connection) -> sqlite3.Row:
+            return self._save(
+                conn, table, id, user, form, "task whitelist",
+                refs={
+                    "whitelisted_container_task_types": _TYPE_TABLES["container"],
+                    "whitelisted_executable_task_types": _TYPE_TABLES["executable"],
+                },
+            )  # fmt: skip
+
+        row = await self.store.run(write)
+        return web.json_response(self._render_whitelist(row), status=201 if id is None else 200)
+
+    async def _whitelists_create(self, request: web.Request, user: sqlite3.Row) -> web.Response:
+        return await self._write_whitelist(request, user, None)
+
+    async def _whitelists_put(self, request: web.Request, user: sqlite3.Row, id: str) -> web.Response:
+        return await self._write_whitelist(request, user, _pk_or_404(id))
+
+    async def _whitelists_patch(self, request: web.Request, user: sqlite3.Row, id: str) -> web.Response:
+        return await self._write_whitelist(request, user, _pk_or_404(id), partial=True)
+
+
+def _regexp(pattern: str, value: str | None) -> bool:
+    return value is not None and re.search(pattern, value) is not None
+
+
+def _positive_int(value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        return default
+    return number if number > 0 else default
+
+
+def _int_or_none(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
+
+
+def _pk_or_404(value: str) -> int:
+    pk = _int_or_none(value)
+    if pk is None:
+        raise _not_found()
+    return pk
+
+
+def _check_username(username: str) -> None:
+    if not isinstance(username, str) or not re.fullmatch(r"[\w.@+-]{1,150}", username):
+        raise ValueError(f"username must be 1-150 letters, digits or @.+-_, got {username!r}")

@@ -1,0 +1,204 @@
+"""Request bodies read the way DRF serializers read them: form, multipart or JSON.
+
+In HTML-input mode (form and multipart) a missing boolean is False and a missing
+many-to-many is ``[]`` (DRF ``default_empty_html``), booleans arrive as strings and
+JSON-typed fields as JSON text. With a JSON body the model defaults apply and values
+are native. On a partial update (PATCH) missing fields are left untouched.
+Errors collect per field, as DRF reports them (``{"field": ["msg", ...]}``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+__all__ = ["Form", "read_form"]
+
+_TRUE = {True, "true", "True", "TRUE", "1", "yes", "on"}
+_FALSE = {False, "false", "False", "FALSE", "0", "no", "off"}
+_MISSING = object()
+
+
+async def read_form(request: web.Request, *, partial: bool = False) -> Form:
+    """Parse the body by content type; a malformed JSON body is a DRF 400 ``detail``."""
+    ctype = request.content_type
+    if ctype == "application/json":
+        raw = await request.read()
+        if not raw.strip():
+            return Form({}, html=False, partial=partial)
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+        if not isinstance(data, dict):
+            raise ParseError(f"Invalid data. Expected a dictionary, but got {type(data).__name__}.")
+        return Form(data, html=False, partial=partial)
+    if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return Form(await request.post(), html=True, partial=partial)
+    if not request.body_exists or ctype in ("", "application/octet-stream"):
+        return Form({}, html=True, partial=partial)
+    raise UnsupportedMediaType(f'Unsupported media type "{ctype}" in request.')
+
+
+class ParseError(Exception):
+    """400 ``{"detail": ...}``."""
+
+
+class UnsupportedMediaType(Exception):
+    """415 ``{"detail": ...}``."""
+
+
+class Form:
+    """One request body being validated into ``values`` (errors gathered in ``errors``)."""
+
+    def __init__(self, data: Mapping[str, Any], *, html: bool, partial: bool):
+        self.data = data
+        self.html = html
+        self.partial = partial
+        self.errors: dict[str, list[str]] = {}
+        self.values: dict[str, Any] = {}
+
+    def _get(self, name: str) -> Any:
+        if name not in self.data:
+            return _MISSING
+        if self.html and isinstance(self.data, MultiDictProxy):
+            return self.data.getone(name)
+        return self.data[name]
+
+    def _fail(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+    def _absent(self, name: str, value: Any, *, required: bool, default: Any) -> bool:
+        """Handle a missing field; True when there is nothing more to do."""
+        if value is not _MISSING:
+            return False
+        if self.partial:
+            return True
+        if required:
+            self._fail(name, "This field is required.")
+        else:
+            self.values[name] = default
+        return True
+
+    def char(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        default: Any = "",
+        max_length: int | None = None,
+        allow_blank: bool = True,
+        allow_null: bool = False,
+        regex: str | None = None,
+    ) -> None:
+        value = self._get(name)
+        if self._absent(name, value, required=required, default=default):
+            return
+        if value is None:
+            if allow_null:
+                self.values[name] = None
+            else:
+                self._fail(name, "This field may not be null.")
+            return
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            self._fail(name, "Not a valid string.")
+            return
+        value = str(value)
+        if value.strip() == "":
+            if not allow_blank:
+                self._fail(name, "This field may not be blank.")
+                return
+            self.values[name] = value
+            return
+        if max_length is not None and len(value) > max_length:
+            self._fail(name, f"Ensure this field has no more than {max_length} characters.")
+            return
+        if regex is not None and not re.search(regex, value):
+            self._fail(name, "Enter a valid value.")
+            return
+        self.values[name] = value
+
+    def choice(self, name: str, choices: tuple[str, ...], *, required: bool = True) -> None:
+        value = self._get(name)
+        if self._absent(name, value, required=required, default=None):
+            return
+        if value not in choices:
+            self._fail(name, f'"{value}" is not a valid choice.')
+            return
+        self.values[name] = value
+
+    def boolean(self, name: str, *, default: bool) -> None:
+        value = self._get(name)
+        if value is _MISSING:
+            if self.partial:
+                return
+            self.values[name] = False if self.html else default
+            return
+        if isinstance(value, (str, int, bool)) and value in _TRUE:
+            self.values[name] = True
+        elif isinstance(value, (str, int, bool)) and value in _FALSE:
+            self.values[name] = False
+        else:
+            self._fail(name, "Must be a valid boolean.")
+
+    def json(self, name: str, kind: type, *, default: Any) -> None:
+        value = self._get(name)
+        if self._absent(name, value, required=False, default=default):
+            return
+        if self.html and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                self._fail(name, "Value must be valid JSON.")
+                return
+        if not isinstance(value, kind):
+            noun = "list" if kind is list else "dictionary"
+            self._fail(name, f"Value must be a {noun}.")
+            return
+        self.values[name] = value
+
+    def pk(self, name: str, *, required: bool = True) -> None:
+        value = self._get(name)
+        if self._absent(name, value, required=required, default=None):
+            return
+        parsed = _as_pk(value)
+        if parsed is None:
+            self._fail(name, f"Incorrect type. Expected pk value, received {type(value).__name__}.")
+            return
+        self.values[name] = parsed
+
+    def pk_list(self, name: str) -> None:
+        if name not in self.data:
+            if not self.partial:
+                self.values[name] = []
+            return
+        if self.html and isinstance(self.data, MultiDictProxy):
+            raw: Any = self.data.getall(name)
+        else:
+            raw = self.data[name]
+            if not isinstance(raw, list):
+                self._fail(name, f'Expected a list of items but got type "{type(raw).__name__}".')
+                return
+        ids: list[int] = []
+        for item in raw:
+            parsed = _as_pk(item)
+            if parsed is None:
+                self._fail(name, f"Incorrect type. Expected pk value, received {type(item).__name__}.")
+                return
+            ids.append(parsed)
+        self.values[name] = ids
+
+
+def _as_pk(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
