@@ -99,7 +99,8 @@ class FaultInjector:
         self._rng = random.Random(seed)
         self._scripts: list[tuple[str, collections.deque[str]]] = []
         self._lock = threading.Lock()  # tests on another thread add scripts and rules
-        self.injected: collections.Counter[str] = collections.Counter()
+        self.injected: collections.Counter[str] = collections.Counter()  # by kind
+        self._by_route: collections.Counter[tuple[str, str]] = collections.Counter()
 
     def add(self, rule: FaultRule) -> None:
         with self._lock:
@@ -121,6 +122,19 @@ class FaultInjector:
                 raise ValueError(f"unknown fault {outcome!r}; expected 'ok' or one of {FAULT_KINDS}")
         with self._lock:
             self._scripts.append((match, queue))
+
+    def count(self, kind: str | None = None, match: str = "*") -> int:
+        """Faults injected of ``kind`` (any if None) on requests whose ``"METHOD /path"`` matches.
+
+        >>> platform.faults.count("drop_after", "POST /saltant/api/*/clone/")
+        """
+        with self._lock:
+            items = list(self._by_route.items())
+        return sum(
+            n
+            for (k, key), n in items
+            if (kind is None or k == kind) and (match == "*" or fnmatch.fnmatchcase(key, match))
+        )
 
     def pick(self, key: str) -> tuple[str | None, float, float | str | None]:
         """(fault kind or None, extra latency, retry_after) for one request."""
@@ -144,13 +158,16 @@ class FaultInjector:
         async def inject_faults(
             request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
         ) -> web.StreamResponse:
-            kind, latency, retry_after = self.pick(f"{request.method} {request.path}")
+            key = f"{request.method} {request.path}"
+            kind, latency, retry_after = self.pick(key)
             latency += self.latency
             if latency > 0:
                 await asyncio.sleep(latency)
             if kind is None:
                 return await handler(request)
-            self.injected[kind] += 1
+            with self._lock:
+                self.injected[kind] += 1
+                self._by_route[(kind, key)] += 1
             if kind in _STATUS_FAULTS:
                 status = _STATUS_FAULTS[kind]
                 headers = {}

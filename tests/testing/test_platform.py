@@ -91,6 +91,9 @@ async def test_rules_apply_only_to_matching_routes() -> None:
             assert r.status == 200
         async with s.post(platform.url + "/saltant/api/x") as r:
             assert r.status == 503
+        assert platform.faults.count("503", "POST /saltant/*") == 1
+        assert platform.faults.count("503", "GET *") == 0
+        assert platform.faults.count() == 1
 
 
 async def test_dropped_connections_end_without_an_answer() -> None:
