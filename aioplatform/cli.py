@@ -3,7 +3,6 @@
 Built with typer (the ``cli`` extra); the library itself never imports this module.
 """
 
-from __future__ import annotations
 
 import asyncio
 import signal
@@ -96,7 +95,7 @@ class _Reporter:
         )
         self.task = self.progress.add_task(label, total=total)
 
-    def __enter__(self) -> _Reporter:
+    def __enter__(self) -> "_Reporter":
         self.progress.start()
         return self
 
