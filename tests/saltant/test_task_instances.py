@@ -1,0 +1,291 @@
+"""Task instances end to end against the embedded platform: lifecycle, clone, terminate, waits, batches."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid as uuidlib
+
+import aiohttp
+import pytest
+
+from aioplatform import BadRequest, BatchResult, NotFound, Session
+from aioplatform.saltant import ContainerTaskInstance, SaltantClient, WaitTimeout
+from aioplatform.testing import LocalPlatform
+
+from .conftest import Setup, frozen_lifecycle
+
+
+async def test_create_fills_in_default_arguments_and_starts_created(client: SaltantClient, ready: Setup) -> None:
+    instance = await client.container_task_instances.create(
+        ready.task_type.id, ready.queue.id, arguments={"who": "world"}, name="first"
+    )
+    assert isinstance(instance, ContainerTaskInstance)
+    assert instance.state == "created" and instance.user == "admin" and instance.name == "first"
+    assert instance.arguments == {"who": "world", "times": 1}
+    assert instance.datetime_finished is None
+    assert instance.datetime_created is not None and instance.datetime_created.tzinfo is not None
+    assert str(uuidlib.UUID(instance.uuid)) == instance.uuid
+    assert await client.container_task_instances.get(instance.uuid) == await instance.sync()
+
+
+async def test_an_instance_goes_through_the_whole_state_machine(
+    platform: LocalPlatform, client: SaltantClient, ready: Setup
+) -> None:
+    platform.saltant.publish_delay = platform.saltant.run_delay = platform.saltant.run_duration = 0.1
+    instance = await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
+    seen = [instance.state]
+    while not instance.finished:
+        await asyncio.sleep(0.01)
+        await instance.sync()
+        if instance.state != seen[-1]:
+            seen.append(instance.state)
+    assert seen == ["created", "published", "running", "successful"]
+    assert isinstance(instance.datetime_finished, dt.datetime)
+    assert instance.datetime_created is not None and instance.datetime_finished > instance.datetime_created
+
+
+async def test_a_failure_rate_makes_runs_end_failed(platform: LocalPlatform, client: SaltantClient, ready: Setup) -> None:
+    platform.saltant.failure_rate = 1.0
+    instance = await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
+    final = await instance.wait_until_finished(refresh_period=0.02)
+    assert final is instance and instance.state == "failed" and instance.datetime_finished is not None
+
+
+async def test_clone_creates_a_new_instance_with_the_same_inputs(client: SaltantClient, ready: Setup) -> None:
+    original = await client.container_task_instances.create(
+        ready.task_type.id, ready.queue.id, {"who": "x"}, name="orig"
+    )
+    await original.wait_until_finished(refresh_period=0.02)
+    clone = await original.clone()  # a finished instance can be cloned
+    assert clone.uuid != original.uuid and clone.state == "created"
+    assert (clone.name, clone.arguments, clone.task_type, clone.task_queue) == (
+        original.name, original.arguments, original.task_type, original.task_queue,
+    )  # fmt: skip
+
+
+async def test_clone_is_owned_by_the_requester(platform: LocalPlatform, client: SaltantClient, ready: Setup) -> None:
+    original = await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
+    token = await platform.saltant.add_user("bob")
+    async with SaltantClient(platform.saltant_url, token) as bob:
+        clone = await bob.container_task_instances.clone(original.uuid)
+    assert original.user == "admin" and clone.user == "bob"
+
+
+async def test_terminate_stops_a_running_instance(platform: LocalPlatform, client: SaltantClient, ready: Setup) -> None:
+    frozen_lifecycle(platform)
+    instance = await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
+    answer = await instance.terminate()
+    assert answer.uuid == instance.uuid  # the server answers 202 with the instance as it was stored
+    final = await instance.wait_until_finished(refresh_period=0.02, timeout=5)
+    assert final.state == "terminated" and final.datetime_finished is None
+
+
+async def test_terminate_of_a_finished_instance_changes_nothing(client: SaltantClient, ready: Setup) -> None:
+    instance = await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
+    await instance.wait_until_finished(refresh_period=0.02)
+    answer = await client.container_task_instances.terminate(instance.uuid)
+    assert answer.state == "successful"
+    assert (await instance.sync()).state == "successful"
+
+
+async def test_create_validation_errors_read_as_drf_wrote_them(client: SaltantClient, ready: Setup) -> None:
+    manager = client.container_task_instances
+    with pytest.raises(BadRequest) as missing:
+        await manager.create(ready.task_type.id, ready.queue.id, {})
+    assert "required argument 'who' not provided" in missing.value.message
+    with pytest.raises(BadRequest) as unknown:
+        await manager.create(ready.task_type.id, 999, {"who": "x"})
+    assert unknown.value.message == 'task_queue: Invalid pk "999" - object does not exist.'
+    other = await client.container_task_types.create("other", "true", "busybox", "docker")
+    with pytest.raises(BadRequest, match="has not whitelisted task type other"):
+        await manager.create(other.id, ready.queue.id)
+
+
+async def test_private_and_inactive_queues_are_refused(
+    platform: LocalPlatform, client: SaltantClient, ready: Setup
+) -> None:
+    await client.task_queues.patch(ready.queue.id, private=True)
+    token = await platform.saltant.add_user("carol")
+    async with SaltantClient(platform.saltant_url, token) as carol:
+        with pytest.raises(BadRequest, match="task_queue: Invalid pk"):
+            await carol.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
+    await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})  # owner may
+    await client.task_queues.patch(ready.queue.id, active=False)
+    with pytest.raises(BadRequest, match="task_queue: Invalid pk"):
+        await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
+
+
+async def test_unknown_uuids_are_not_found_and_bad_ones_fail_before_any_request(
+    platform: LocalPlatform, client: SaltantClient
+) -> None:
+    with pytest.raises(NotFound):
+        await client.container_task_instances.get(str(uuidlib.uuid4()))
+    with pytest.raises(NotFound):
+        await client.container_task_instances.clone(str(uuidlib.uuid4()))
+    before = platform.stats.requests
+    with pytest.raises(ValueError, match="uuid"):
+        await client.container_task_instances.get("not-a-uuid")
+    with pytest.raises(TypeError, match="task_type_id"):
+        await client.container_task_instances.create("1", 2)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"uuids\[1\]"):
+        await client.container_task_instances.clone_many([str(uuidlib.uuid4()), "nope"])
+    assert platform.stats.requests == before
+
+
+async def test_listing_pages_through_every_instance_newest_first(client: SaltantClient, ready: Setup) -> None:
+    specs = [{"task_type_id": ready.task_type.id, "task_queue_id": ready.queue.id, "arguments": {"who": str(i)},
+              "name": f"job-{i}"} for i in range(25)]  # fmt: skip
+    created = await client.container_task_instances.create_many(specs)
+    assert created.ok
+    pager = client.container_task_instances.list(page_size=10)
+    pages = [page async for page in pager.pages()]
+    assert [len(p.items) for p in pages] == [10, 10, 5] and pages[0].total == 25
+    names = [i.name for p in pages for i in p.items]
+    assert names == [f"job-{i}" for i in reversed(range(25))]
+    assert len(await client.container_task_instances.list().to_list()) == 25
+
+
+async def test_filters_select_by_name_state_type_queue_and_date(client: SaltantClient, ready: Setup) -> None:
+    manager = client.container_task_instances
+    a = await manager.create(ready.task_type.id, ready.queue.id, {"who": "x"}, name="alpha one")
+    await manager.create(ready.task_type.id, ready.queue.id, {"who": "x"}, name="beta & two")
+    await a.wait_until_finished(refresh_period=0.02)
+
+    async def names(filters: dict[str, object]) -> list[str]:
+        return sorted([i.name async for i in manager.list(filters)])
+
+    assert await names({"name": "beta & two"}) == ["beta & two"]  # values are URL-encoded
+    assert await names({"name__contains": "one"}) == ["alpha one"]
+    assert await names({"name__startswith": "bet"}) == ["beta & two"]
+    assert await names({"name__endswith": "two"}) == ["beta & two"]
+    assert await names({"name__regex": "^a.*e$"}) == ["alpha one"]
+    assert await names({"name__in": ["alpha one", "zzz"]}) == ["alpha one"]
+    assert await names({"state__in": ["successful", "failed"]}) == ["alpha one", "beta & two"]
+    assert await names({"user__username": "admin", "task_queue": ready.queue.id}) == ["alpha one", "beta & two"]
+    assert await names({"task_type__in": [ready.task_type.id + 100]}) == []
+    today = dt.datetime.now(dt.timezone.utc)
+    assert len(await names({"datetime_created__year": today.year})) == 2
+    assert await names({"datetime_created__gt": today + dt.timedelta(days=1)}) == []
+    assert len(await names({"datetime_created__range": [today - dt.timedelta(days=1),
+                                                         today + dt.timedelta(days=1)]})) == 2  # fmt: skip
+
+
+async def test_wait_until_finished_times_out_with_the_last_state(
+    platform: LocalPlatform, client: SaltantClient, ready: Setup
+) -> None:
+    frozen_lifecycle(platform)
+    instance = await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
+    with pytest.raises(WaitTimeout) as info:
+        await client.container_task_instances.wait_until_finished(instance.uuid, refresh_period=0.02, timeout=0.1)
+    assert info.value.state == "created" and info.value.uuid == instance.uuid
+    assert isinstance(info.value, TimeoutError)
+
+
+async def test_wait_until_finished_does_not_block_the_loop(
+    platform: LocalPlatform, client: SaltantClient, ready: Setup
+) -> None:
+    frozen_lifecycle(platform)
+    instance = await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.ensure_future(ticker())
+    with pytest.raises(WaitTimeout):
+        await instance.wait_until_finished(refresh_period=0.5, timeout=0.3)
+    task.cancel()
+    assert ticks >= 5
+
+
+async def test_create_many_checks_every_spec_before_sending(platform: LocalPlatform, client: SaltantClient) -> None:
+    before = platform.stats.requests
+    with pytest.raises(ValueError, match=r"specs\[1\] is missing 'task_queue_id'"):
+        await client.container_task_instances.create_many(
+            [{"task_type_id": 1, "task_queue_id": 1}, {"task_type_id": 1}]
+        )
+    with pytest.raises(ValueError, match="unknown keys"):
+        await client.container_task_instances.create_many([{"task_type_id": 1, "task_queue_id": 1, "x": 1}])
+    assert platform.stats.requests == before
+
+
+async def test_batches_give_one_outcome_per_input_in_order(client: SaltantClient, ready: Setup) -> None:
+    made = await client.container_task_instances.create_many(
+        [{"task_type_id": ready.task_type.id, "task_queue_id": ready.queue.id, "arguments": {"who": "x"},
+          "name": f"n{i}"} for i in range(5)]
+    )  # fmt: skip
+    uuids = [i.uuid for i in made.values]
+    missing = str(uuidlib.uuid4())
+    progress: list[int] = []
+    cloned = await client.container_task_instances.clone_many(
+        [uuids[0], missing, *uuids[1:]], concurrency=3, on_progress=lambda done, total, outcome: progress.append(done)
+    )
+    assert isinstance(cloned, BatchResult) and len(cloned) == 6 and progress == [1, 2, 3, 4, 5, 6]
+    assert [e.index for e in cloned.errors] == [1] and isinstance(cloned.errors[0].exception, NotFound)
+    assert [c.name for c in cloned.values] == ["n0", "n1", "n2", "n3", "n4"]
+    terminated = await client.container_task_instances.terminate_many(uuids)
+    assert terminated.ok and [t.uuid for t in terminated.values] == uuids
+
+
+async def test_wait_many_returns_every_final_instance_and_times_out_the_rest(
+    platform: LocalPlatform, client: SaltantClient, ready: Setup
+) -> None:
+    manager = client.container_task_instances
+    quick = await manager.create(ready.task_type.id, ready.queue.id, {"who": "x"})
+    frozen_lifecycle(platform)
+    stuck = await manager.create(ready.task_type.id, ready.queue.id, {"who": "x"})
+    missing = str(uuidlib.uuid4())
+    result = await manager.wait_many([quick.uuid, stuck.uuid, missing, quick.uuid], refresh_period=0.02, timeout=0.5)
+    assert len(result) == 4
+    outcomes = result.outcomes
+    assert isinstance(outcomes[0], ContainerTaskInstance) and outcomes[0].state == "successful"
+    assert isinstance(outcomes[1], WaitTimeout) and outcomes[1].state == "created"
+    assert isinstance(outcomes[2], NotFound)
+    assert outcomes[3] == outcomes[0]
+    assert [e.index for e in result.errors] == [1, 2]
+
+
+async def test_wait_many_polls_in_bounded_rounds(platform: LocalPlatform, ready: Setup) -> None:
+    frozen_lifecycle(platform)
+    in_flight = peak = 0
+
+    async def start(*_: object) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+
+    async def end(*_: object) -> None:
+        nonlocal in_flight
+        in_flight -= 1
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(start)
+    trace.on_request_end.append(end)
+    trace.on_request_exception.append(end)
+    async with Session(trace_configs=[trace]) as session, SaltantClient(
+        platform.saltant_url, platform.saltant_token, session=session
+    ) as client:
+        made = await client.container_task_instances.create_many(
+            [{"task_type_id": ready.task_type.id, "task_queue_id": ready.queue.id, "arguments": {"who": "x"}}] * 200
+        )
+        uuids = [i.uuid for i in made.values]
+        peak = 0
+        waiting = asyncio.ensure_future(
+            client.container_task_instances.wait_many(uuids, refresh_period=0.05, concurrency=20)
+        )
+        while platform.stats.count("GET", "/saltant/api/containertaskinstances/*/") < 400:
+            await asyncio.sleep(0.01)  # let it poll at least two full rounds
+
+        def finish_all(conn: object) -> None:
+            conn.execute("UPDATE saltant_containertaskinstances SET state = 'successful', next_at = NULL")  # type: ignore[attr-defined]
+
+        await platform.store.run(finish_all)
+        result = await asyncio.wait_for(waiting, 30)
+    assert result.ok and {i.state for i in result.values} == {"successful"}
+    assert peak <= 20
+    polls = [platform.stats.count("GET", f"/saltant/api/containertaskinstances/{u}/") for u in uuids]
+    assert min(polls) >= 2 and max(polls) - min(polls) <= 1  # rounds: every pending uuid once per round
