@@ -16,7 +16,9 @@ from aioplatform.testing import LocalPlatform
 from .conftest import Setup, frozen_lifecycle
 
 
-async def test_create_fills_in_default_arguments_and_starts_created(client: SaltantClient, ready: Setup) -> None:
+async def test_create_fills_in_default_arguments_and_starts_created(
+    client: SaltantClient, ready: Setup
+) -> None:
     instance = await client.container_task_instances.create(
         ready.task_type.id, ready.queue.id, arguments={"who": "world"}, name="first"
     )
@@ -45,7 +47,9 @@ async def test_an_instance_goes_through_the_whole_state_machine(
     assert instance.datetime_created is not None and instance.datetime_finished > instance.datetime_created
 
 
-async def test_a_failure_rate_makes_runs_end_failed(platform: LocalPlatform, client: SaltantClient, ready: Setup) -> None:
+async def test_a_failure_rate_makes_runs_end_failed(
+    platform: LocalPlatform, client: SaltantClient, ready: Setup
+) -> None:
     platform.saltant.failure_rate = 1.0
     instance = await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
     final = await instance.wait_until_finished(refresh_period=0.02)
@@ -64,7 +68,9 @@ async def test_clone_creates_a_new_instance_with_the_same_inputs(client: Saltant
     )  # fmt: skip
 
 
-async def test_clone_is_owned_by_the_requester(platform: LocalPlatform, client: SaltantClient, ready: Setup) -> None:
+async def test_clone_is_owned_by_the_requester(
+    platform: LocalPlatform, client: SaltantClient, ready: Setup
+) -> None:
     original = await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
     token = await platform.saltant.add_user("bob")
     async with SaltantClient(platform.saltant_url, token) as bob:
@@ -72,7 +78,9 @@ async def test_clone_is_owned_by_the_requester(platform: LocalPlatform, client: 
     assert original.user == "admin" and clone.user == "bob"
 
 
-async def test_terminate_stops_a_running_instance(platform: LocalPlatform, client: SaltantClient, ready: Setup) -> None:
+async def test_terminate_stops_a_running_instance(
+    platform: LocalPlatform, client: SaltantClient, ready: Setup
+) -> None:
     frozen_lifecycle(platform)
     instance = await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
     answer = await instance.terminate()
@@ -110,7 +118,9 @@ async def test_private_and_inactive_queues_are_refused(
     async with SaltantClient(platform.saltant_url, token) as carol:
         with pytest.raises(BadRequest, match="task_queue: Invalid pk"):
             await carol.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
-    await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})  # owner may
+    await client.container_task_instances.create(
+        ready.task_type.id, ready.queue.id, {"who": "x"}
+    )  # owner may
     await client.task_queues.patch(ready.queue.id, active=False)
     with pytest.raises(BadRequest, match="task_queue: Invalid pk"):
         await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
@@ -134,8 +144,8 @@ async def test_unknown_uuids_are_not_found_and_bad_ones_fail_before_any_request(
 
 
 async def test_listing_pages_through_every_instance_newest_first(client: SaltantClient, ready: Setup) -> None:
-    specs = [{"task_type_id": ready.task_type.id, "task_queue_id": ready.queue.id, "arguments": {"who": str(i)},
-              "name": f"job-{i}"} for i in range(25)]  # fmt: skip
+    base = {"task_type_id": ready.task_type.id, "task_queue_id": ready.queue.id}
+    specs = [{**base, "arguments": {"who": str(i)}, "name": f"job-{i}"} for i in range(25)]
     created = await client.container_task_instances.create_many(specs)
     assert created.ok
     pager = client.container_task_instances.list(page_size=10)
@@ -162,7 +172,10 @@ async def test_filters_select_by_name_state_type_queue_and_date(client: SaltantC
     assert await names({"name__regex": "^a.*e$"}) == ["alpha one"]
     assert await names({"name__in": ["alpha one", "zzz"]}) == ["alpha one"]
     assert await names({"state__in": ["successful", "failed"]}) == ["alpha one", "beta & two"]
-    assert await names({"user__username": "admin", "task_queue": ready.queue.id}) == ["alpha one", "beta & two"]
+    assert await names({"user__username": "admin", "task_queue": ready.queue.id}) == [
+        "alpha one",
+        "beta & two",
+    ]
     assert await names({"task_type__in": [ready.task_type.id + 100]}) == []
     today = dt.datetime.now(dt.timezone.utc)
     assert len(await names({"datetime_created__year": today.year})) == 2
@@ -177,7 +190,9 @@ async def test_wait_until_finished_times_out_with_the_last_state(
     frozen_lifecycle(platform)
     instance = await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
     with pytest.raises(WaitTimeout) as info:
-        await client.container_task_instances.wait_until_finished(instance.uuid, refresh_period=0.02, timeout=0.1)
+        await client.container_task_instances.wait_until_finished(
+            instance.uuid, refresh_period=0.02, timeout=0.1
+        )
     assert info.value.state == "created" and info.value.uuid == instance.uuid
     assert isinstance(info.value, TimeoutError)
 
@@ -202,7 +217,9 @@ async def test_wait_until_finished_does_not_block_the_loop(
     assert ticks >= 5
 
 
-async def test_create_many_checks_every_spec_before_sending(platform: LocalPlatform, client: SaltantClient) -> None:
+async def test_create_many_checks_every_spec_before_sending(
+    platform: LocalPlatform, client: SaltantClient
+) -> None:
     before = platform.stats.requests
     with pytest.raises(ValueError, match=r"specs\[1\] is missing 'task_queue_id'"):
         await client.container_task_instances.create_many(
@@ -222,7 +239,9 @@ async def test_batches_give_one_outcome_per_input_in_order(client: SaltantClient
     missing = str(uuidlib.uuid4())
     progress: list[int] = []
     cloned = await client.container_task_instances.clone_many(
-        [uuids[0], missing, *uuids[1:]], concurrency=3, on_progress=lambda done, total, outcome: progress.append(done)
+        [uuids[0], missing, *uuids[1:]],
+        concurrency=3,
+        on_progress=lambda done, total, outcome: progress.append(done),
     )
     assert isinstance(cloned, BatchResult) and len(cloned) == 6 and progress == [1, 2, 3, 4, 5, 6]
     assert [e.index for e in cloned.errors] == [1] and isinstance(cloned.errors[0].exception, NotFound)
@@ -239,7 +258,9 @@ async def test_wait_many_returns_every_final_instance_and_times_out_the_rest(
     frozen_lifecycle(platform)
     stuck = await manager.create(ready.task_type.id, ready.queue.id, {"who": "x"})
     missing = str(uuidlib.uuid4())
-    result = await manager.wait_many([quick.uuid, stuck.uuid, missing, quick.uuid], refresh_period=0.02, timeout=0.5)
+    result = await manager.wait_many(
+        [quick.uuid, stuck.uuid, missing, quick.uuid], refresh_period=0.02, timeout=0.5
+    )
     assert len(result) == 4
     outcomes = result.outcomes
     assert isinstance(outcomes[0], ContainerTaskInstance) and outcomes[0].state == "successful"
@@ -266,19 +287,22 @@ async def test_wait_many_polls_in_bounded_rounds(platform: LocalPlatform, ready:
     trace.on_request_start.append(start)
     trace.on_request_end.append(end)
     trace.on_request_exception.append(end)
-    async with Session(trace_configs=[trace]) as session, SaltantClient(
-        platform.saltant_url, platform.saltant_token, session=session
-    ) as client:
+    async with (
+        Session(trace_configs=[trace]) as session,
+        SaltantClient(platform.saltant_url, platform.saltant_token, session=session) as client,
+    ):
         made = await client.container_task_instances.create_many(
-            [{"task_type_id": ready.task_type.id, "task_queue_id": ready.queue.id, "arguments": {"who": "x"}}] * 200
+            [{"task_type_id": ready.task_type.id, "task_queue_id": ready.queue.id, "arguments": {"who": "x"}}]
+            * 200
         )
         uuids = [i.uuid for i in made.values]
         peak = 0
         waiting = asyncio.ensure_future(
             client.container_task_instances.wait_many(uuids, refresh_period=0.05, concurrency=20)
         )
-        while platform.stats.count("GET", "/saltant/api/containertaskinstances/*/") < 400:
-            await asyncio.sleep(0.01)  # let it poll at least two full rounds
+        # a server-side counter, not an event: wait until it polled at least two full rounds
+        while platform.stats.count("GET", "/saltant/api/containertaskinstances/*/") < 400:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
         def finish_all(conn: object) -> None:
             conn.execute("UPDATE saltant_containertaskinstances SET state = 'successful', next_at = NULL")  # type: ignore[attr-defined]
