@@ -1,0 +1,81 @@
+"""Batches under injected faults: one outcome per input, and the server holds exactly what succeeded.
+
+The fault middleware answers 429/503 *instead of* the handler (nothing was done: the
+client may retry a POST) and ``drop_after`` closes the connection *after* the handler
+committed (the clone exists, the answer is lost: a retry would duplicate it, so the
+client must report a failure instead). Counting rows in the store checks both.
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+
+from aioplatform import RateLimited, RetryPolicy, ServerError, TransportError
+from aioplatform.saltant import SaltantClient
+from aioplatform.testing import FaultRule, LocalPlatform
+
+CLONE_ROUTE = "/saltant/api/containertaskinstances/*/clone/"
+N = 1000
+
+
+def names_in_store(platform: LocalPlatform) -> collections.Counter[str]:
+    def count(conn: sqlite3.Connection) -> collections.Counter[str]:
+        rows = conn.execute("SELECT name, COUNT(*) FROM saltant_containertaskinstances GROUP BY name")
+        return collections.Counter({name: n for name, n in rows})
+
+    return platform.store.run_sync(count)
+
+
+async def test_clone_many_under_429_503_and_dropped_connections_never_duplicates() -> None:
+    rule = FaultRule(
+        match="POST " + CLONE_ROUTE, rate_429=0.05, rate_503=0.05, drop_after=0.02, retry_after=0.05
+    )
+    policy = RetryPolicy(max_attempts=6, backoff_base=0.01, backoff_cap=0.1)
+    async with LocalPlatform(faults=rule, seed=7) as platform:
+        platform.saltant.publish_delay = 10_000.0  # states are irrelevant here
+        async with SaltantClient(platform.saltant_url, platform.saltant_token, retry=policy) as client:
+            task_type = await client.container_task_types.create("t", "true", "busybox", "docker")
+            whitelist = await client.task_whitelists.create(
+                "w", whitelisted_container_task_types=[task_type.id]
+            )
+            queue = await client.task_queues.create("q", whitelists=[whitelist.id])
+            base = {"task_type_id": task_type.id, "task_queue_id": queue.id}
+            made = await client.container_task_instances.create_many(
+                [{**base, "name": f"orig-{i}"} for i in range(N)], concurrency=50
+            )
+            assert made.ok
+            originals = made.values
+            assert platform.faults.injected == {}  # the rule matches the clone route only
+
+            result = await client.container_task_instances.clone_many(
+                [o.uuid for o in originals], concurrency=50
+            )
+            assert client.session.pool_status()["in_use"] == 0
+
+        injected = platform.faults.injected
+        assert injected["429"] > 0 and injected["503"] > 0 and injected["drop_after"] > 0
+
+        # exactly one outcome per input, in input order
+        assert len(result) == N
+        dropped = [e for e in result.errors if isinstance(e.exception, TransportError)]
+        refused = [e for e in result.errors if isinstance(e.exception, (RateLimited, ServerError))]
+        assert len(dropped) + len(refused) == len(result.errors)
+        for index, clone in enumerate(result.outcomes):
+            if not isinstance(clone, BaseException):
+                assert clone.name == originals[index].name and clone.uuid != originals[index].uuid
+
+        # the store: one new instance per success and per dropped answer (its handler ran), none else
+        counts = names_in_store(platform)
+        assert sum(counts.values()) - N == len(result.values) + injected["drop_after"]
+        assert len(dropped) == injected["drop_after"]
+        failed_at = {e.index: e.exception for e in result.errors}
+        for index, original in enumerate(originals):
+            exc = failed_at.get(index)
+            expected_clones = 0 if isinstance(exc, (RateLimited, ServerError)) else 1
+            assert counts[original.name] == 1 + expected_clones, (index, exc)
+
+        # no POST was re-sent after the handler ran: attempts = answers + refused-at-the-door
+        posts = platform.stats.count("POST", CLONE_ROUTE)
+        assert posts == len(result.values) + injected["429"] + injected["503"] + injected["drop_after"]
+        assert client.session.stats.retries == injected["429"] + injected["503"] - len(refused)
