@@ -1,0 +1,142 @@
+"""SaltantClient: construction, credentials (DRF token and JWT), error bodies, secrets."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from aioplatform import BadRequest, Forbidden, NotFound, Session, Unauthorized
+from aioplatform.saltant import AuthenticationFailed, BadEnvironmentError, SaltantClient
+from aioplatform.testing import LocalPlatform
+
+from .conftest import Setup
+
+
+async def test_test_authentication_passes_with_the_seeded_admin_token(client: SaltantClient) -> None:
+    await client.test_authentication()
+
+
+async def test_a_rejected_token_is_an_unauthorized_error_saying_so(platform: LocalPlatform) -> None:
+    secret = "f" * 40
+    async with SaltantClient(platform.saltant_url, secret) as client:
+        with pytest.raises(AuthenticationFailed) as info:
+            await client.test_authentication()
+    exc = info.value
+    assert isinstance(exc, Unauthorized) and exc.status == 403
+    assert "rejected the token" in str(exc) and "Invalid token." in str(exc)
+    assert secret not in str(exc) and secret not in repr(exc) and secret not in repr(client)
+
+
+async def test_a_permission_denial_stays_forbidden(
+    platform: LocalPlatform, client: SaltantClient, ready: Setup
+) -> None:
+    token = await platform.saltant.add_user("mallory")
+    async with SaltantClient(platform.saltant_url, token) as mallory:
+        assert (await mallory.task_queues.get(id=ready.queue.id)).name == "main"  # reads are open
+        with pytest.raises(Forbidden) as info:
+            await mallory.task_queues.patch(ready.queue.id, description="mine now")
+    assert not isinstance(info.value, Unauthorized)
+    assert info.value.message == "You do not have permission to perform this action."
+
+
+async def test_superusers_may_write_what_others_own(platform: LocalPlatform, client: SaltantClient) -> None:
+    token = await platform.saltant.add_user("dave")
+    async with SaltantClient(platform.saltant_url, token) as dave:
+        queue = await dave.task_queues.create("daves")
+    assert queue.user == "dave"
+    assert (await client.task_queues.patch(queue.id, description="by admin")).description == "by admin"
+
+
+async def test_drf_field_errors_become_the_message(client: SaltantClient) -> None:
+    await client.task_queues.create("dup")
+    with pytest.raises(BadRequest) as info:
+        await client.task_queues.create("dup")
+    assert info.value.message == "name: task queue with this name already exists."
+    with pytest.raises(BadRequest, match="name: Enter a valid value"):
+        await client.task_queues.create("has spaces")
+    with pytest.raises(BadRequest, match="default arguments not a subset of required arguments"):
+        await client.container_task_types.create(
+            "t",
+            "true",
+            "busybox",
+            "docker",
+            required_arguments=["a"],
+            required_arguments_default_values={"b": 1},
+        )
+
+
+async def test_from_env_reads_url_and_token(monkeypatch: pytest.MonkeyPatch, platform: LocalPlatform) -> None:
+    monkeypatch.setenv("SALTANT_API_URL", platform.saltant_url)
+    monkeypatch.setenv("SALTANT_AUTH_TOKEN", platform.saltant_token)
+    async with SaltantClient.from_env() as client:
+        await client.test_authentication()
+    monkeypatch.delenv("SALTANT_AUTH_TOKEN")
+    with pytest.raises(BadEnvironmentError, match="SALTANT_AUTH_TOKEN"):
+        SaltantClient.from_env()
+
+
+def test_bad_construction_arguments_fail_at_once() -> None:
+    with pytest.raises(ValueError, match="token"):
+        SaltantClient("http://localhost/api/", "")
+    with pytest.raises(ValueError, match="base_url"):
+        SaltantClient("localhost/api/", "t")
+    with pytest.raises(ValueError, match="either token or auth"):
+        SaltantClient("http://localhost/api/")
+
+
+async def test_get_by_id_xor_name(platform: LocalPlatform, client: SaltantClient) -> None:
+    queue = await client.task_queues.create("named")
+    assert await client.task_queues.get(name="named") == queue == await client.task_queues.get(id=queue.id)
+    before = platform.stats.requests
+    with pytest.raises(ValueError, match="Either id or name"):
+        await client.task_queues.get()
+    with pytest.raises(ValueError, match="Either id or name"):
+        await client.task_whitelists.get(id=1, name="x")
+    assert platform.stats.requests == before
+    with pytest.raises(NotFound) as info:
+        await client.container_task_types.get(name="nothing")
+    assert isinstance(info.value, IndexError)  # what saltant-py raised
+
+
+async def test_clients_share_one_session(platform: LocalPlatform) -> None:
+    async with Session() as session:
+        a = SaltantClient(platform.saltant_url, platform.saltant_token, session=session)
+        b = a.with_options()
+        await asyncio.gather(a.users.get("admin"), b.users.list().to_list())
+        await a.aclose()
+        assert not session.closed  # a borrowed session is left open
+        await b.test_authentication()
+
+
+async def test_jwt_login_obtains_and_uses_an_access_token(platform: LocalPlatform) -> None:
+    await platform.saltant.add_user("erin", password="erin-pw-123")
+    async with SaltantClient.from_jwt(platform.saltant_url, "erin", "erin-pw-123") as client:
+        queue = await client.task_queues.create("erins")
+        assert queue.user == "erin"
+        assert platform.stats.count("POST", "/saltant/api/token/") == 1
+        assert "erin-pw-123" not in repr(client)
+
+
+async def test_jwt_access_tokens_are_refreshed_when_expired_or_rejected(platform: LocalPlatform) -> None:
+    platform.saltant.jwt_access_lifetime = 0.3
+    await platform.saltant.add_user("fay", password="fay-pw-123")
+    async with SaltantClient.from_jwt(platform.saltant_url, "fay", "fay-pw-123") as client:
+        auth = client._jwt
+        assert auth is not None
+        auth._leeway = 0.0
+        await client.test_authentication()
+        await asyncio.sleep(0.4)  # expired: renewed through token/refresh/ before the next request
+        await asyncio.gather(*(client.users.get("fay") for _ in range(5)))
+        assert platform.stats.count("POST", "/saltant/api/token/refresh/") == 1
+        auth._expires_at = None  # unknown expiry: the server's 403 token_not_valid triggers the refresh
+        await asyncio.sleep(0.4)
+        await client.users.get("fay")
+        assert platform.stats.count("POST", "/saltant/api/token/refresh/") == 2
+        assert platform.stats.count("POST", "/saltant/api/token/") == 1
+
+
+async def test_jwt_with_a_wrong_password_is_unauthorized(platform: LocalPlatform) -> None:
+    async with SaltantClient.from_jwt(platform.saltant_url, "admin", "wrong-password") as client:
+        with pytest.raises(Unauthorized, match="No active account"):
+            await client.test_authentication()
