@@ -46,6 +46,10 @@ def check_positive_int(name: str, value: Any) -> int:
     return value
 
 
+def _as_int(value: Any) -> Any:
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
+
 def segment(name: str, value: Any) -> str:
     """A value as one URL path segment (validated: no empty value, quoted)."""
     if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
@@ -99,11 +103,9 @@ class Resource(Generic[M]):
             if not isinstance(key, str) or not key:
                 raise TypeError(f"filter names must be non-empty strings, got {key!r}")
             if key == "page":
-                first = check_positive_int("filters['page']", int(value) if isinstance(value, str) else value)
+                first = check_positive_int("filters['page']", _as_int(value))
             elif key == "page_size":
-                size = check_positive_int(
-                    "filters['page_size']", int(value) if isinstance(value, str) else value
-                )
+                size = check_positive_int("filters['page_size']", _as_int(value))
             else:
                 params[key] = encode_filter_value(key, value)
         if page_size is not None:

@@ -140,3 +140,28 @@ async def test_jwt_with_a_wrong_password_is_unauthorized(platform: LocalPlatform
     async with SaltantClient.from_jwt(platform.saltant_url, "admin", "wrong-password") as client:
         with pytest.raises(Unauthorized, match="No active account"):
             await client.test_authentication()
+
+
+async def test_an_empty_405_is_reported_as_a_server_side_failure() -> None:
+    # saltant's custom error views answer non-GET server errors with an empty 405 (protocol §9)
+    from aiohttp import web
+
+    from aioplatform import ServerError
+
+    async def empty_405(request: web.Request) -> web.Response:
+        return web.Response(status=405)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", empty_405)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with SaltantClient(f"http://127.0.0.1:{port}/api/", "t" * 40) as client:
+            with pytest.raises(ServerError, match="empty 405") as info:
+                await client.container_task_instances.clone("00000000-0000-4000-8000-000000000000")
+        assert info.value.status == 405
+    finally:
+        await runner.cleanup()

@@ -212,6 +212,24 @@ async def test_a_file_database_keeps_data_and_the_admin_token_across_restarts(tm
         assert [q["user"] for q in body["results"]] == ["bob"]
 
 
+async def test_the_admin_token_follows_the_seed_in_a_database_made_with_another(tmp_path: Path) -> None:
+    db = tmp_path / "platform.db"
+    async with LocalPlatform(db, seed=1) as first:
+        old = first.saltant_token
+    async with LocalPlatform(db, seed=2) as second:
+        assert second.saltant_token != old
+        async with aiohttp.ClientSession() as session:
+            raw = Raw(session, second)
+            assert (await raw.call("GET", "users/"))[0] == 200
+            assert (await raw.call("GET", "users/", token=old))[0] == 403
+
+
+async def test_a_bad_regex_filter_matches_nothing(raw: Raw) -> None:
+    await raw.call("POST", "taskwhitelists/", json={"name": "w"})
+    status, body = await raw.call("GET", "taskwhitelists/?name__regex=%5B")
+    assert (status, body["count"]) == (200, 0)
+
+
 def test_add_user_works_from_a_test_thread(local_platform: LocalPlatform) -> None:
     token = local_platform.saltant.add_user_sync("threaded", "t@example.org")
     assert len(token) == 40

@@ -238,8 +238,10 @@ class SaltantService(EmbeddedService):
         def seed(conn: sqlite3.Connection) -> None:
             conn.create_function("regexp", 2, _regexp, deterministic=True)
             conn.execute(
-                "INSERT OR IGNORE INTO saltant_users (username, email, password_hash, is_superuser, token)"
-                " VALUES (?, ?, ?, 1, ?)",
+                # The admin's credentials follow the seed, even in a database made with another one.
+                "INSERT INTO saltant_users (username, email, password_hash, is_superuser, token)"
+                " VALUES (?, ?, ?, 1, ?) ON CONFLICT (username) DO UPDATE SET"
+                " token = excluded.token, password_hash = excluded.password_hash, is_superuser = 1",
                 (
                     self.admin_username,
                     "admin@localhost",
@@ -1032,7 +1034,10 @@ class SaltantService(EmbeddedService):
 
 
 def _regexp(pattern: str, value: str | None) -> bool:
-    return value is not None and re.search(pattern, value) is not None
+    try:
+        return value is not None and re.search(pattern, value) is not None
+    except re.error:
+        return False
 
 
 def _positive_int(value: str | None, default: int) -> int:
