@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from aioplatform import BadRequest, BatchResult, NotFound, Session
-from aioplatform.saltant import ContainerTaskInstance, SaltantClient, WaitTimeout
+from aioplatform.saltant import ContainerTaskInstance, ExecutableTaskInstance, SaltantClient, WaitTimeout
 from aioplatform.testing import LocalPlatform
 
 from .conftest import Setup, frozen_lifecycle
@@ -34,7 +34,8 @@ async def test_create_fills_in_default_arguments_and_starts_created(
 async def test_an_instance_goes_through_the_whole_state_machine(
     platform: LocalPlatform, client: SaltantClient, ready: Setup
 ) -> None:
-    platform.saltant.publish_delay = platform.saltant.run_delay = platform.saltant.run_duration = 0.1
+    # long enough phases that a poll every 10 ms sees each state even on a loaded machine
+    platform.saltant.publish_delay = platform.saltant.run_delay = platform.saltant.run_duration = 0.3
     instance = await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
     seen = [instance.state]
     while not instance.finished:
@@ -81,12 +82,39 @@ async def test_clone_is_owned_by_the_requester(
 async def test_terminate_stops_a_running_instance(
     platform: LocalPlatform, client: SaltantClient, ready: Setup
 ) -> None:
-    frozen_lifecycle(platform)
+    service = platform.saltant
+    service.publish_delay, service.run_delay, service.run_duration = 0.0, 0.0, 10_000.0
     instance = await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
+    assert (await instance.sync()).state == "running"
     answer = await instance.terminate()
-    assert answer.uuid == instance.uuid  # the server answers 202 with the instance as it was stored
+    assert (
+        answer.uuid == instance.uuid
+    )  # 202 with the instance as it was stored (clients may not rely on its state)
     final = await instance.wait_until_finished(refresh_period=0.02, timeout=5)
     assert final.state == "terminated" and final.datetime_finished is None
+
+
+async def test_executable_instances_are_created_cloned_and_terminated(
+    platform: LocalPlatform, client: SaltantClient
+) -> None:
+    frozen_lifecycle(platform)
+    task_type = await client.executable_task_types.create("exe", "true")
+    whitelist = await client.task_whitelists.create(
+        "exe-wl", whitelisted_executable_task_types=[task_type.id]
+    )
+    queue = await client.task_queues.create("exe-q", whitelists=[whitelist.id])
+    manager = client.executable_task_instances
+    instance = await manager.create(task_type.id, queue.id, {"k": "v"}, name="exe-run")
+    assert isinstance(instance, ExecutableTaskInstance) and instance.state == "created"
+    clone = await instance.clone()
+    assert isinstance(clone, ExecutableTaskInstance) and clone.arguments == {"k": "v"}
+    assert (await manager.terminate_many([instance.uuid, clone.uuid])).ok
+    assert {i.state async for i in manager.list()} == {"terminated"}
+    container_queue_only = await client.task_queues.create(
+        "docker-only", runs_executable_tasks=False, whitelists=[whitelist.id]
+    )
+    with pytest.raises(BadRequest, match="does not run"):
+        await manager.create(task_type.id, container_queue_only.id)
 
 
 async def test_terminate_of_a_finished_instance_changes_nothing(client: SaltantClient, ready: Setup) -> None:
