@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -17,7 +18,16 @@ from urllib.parse import urlsplit
 from .auth import Auth
 from .errors import APIError
 from .retry import RetryPolicy
-from .session import Body, Limits, Response, Session, Timeouts, default_error_message, scrub_url
+from .session import (
+    Body,
+    Limits,
+    Response,
+    Session,
+    StreamResponse,
+    Timeouts,
+    default_error_message,
+    scrub_url,
+)
 
 __all__ = ["BaseClient"]
 
@@ -131,6 +141,29 @@ class BaseClient:
             headers=headers,
             auth=auth if auth is not None else self._auth,
             idempotent=idempotent,
+            retry=retry or self._retry,
+            timeout=timeout if timeout is not None else self._timeouts,
+            errors=self._error,
+        )
+
+    def _stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        headers: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeouts | float | None = None,
+        auth: Auth | None = None,
+    ) -> AbstractAsyncContextManager[StreamResponse]:
+        """Like :meth:`_request`, but the body is left unread: ``async with self._stream(...) as r``."""
+        return self._session.stream(
+            method,
+            self._url(path),
+            params=params,
+            headers=headers,
+            auth=auth if auth is not None else self._auth,
             retry=retry or self._retry,
             timeout=timeout if timeout is not None else self._timeouts,
             errors=self._error,
