@@ -594,6 +594,7 @@ class FlowservService(EmbeddedService):
             "members": [{"id": m["id"], "username": m["username"]} for m in members],
             "parameters": [],
             "files": self._files_docs(conn, group_id),
+            "config": None,
         }
         if runs:
             doc["runs"] = []
@@ -833,7 +834,7 @@ class FlowservService(EmbeddedService):
         path = self._file_path(file_id)
         response = web.StreamResponse(
             headers={
-                "Content-Type": row["mime_type"] or "application/octet-stream",
+                "Content-Type": _download_type(row["mime_type"]),
                 "Content-Disposition": f"attachment; filename={row['name']}",
                 "Content-Length": str(path.stat().st_size),
             }
@@ -864,6 +865,13 @@ class FlowservService(EmbeddedService):
         await self.store.run(delete)
         self._file_path(file_id).unlink(missing_ok=True)
         return web.Response(status=204, content_type="application/json")
+
+
+def _download_type(mime_type: str | None) -> str:
+    """The Content-Type Flask's ``send_file`` answers with (text types get a charset)."""
+    if mime_type is None:
+        return "application/octet-stream"
+    return mime_type + "; charset=utf-8" if mime_type.startswith("text/") else mime_type
 
 
 class _BadJson(web.HTTPBadRequest):
