@@ -1,0 +1,48 @@
+"""aioplatform.astakos: the async Synnefo Astakos client (astakosclient's operations as coroutines)."""
+
+from .client import AstakosClient
+from .errors import CatalogError, NoUserName, NoUUID, QuotaLimit
+from .models import (
+    Application,
+    AuthInfo,
+    CatalogEndpoint,
+    CatalogService,
+    CommissionInfo,
+    CommissionRequest,
+    Fault,
+    Membership,
+    Project,
+    ProjectQuota,
+    Provision,
+    Quota,
+    ResolveResult,
+    Resource,
+    ResourcePolicy,
+    ServiceCatalog,
+    SubmittedApplication,
+)
+
+__all__ = [
+    "Application",
+    "AstakosClient",
+    "AuthInfo",
+    "CatalogEndpoint",
+    "CatalogError",
+    "CatalogService",
+    "CommissionInfo",
+    "CommissionRequest",
+    "Fault",
+    "Membership",
+    "NoUUID",
+    "NoUserName",
+    "Project",
+    "ProjectQuota",
+    "Provision",
+    "QuotaLimit",
+    "Quota",
+    "ResolveResult",
+    "Resource",
+    "ResourcePolicy",
+    "ServiceCatalog",
+    "SubmittedApplication",
+]

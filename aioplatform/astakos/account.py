@@ -1,0 +1,32 @@
+"""The account root's small calls: resources, feedback, and the ui root's service list (§5.2, 5.7, 5.8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import AstakosBase
+from .models import Resource
+
+__all__ = ["AccountMixin"]
+
+
+class AccountMixin(AstakosBase):
+    async def get_resources(self) -> dict[str, Resource]:
+        """Every API-visible resource by name (``service``, ``description``, ``unit`` ...)."""
+        response = await self._account("GET", "resources")
+        return {name: Resource.parse(spec) for name, spec in response.json().items()}
+
+    async def get_services(self) -> list[dict[str, Any]]:
+        """The registered services (presentation metadata from the ui root)."""
+        response = await self._request("GET", await self.ui_url() + "get_services")
+        services: list[dict[str, Any]] = response.json()
+        return services
+
+    async def send_feedback(self, message: str, data: str = "") -> None:
+        """Send feedback to Astakos; ``data`` may describe the client's state."""
+        if not isinstance(message, str) or not message:
+            raise ValueError("message must be a non-empty string")
+        if not isinstance(data, str):
+            raise TypeError(f"data must be a string, got {type(data).__name__}")
+        # A form, labelled as one (astakosclient labelled it octet-stream, which Django ignores).
+        await self._account("POST", "feedback", data={"feedback_msg": message, "feedback_data": data})

@@ -1,0 +1,172 @@
+"""The engine under AstakosClient: token auth, cloudFault errors and lazy catalog discovery.
+
+Astakos has three roots. The client is given the identity root (``auth_url``); the
+account and ui roots come from the service catalog (``POST {auth_url}/tokens``
+without a body), fetched the first time an account or ui call needs them — exactly
+once, however many coroutines need them at the same moment (they wait on one lock).
+Clients made with ``with_options`` share what was discovered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..core.auth import HeaderAuth
+from ..core.client import BaseClient
+from ..core.errors import APIError, NotFound
+from ..core.retry import RetryPolicy
+from ..core.session import Body, Limits, Response, Session, Timeouts, default_error_message
+from .errors import CatalogError, QuotaLimit
+from .models import ServiceCatalog
+
+__all__ = ["AstakosBase", "cloud_fault"]
+
+ACCOUNT_SERVICE = "astakos_account"
+ACCOUNT_VERSION = "v1.0"
+
+
+def cloud_fault(body: Any) -> tuple[str, dict[str, Any]] | None:
+    """``(faultName, inner)`` of a cloudFault body ``{"<faultName>": {"code", "message", ...}}``."""
+    if isinstance(body, dict) and len(body) == 1:
+        ((name, inner),) = body.items()
+        if isinstance(inner, dict) and ("message" in inner or "code" in inner):
+            return name, inner
+    return None
+
+
+class _Discovery:
+    """The roots found in the catalog; shared by a client and its ``with_options`` copies."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.account: str | None = None
+        self.ui: str | None = None
+        self.catalog: ServiceCatalog | None = None
+
+    def learn(self, catalog: ServiceCatalog) -> None:
+        endpoint = catalog.endpoint(ACCOUNT_SERVICE, ACCOUNT_VERSION)
+        if endpoint is None or not endpoint.public_url:
+            raise CatalogError(f"the service catalog has no {ACCOUNT_SERVICE} {ACCOUNT_VERSION} endpoint")
+        self.catalog = catalog
+        self.ui = (endpoint.ui_url or "").rstrip("/") + "/" if endpoint.ui_url else None
+        self.account = endpoint.public_url.rstrip("/") + "/"
+
+
+class AstakosBase(BaseClient):
+    """Auth, errors and roots; the operations live in the mixins that AstakosClient combines."""
+
+    def __init__(
+        self,
+        token: str,
+        auth_url: str,
+        *,
+        session: Session | None = None,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        limits: Limits | None = None,
+        logger: logging.Logger | None = None,
+    ):
+        if not isinstance(token, str) or not token:
+            raise ValueError("token must be a non-empty string")
+        if not isinstance(auth_url, str):
+            raise TypeError(f"auth_url must be a string, got {type(auth_url).__name__}")
+        if logger is not None and not isinstance(logger, logging.Logger):
+            raise TypeError(f"logger must be a logging.Logger, got {type(logger).__name__}")
+        super().__init__(
+            auth_url,
+            auth=HeaderAuth("X-Auth-Token", token),
+            session=session,
+            retry=retry,
+            timeouts=timeouts,
+            limits=limits,
+        )
+        self.auth_url = auth_url.rstrip("/")
+        self.logger = logger or logging.getLogger("aioplatform.astakos")
+        self._discovery = _Discovery()
+
+    @property
+    def token(self) -> str:
+        assert isinstance(self._auth, HeaderAuth)
+        return self._auth.token
+
+    # -- errors -------------------------------------------------------------------------------------
+
+    def _error(self, response: Response) -> APIError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        fault = cloud_fault(body)
+        message = str(fault[1].get("message") or "") if fault else ""
+        if fault and fault[1].get("details") and isinstance(fault[1]["details"], str):
+            message = f"{message} ({fault[1]['details']})" if message else fault[1]["details"]
+        if response.status == 413:
+            data = fault[1].get("data") if fault else None
+            data = data if isinstance(data, dict) else {}
+            error = response.error(QuotaLimit.render(data, message or "over limit"), cls=QuotaLimit)
+            assert isinstance(error, QuotaLimit)
+            error.attach(data)
+            return error
+        if response.status == 404 and not response.body:
+            return response.error("Not Found", cls=NotFound)
+        return response.error(message or default_error_message(response))
+
+    # -- discovery ----------------------------------------------------------------------------------
+
+    async def _fetch_catalog(self) -> ServiceCatalog:
+        # POST without a body only reads the public catalog: re-sending it is harmless.
+        response = await self._request("POST", self.auth_url + "/tokens", idempotent=True)
+        catalog = ServiceCatalog.from_access(response.json())
+        return catalog
+
+    async def _roots(self) -> _Discovery:
+        found = self._discovery
+        if found.account is None:
+            async with found.lock:
+                if found.account is None:
+                    found.learn(await self._fetch_catalog())
+                    self.logger.debug("astakos: account root %s, ui root %s", found.account, found.ui)
+        return found
+
+    async def account_url(self) -> str:
+        """The account root from the service catalog (discovered on first use)."""
+        root = (await self._roots()).account
+        assert root is not None
+        return root
+
+    async def ui_url(self) -> str:
+        """The ui root (``SNF:uiURL``) from the service catalog."""
+        root = (await self._roots()).ui
+        if root is None:
+            raise CatalogError(f"the {ACCOUNT_SERVICE} endpoint has no SNF:uiURL")
+        return root
+
+    async def _account(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        data: Body = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> Response:
+        root = await self.account_url()
+        return await self._request(
+            method, root + path, params=params, json=json, data=data, headers=headers, idempotent=idempotent
+        )
+
+
+def check_ids(values: Any, name: str, kind: type = str) -> list[Any]:
+    """A list of ids from an iterable (a lone string is refused: it is iterable by character)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be a list of {kind.__name__}, got {type(values).__name__}")
+    result = list(values)
+    for value in result:
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise TypeError(f"{name} must contain only {kind.__name__} values, got {value!r}")
+    return result

@@ -1,0 +1,202 @@
+"""Commissions: issue (one, generic, reassignment, many), inspect, accept/reject, resolve (§5.4).
+
+Issuing is not idempotent: ``POST commissions`` is retried only under the core's POST
+rules (the request provably never reached the application: connection refused, 429,
+503). A connection dropped after sending is reported as the item's failure and never
+re-sent, so no commission is ever issued twice; such a commission may exist on the
+server, pending — ``get_pending_commissions`` finds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..core.batch import BatchResult, ProgressCallback, gather
+from .base import AstakosBase, check_ids
+from .models import CommissionInfo, CommissionRequest, Fault, ResolveResult
+
+__all__ = ["CommissionsMixin"]
+
+ISSUE_CONCURRENCY = 32
+RESOLVE_CONCURRENCY = 8
+
+
+def _check_concurrency(concurrency: Any) -> int:
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+    return concurrency
+
+
+def _check_serial(serial: Any) -> int:
+    if not isinstance(serial, int) or isinstance(serial, bool):
+        raise TypeError(f"serial must be an integer, got {serial!r}")
+    if serial < 0:
+        raise ValueError(f"serial must be >= 0, got {serial}")
+    return serial
+
+
+class CommissionsMixin(AstakosBase):
+    async def issue_commission(self, request: CommissionRequest) -> int:
+        """Issue one :class:`CommissionRequest`; returns its serial (:class:`QuotaLimit` on 413)."""
+        if not isinstance(request, CommissionRequest):
+            raise TypeError(f"request must be a CommissionRequest, got {type(request).__name__}")
+        response = await self._account("POST", "commissions", json=request.to_wire())
+        return int(response.json()["serial"])
+
+    async def issue_one_commission(
+        self,
+        holder: str,
+        source: Any,
+        provisions: Mapping[str, int] | None = None,
+        name: str = "",
+        force: bool = False,
+        auto_accept: bool = False,
+    ) -> int:
+        """``holder`` (a user uuid) takes ``provisions`` ``{resource: quantity}`` from project ``source``.
+
+        Each entry is sent as the user provision plus the project provision. The
+        astakosclient 0.19 form ``issue_one_commission(holder, {(project, resource): q})``
+        is accepted too. Returns the serial.
+        """
+        request = CommissionRequest.one(
+            holder, source, provisions, name=name, force=force, auto_accept=auto_accept
+        )
+        return await self.issue_commission(request)
+
+    async def issue_commission_generic(
+        self,
+        user_provisions: Mapping[tuple[str, str, str], int],
+        project_provisions: Mapping[tuple[str, str], int],
+        name: str = "",
+        force: bool = False,
+        auto_accept: bool = False,
+    ) -> int:
+        """Issue ``{(user, project, resource): q}`` and ``{(project, resource): q}``; returns the serial."""
+        request = CommissionRequest.generic(
+            user_provisions, project_provisions, name=name, force=force, auto_accept=auto_accept
+        )
+        return await self.issue_commission(request)
+
+    async def issue_resource_reassignment(
+        self,
+        holder: str,
+        provisions: Mapping[tuple[str, str, str], int],
+        name: str = "",
+        force: bool = False,
+        auto_accept: bool = False,
+    ) -> int:
+        """Move ``holder``'s usage ``{(from_project, to_project, resource): q}``; returns the serial."""
+        request = CommissionRequest.reassignment(
+            holder, provisions, name=name, force=force, auto_accept=auto_accept
+        )
+        return await self.issue_commission(request)
+
+    async def issue_many(
+        self,
+        requests: Iterable[CommissionRequest],
+        *,
+        concurrency: int = ISSUE_CONCURRENCY,
+        on_progress: ProgressCallback | None = None,
+    ) -> BatchResult[int]:
+        """Issue many commissions concurrently: a :class:`BatchResult` of serials, one outcome per input.
+
+        A failed item is never re-sent unless the core's POST rules prove it was not
+        processed; an item whose connection dropped after sending fails with a
+        TransportError (its commission may exist, pending).
+        """
+        items = list(requests)
+        for i, item in enumerate(items):
+            if not isinstance(item, CommissionRequest):
+                raise TypeError(f"requests[{i}] must be a CommissionRequest, got {type(item).__name__}")
+        _check_concurrency(concurrency)
+        await self.account_url()  # discover once, before the workers start
+        return await gather(self.issue_commission, items, concurrency=concurrency, on_progress=on_progress)
+
+    async def get_pending_commissions(self) -> list[int]:
+        """Serials of the calling component's unresolved commissions."""
+        response = await self._account("GET", "commissions")
+        return [int(s) for s in response.json()]
+
+    async def get_commission_info(self, serial: int) -> CommissionInfo:
+        """A pending commission's name, issue time and provisions (NotFound once resolved)."""
+        _check_serial(serial)
+        response = await self._account("GET", f"commissions/{serial}")
+        return CommissionInfo.parse(response.json())
+
+    async def commission_action(self, serial: int, action: str) -> None:
+        """``"accept"`` or ``"reject"`` one pending commission (NotFound if it is not pending)."""
+        _check_serial(serial)
+        if action not in ("accept", "reject"):
+            raise ValueError(f"action must be 'accept' or 'reject', got {action!r}")
+        await self._account("POST", f"commissions/{serial}/action", json={action: ""})
+
+    async def accept_commission(self, serial: int) -> None:
+        """Accept a pending commission (its usage becomes final)."""
+        await self.commission_action(serial, "accept")
+
+    async def reject_commission(self, serial: int) -> None:
+        """Reject a pending commission (its usage is undone)."""
+        await self.commission_action(serial, "reject")
+
+    async def _resolve_once(self, accept: list[int], reject: list[int]) -> ResolveResult:
+        response = await self._account(
+            "POST", "commissions/action", json={"accept": accept, "reject": reject}
+        )
+        return ResolveResult.from_wire(response.json())
+
+    async def resolve_commissions(
+        self,
+        accept_serials: Iterable[int],
+        reject_serials: Iterable[int],
+        *,
+        chunk_size: int | None = None,
+        concurrency: int = RESOLVE_CONCURRENCY,
+    ) -> ResolveResult:
+        """Accept and reject many pending commissions: ``accepted``, ``rejected``, ``failed``.
+
+        Without ``chunk_size``, one request, as the server supports. With it, the serials
+        are split into chunks of that size sent ``concurrency`` at a time and merged into
+        one result. A serial in both lists is reported failed (badRequest, as the server
+        does) and not sent; when a whole chunk's request fails, each of its serials is in
+        ``failed`` with a :class:`Fault` carrying the exception (those may or may not have
+        been resolved).
+        """
+        accept = check_ids(accept_serials, "accept_serials", int)
+        reject = check_ids(reject_serials, "reject_serials", int)
+        if chunk_size is not None and (
+            not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1
+        ):
+            raise ValueError(f"chunk_size must be an integer >= 1 or None, got {chunk_size!r}")
+        _check_concurrency(concurrency)
+        if chunk_size is None:
+            return await self._resolve_once(accept, reject)
+
+        accept = list(dict.fromkeys(accept))
+        accepting = set(accept)
+        conflicting = [s for s in dict.fromkeys(reject) if s in accepting]
+        skip = set(conflicting)
+        work = [(s, True) for s in accept if s not in skip]
+        work += [(s, False) for s in dict.fromkeys(reject) if s not in skip and s not in accepting]
+        chunks = [work[i : i + chunk_size] for i in range(0, len(work), chunk_size)]
+
+        async def send(chunk: list[tuple[int, bool]]) -> ResolveResult:
+            return await self._resolve_once([s for s, a in chunk if a], [s for s, a in chunk if not a])
+
+        await self.account_url()  # discover once, before the workers start
+        batch = await gather(send, chunks, concurrency=concurrency)
+        merged = ResolveResult()
+        for chunk, outcome in zip(chunks, batch.outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                fault = Fault.from_exception(outcome)
+                merged.failed.extend((s, fault) for s, _ in chunk)
+            else:
+                merged.accepted.extend(outcome.accepted)
+                merged.rejected.extend(outcome.rejected)
+                merged.failed.extend(outcome.failed)
+        for s in conflicting:
+            message = f"cannot both accept and reject serial {s}"
+            merged.failed.append(
+                (s, Fault("badRequest", 400, message, raw={"badRequest": {"message": message, "code": 400}}))
+            )
+        return merged

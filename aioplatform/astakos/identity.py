@@ -1,0 +1,64 @@
+"""Identity: the service catalog, authenticate and validate_token (astakos.md §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..core.auth import HeaderAuth
+from .base import AstakosBase
+from .models import AuthInfo, ServiceCatalog
+
+__all__ = ["IdentityMixin"]
+
+
+class _TokenInPath(HeaderAuth):
+    """The client's credential, plus a token that travels in the URL (scrubbed as a secret too)."""
+
+    def __init__(self, token: str, extra: str):
+        super().__init__("X-Auth-Token", token)
+        self._extra = extra
+
+    def secrets(self) -> Iterable[str]:
+        return (self.token, self._extra)
+
+
+class IdentityMixin(AstakosBase):
+    async def get_endpoints(self) -> ServiceCatalog:
+        """The service catalog (``POST tokens`` without credentials); also refreshes discovery."""
+        catalog = await self._fetch_catalog()
+        self._discovery.learn(catalog)
+        return catalog
+
+    async def authenticate(self, tenant_name: str | None = None) -> AuthInfo:
+        """The user behind the client's token, the token's details and the service catalog.
+
+        ``info["access"]["user"]["id"]`` as with astakosclient, or ``info.user.id``.
+        """
+        if tenant_name is not None and not isinstance(tenant_name, str):
+            raise TypeError(f"tenant_name must be a string or None, got {type(tenant_name).__name__}")
+        body: dict[str, object] = {"token": {"id": self.token}}
+        if tenant_name is not None:
+            body["tenantName"] = tenant_name
+        # Reading the user's details: re-sending is harmless.
+        response = await self._request(
+            "POST", self.auth_url + "/tokens", json={"auth": body}, idempotent=True
+        )
+        info = AuthInfo.from_access(response.json())
+        if info.catalog is not None and self._discovery.account is None:
+            self._discovery.learn(info.catalog)
+        return info
+
+    async def validate_token(self, token_id: str, belongs_to: str | None = None) -> AuthInfo:
+        """Validate an (OAuth2 access) token; ``belongs_to`` restricts it to a scope."""
+        if not isinstance(token_id, str) or not token_id or "/" in token_id:
+            raise ValueError("token_id must be a non-empty string without '/'")
+        if belongs_to is not None and not isinstance(belongs_to, str):
+            raise TypeError(f"belongs_to must be a string or None, got {type(belongs_to).__name__}")
+        params = {"belongsTo": belongs_to} if belongs_to is not None else None
+        response = await self._request(
+            "GET",
+            f"{self.auth_url}/tokens/{token_id}",
+            params=params,
+            auth=_TokenInPath(self.token, token_id),
+        )
+        return AuthInfo.from_access(response.json())

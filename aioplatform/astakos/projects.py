@@ -1,0 +1,150 @@
+"""Projects, their applications, and memberships (astakos.md §5.5-5.6; user token).
+
+Listings are returned whole by the server; they come as an
+:class:`~aioplatform.AsyncPager` like every listing of aioplatform::
+
+    projects = await client.get_projects(mode="member").to_list()
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from ..core.paging import AsyncPager
+from .base import AstakosBase
+from .models import Membership, Project, SubmittedApplication
+
+__all__ = ["ProjectsMixin"]
+
+PROJECT_ACTIONS = ("suspend", "unsuspend", "terminate", "reinstate")
+APPLICATION_ACTIONS = ("approve", "deny", "dismiss", "cancel")
+MEMBERSHIP_ACTIONS = ("accept", "reject", "cancel", "leave", "remove")
+
+
+def _check_id(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value or "/" in value:
+        raise ValueError(f"{name} must be a non-empty string without '/', got {value!r}")
+    return value
+
+
+def _check_int(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    return value
+
+
+def _specs(specs: Any) -> dict[str, Any]:
+    if not isinstance(specs, Mapping):
+        raise TypeError(f"specs must be a mapping, got {type(specs).__name__}")
+    body = dict(specs)
+    for key in ("start_date", "end_date"):
+        if isinstance(body.get(key), dt.datetime):
+            value: dt.datetime = body[key]
+            body[key] = (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).isoformat()
+    return body
+
+
+class ProjectsMixin(AstakosBase):
+    def get_projects(
+        self,
+        name: str | None = None,
+        state: str | None = None,
+        owner: str | None = None,
+        mode: str | None = None,
+    ) -> AsyncPager[Project]:
+        """Accessible projects, filtered by ``name``, ``state``, ``owner`` (uuid) and ``mode``.
+
+        ``mode``: ``"default"``/``"related"`` (owned or member of), ``"member"``, ``"active"``.
+        """
+        params = {k: v for k, v in (("name", name), ("state", state), ("owner", owner), ("mode", mode)) if v}
+        for key, value in params.items():
+            if not isinstance(value, str):
+                raise TypeError(f"{key} must be a string or None, got {value!r}")
+
+        async def fetch() -> list[Project]:
+            response = await self._account("GET", "projects", params=params or None)
+            return [Project.parse(p) for p in response.json()]
+
+        return AsyncPager.single(fetch)
+
+    async def get_project(self, project_id: str) -> Project:
+        """One project, if the caller may see it (Forbidden otherwise)."""
+        response = await self._account("GET", f"projects/{_check_id(project_id, 'project_id')}")
+        return Project.parse(response.json())
+
+    async def create_project(self, specs: Mapping[str, Any]) -> SubmittedApplication:
+        """Apply for a new project (``name``, ``end_date`` required); it starts uninitialized.
+
+        Returns the project's uuid (``.id``) and the application's id (``.application``).
+        """
+        body = _specs(specs)
+        if not body.get("name") or not body.get("end_date"):
+            raise ValueError("specs must include 'name' and 'end_date'")
+        response = await self._account("POST", "projects", json=body)
+        return SubmittedApplication.parse(response.json())
+
+    async def modify_project(self, project_id: str, specs: Mapping[str, Any]) -> SubmittedApplication:
+        """Apply for a change of a project; it takes effect when the application is approved."""
+        body = _specs(specs)
+        response = await self._account("PUT", f"projects/{_check_id(project_id, 'project_id')}", json=body)
+        return SubmittedApplication.parse(response.json())
+
+    async def project_action(self, project_id: str, action: str, reason: str = "") -> None:
+        """``suspend``, ``unsuspend``, ``terminate`` or ``reinstate`` a project (project admins)."""
+        if action not in PROJECT_ACTIONS:
+            raise ValueError(f"action must be one of {PROJECT_ACTIONS}, got {action!r}")
+        if not isinstance(reason, str):
+            raise TypeError("reason must be a string")
+        path = f"projects/{_check_id(project_id, 'project_id')}/action"
+        await self._account("POST", path, json={action: {"reason": reason}})
+
+    async def application_action(self, project_id: str, app_id: int, action: str, reason: str = "") -> None:
+        """Act on the project's last application: ``approve``/``deny`` (admins), ``dismiss``/``cancel``."""
+        if action not in APPLICATION_ACTIONS:
+            raise ValueError(f"action must be one of {APPLICATION_ACTIONS}, got {action!r}")
+        _check_int(app_id, "app_id")
+        if not isinstance(reason, str):
+            raise TypeError("reason must be a string")
+        path = f"projects/{_check_id(project_id, 'project_id')}/action"
+        # astakosclient sent the reason as "reasons", which the server ignores; "reason" is read.
+        await self._account("POST", path, json={action: {"reason": reason, "app_id": app_id}})
+
+    def get_memberships(self, project_id: str | None = None) -> AsyncPager[Membership]:
+        """The caller's memberships and those of projects the caller owns (one project's if given)."""
+        params = {"project": _check_id(project_id, "project_id")} if project_id is not None else None
+
+        async def fetch() -> list[Membership]:
+            response = await self._account("GET", "projects/memberships", params=params)
+            return [Membership.parse(m) for m in response.json()]
+
+        return AsyncPager.single(fetch)
+
+    async def get_membership(self, memb_id: int) -> Membership:
+        """One membership (the member, the project owner or an admin may see it)."""
+        response = await self._account("GET", f"projects/memberships/{_check_int(memb_id, 'memb_id')}")
+        return Membership.parse(response.json())
+
+    async def membership_action(self, memb_id: int, action: str, reason: str = "") -> None:
+        """``accept``, ``reject``, ``remove`` (project owner), ``cancel``, ``leave`` (the member)."""
+        if action not in MEMBERSHIP_ACTIONS:
+            raise ValueError(f"action must be one of {MEMBERSHIP_ACTIONS}, got {action!r}")
+        if not isinstance(reason, str):
+            raise TypeError("reason must be a string")
+        path = f"projects/memberships/{_check_int(memb_id, 'memb_id')}/action"
+        await self._account("POST", path, json={action: reason})
+
+    async def join_project(self, project_id: str) -> int:
+        """Ask to join a project (accepted at once if its join policy is ``auto``); the membership id."""
+        body = {"join": {"project": _check_id(project_id, "project_id")}}
+        response = await self._account("POST", "projects/memberships", json=body)
+        return int(response.json()["id"])
+
+    async def enroll_member(self, project_id: str, email: str) -> int:
+        """Enroll the user ``email`` in a project you own (accepted at once); the membership id."""
+        if not isinstance(email, str) or not email:
+            raise ValueError("email must be a non-empty string")
+        body = {"enroll": {"project": _check_id(project_id, "project_id"), "user": email}}
+        response = await self._account("POST", "projects/memberships", json=body)
+        return int(response.json()["id"])

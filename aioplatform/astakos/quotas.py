@@ -1,0 +1,66 @@
+"""Quotas: the caller's, every user's of a component, and projects' (astakos.md §5.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import AstakosBase, check_ids
+from .models import ProjectQuota, Quota
+
+__all__ = ["QuotasMixin"]
+
+
+def _joined(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not value:
+            raise ValueError(f"{name} must be a non-empty string")
+        return value
+    ids = check_ids(value, name)
+    if not ids:
+        raise ValueError(f"{name} must not be empty")
+    return ",".join(ids)
+
+
+class QuotasMixin(AstakosBase):
+    async def get_quotas(self) -> dict[str, dict[str, Quota]]:
+        """The caller's quotas: ``{project: {resource: Quota}}``."""
+        response = await self._account("GET", "quotas")
+        return {
+            project: {res: Quota.parse(q) for res, q in by_res.items()}
+            for project, by_res in response.json().items()
+        }
+
+    async def service_get_quotas(
+        self, user: str | list[str] | None = None, project_id: str | list[str] | None = None
+    ) -> dict[str, dict[str, dict[str, Quota]]]:
+        """Every user's quotas of the calling component's resources: ``{user: {project: {resource: Quota}}}``.
+
+        ``user`` and ``project_id`` (a uuid or a list) restrict the answer; an unknown
+        ``user`` is :class:`~aioplatform.NotFound`.
+        """
+        params = {}
+        if (u := _joined(user, "user")) is not None:
+            params["user"] = u
+        if (p := _joined(project_id, "project_id")) is not None:
+            params["project"] = p
+        response = await self._account("GET", "service_quotas", params=params or None)
+        return {
+            uid: {
+                project: {res: Quota.parse(q) for res, q in by_res.items()}
+                for project, by_res in by_project.items()
+            }
+            for uid, by_project in response.json().items()
+        }
+
+    async def service_get_project_quotas(
+        self, project_id: str | list[str] | None = None
+    ) -> dict[str, dict[str, ProjectQuota]]:
+        """Projects' quotas of the calling component's resources: ``{project: {resource: ProjectQuota}}``."""
+        p = _joined(project_id, "project_id")
+        response = await self._account("GET", "service_project_quotas", params={"project": p} if p else None)
+        return {
+            project: {res: ProjectQuota.parse(q) for res, q in by_res.items()}
+            for project, by_res in response.json().items()
+        }

@@ -1,0 +1,113 @@
+"""User catalogs: uuid <-> username lookups, chunked and concurrent for thousands of ids (§5.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.batch import gather
+from .base import AstakosBase, check_ids
+from .errors import NoUserName, NoUUID
+
+__all__ = ["UserCatalogsMixin", "CATALOG_CHUNK"]
+
+CATALOG_CHUNK = 500  # ids per catalog request when a lookup is split
+CATALOG_CONCURRENCY = 8
+
+
+class UserCatalogsMixin(AstakosBase):
+    async def _catalog(
+        self, path: str, key: str, answer: str, ids: list[str], chunk_size: int, concurrency: int
+    ) -> dict[str, str]:
+        if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+        ids = list(dict.fromkeys(ids))
+
+        async def lookup(chunk: list[str]) -> dict[str, str]:
+            # A lookup changes nothing: re-sending it is harmless.
+            response = await self._account("POST", path, json={key: chunk}, idempotent=True)
+            found: dict[str, str] = response.json()[answer]
+            return found
+
+        if len(ids) <= chunk_size:
+            return await lookup(ids)
+        chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
+        result = await gather(lookup, chunks, concurrency=concurrency)
+        merged: dict[str, str] = {}
+        for outcome in result.outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            merged.update(outcome)
+        return merged
+
+    async def get_usernames(
+        self, uuids: Any, *, chunk_size: int = CATALOG_CHUNK, concurrency: int = CATALOG_CONCURRENCY
+    ) -> dict[str, str]:
+        """``{uuid: username}`` for the uuids Astakos knows (unknown ones are left out).
+
+        More than ``chunk_size`` uuids are looked up in chunks, ``concurrency`` at a time.
+        """
+        ids = check_ids(uuids, "uuids")
+        return await self._catalog("user_catalogs", "uuids", "uuid_catalog", ids, chunk_size, concurrency)
+
+    async def get_username(self, uuid: str) -> str:
+        """The username of ``uuid``; :class:`NoUserName` if there is none."""
+        if not isinstance(uuid, str) or not uuid:
+            raise ValueError("uuid must be a non-empty string")
+        found = await self.get_usernames([uuid])
+        if uuid not in found:
+            raise NoUserName(uuid)
+        return found[uuid]
+
+    async def service_get_usernames(
+        self, uuids: Any, *, chunk_size: int = CATALOG_CHUNK, concurrency: int = CATALOG_CONCURRENCY
+    ) -> dict[str, str]:
+        """``get_usernames`` with a service (component) token."""
+        ids = check_ids(uuids, "uuids")
+        return await self._catalog(
+            "service/user_catalogs", "uuids", "uuid_catalog", ids, chunk_size, concurrency
+        )
+
+    async def service_get_username(self, uuid: str) -> str:
+        """``get_username`` with a service (component) token."""
+        if not isinstance(uuid, str) or not uuid:
+            raise ValueError("uuid must be a non-empty string")
+        found = await self.service_get_usernames([uuid])
+        if uuid not in found:
+            raise NoUserName(uuid)
+        return found[uuid]
+
+    async def get_uuids(
+        self, display_names: Any, *, chunk_size: int = CATALOG_CHUNK, concurrency: int = CATALOG_CONCURRENCY
+    ) -> dict[str, str]:
+        """``{username: uuid}`` for the usernames Astakos knows (case-insensitive match)."""
+        names = check_ids(display_names, "display_names")
+        return await self._catalog(
+            "user_catalogs", "displaynames", "displayname_catalog", names, chunk_size, concurrency
+        )
+
+    async def get_uuid(self, display_name: str) -> str:
+        """The uuid of ``display_name``; :class:`NoUUID` if there is none."""
+        if not isinstance(display_name, str) or not display_name:
+            raise ValueError("display_name must be a non-empty string")
+        found = await self.get_uuids([display_name])
+        if display_name not in found:
+            raise NoUUID(display_name)
+        return found[display_name]
+
+    async def service_get_uuids(
+        self, display_names: Any, *, chunk_size: int = CATALOG_CHUNK, concurrency: int = CATALOG_CONCURRENCY
+    ) -> dict[str, str]:
+        """``get_uuids`` with a service (component) token."""
+        names = check_ids(display_names, "display_names")
+        return await self._catalog(
+            "service/user_catalogs", "displaynames", "displayname_catalog", names, chunk_size, concurrency
+        )
+
+    async def service_get_uuid(self, display_name: str) -> str:
+        """``get_uuid`` with a service (component) token."""
+        if not isinstance(display_name, str) or not display_name:
+            raise ValueError("display_name must be a non-empty string")
+        found = await self.service_get_uuids([display_name])
+        if display_name not in found:
+            raise NoUUID(display_name)
+        return found[display_name]

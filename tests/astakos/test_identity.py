@@ -1,0 +1,112 @@
+"""Identity: the catalog, authenticate, validate_token, discovery, and the token kinds."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from aioplatform import BadRequest, NotFound, Unauthorized
+from aioplatform.astakos import AstakosClient
+from aioplatform.testing import LocalPlatform
+
+
+async def test_get_endpoints_returns_the_catalog_with_the_account_and_ui_roots(
+    platform: LocalPlatform, user: AstakosClient
+) -> None:
+    catalog = await user.get_endpoints()
+    endpoint = catalog.endpoint("astakos_account", "v1.0")
+    assert endpoint is not None
+    assert endpoint.public_url == platform.astakos.account_url
+    assert endpoint.ui_url == platform.astakos.ui_url
+    assert catalog["access"]["serviceCatalog"][0]["endpoints"][0]["publicURL"] == endpoint.public_url
+    assert await user.account_url() == platform.astakos.account_url + "/"
+
+
+async def test_authenticate_names_the_user_and_their_projects_in_both_shapes(
+    platform: LocalPlatform, user: AstakosClient
+) -> None:
+    info = await user.authenticate()
+    astakos = platform.astakos
+    assert info.user.id == astakos.user_uuid
+    assert info["access"]["user"]["id"] == astakos.user_uuid
+    assert set(info.user.projects) == {astakos.user_uuid, astakos.project_uuid}
+    assert info.token.tenant["id"] == astakos.user_uuid
+    assert info.catalog is not None and info.catalog.endpoint("astakos_account") is not None
+    assert astakos.user_token not in repr(info)
+
+
+async def test_authenticate_with_a_foreign_tenant_name_is_a_bad_request(
+    platform: LocalPlatform, user: AstakosClient
+) -> None:
+    with pytest.raises(BadRequest, match="Not conforming tenantName"):
+        await user.authenticate(tenant_name=platform.astakos.uuids["other"])
+    assert (await user.authenticate(tenant_name=platform.astakos.user_uuid)).user_id == platform.astakos.user_uuid
+
+
+async def test_an_unknown_token_is_unauthorized_and_never_appears_in_the_error(platform: LocalPlatform) -> None:
+    secret = "not-a-real-token-0123456789"
+    async with AstakosClient(secret, platform.astakos_auth_url) as client:
+        with pytest.raises(Unauthorized) as caught:
+            await client.authenticate()
+        assert caught.value.message == "Invalid token"
+        with pytest.raises(Unauthorized, match="Invalid X-Auth-Token") as caught2:
+            await client.get_quotas()
+        assert secret not in str(caught.value) + repr(caught.value) + str(caught2.value) + caught2.value.body
+        assert secret not in repr(client)
+
+
+async def test_validate_token_answers_for_a_valid_token_and_404_otherwise(
+    platform: LocalPlatform, user: AstakosClient
+) -> None:
+    astakos = platform.astakos
+    info = await user.validate_token(astakos.user_token, belongs_to=astakos.user_uuid)
+    assert info.user.id == astakos.user_uuid and info.catalog is None
+    with pytest.raises(NotFound) as caught:
+        await user.validate_token("unknown-token-abcdef")
+    assert "unknown-token-abcdef" not in str(caught.value)
+    with pytest.raises(NotFound):
+        await user.validate_token(astakos.user_token, belongs_to=astakos.uuids["other"])
+
+
+async def test_discovery_sends_one_catalog_request_under_100_concurrent_first_calls(
+    platform: LocalPlatform, user: AstakosClient
+) -> None:
+    results = await asyncio.gather(*(user.get_quotas() for _ in range(100)))
+    assert len(results) == 100 and all(r == results[0] for r in results)
+    assert platform.stats.count("POST", "/astakos/identity/v2.0/tokens") == 1
+    assert platform.stats.count("GET", "/astakos/account/v1.0/quotas") == 100
+
+
+async def test_a_copy_with_other_options_shares_the_discovered_roots(
+    platform: LocalPlatform, user: AstakosClient
+) -> None:
+    await user.get_quotas()
+    patient = user.with_options(timeouts=None)
+    await patient.get_quotas()
+    assert platform.stats.count("POST", "/astakos/identity/v2.0/tokens") == 1
+
+
+@pytest.mark.parametrize(
+    ("call", "kind"),
+    [
+        ("get_quotas", "service"),
+        ("get_pending_commissions", "user"),
+        ("service_get_quotas", "user"),
+        ("service_get_project_quotas", "user"),
+    ],
+)
+async def test_each_endpoint_refuses_the_other_kind_of_token(
+    platform: LocalPlatform, call: str, kind: str
+) -> None:
+    token = platform.astakos_service_token if kind == "service" else platform.astakos_user_token
+    async with AstakosClient(token, platform.astakos_auth_url) as client:
+        with pytest.raises(Unauthorized, match="Invalid X-Auth-Token"):
+            await getattr(client, call)()
+
+
+def test_bad_arguments_fail_before_any_request() -> None:
+    with pytest.raises(ValueError, match="token"):
+        AstakosClient("", "http://127.0.0.1:1/identity/v2.0")
+    with pytest.raises(ValueError, match="base_url"):
+        AstakosClient("t0ken-value", "not a url")
