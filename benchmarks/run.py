@@ -22,9 +22,9 @@ from typing import Annotated, Any
 
 import aiohttp
 import typer
-from aioplatform.saltant import SaltantClient
 
 from aioplatform import Limits, RetryPolicy
+from aioplatform.saltant import SaltantClient
 
 from .servers import ServedPlatform, serve
 
@@ -251,19 +251,20 @@ def tenacity_cost() -> float:
 
 MEMORY_SCRIPT = """
 import asyncio, json, sys, tracemalloc
+import aiohttp, requests
+from aioplatform.saltant import SaltantClient
+from saltant.client import Client
 which, url, token = sys.argv[1:4]
-tracemalloc.start()
+tracemalloc.start()  # after the imports: only what listing allocates counts
 if which == "aioplatform":
-    from aioplatform.saltant import SaltantClient
     async def main():
         n = 0
         async with SaltantClient(url, token) as c:
-            async for _ in c.container_task_instances.list():
+            async for _ in c.container_task_instances.list(page_size=1000):
                 n += 1
         return n
     count = asyncio.run(main())
 else:
-    from saltant.client import Client
     count = len(Client(base_api_url=url, auth_token=token, test_if_authenticated=False)
                 .container_task_instances.list())
 print(json.dumps({"count": count, "peak": tracemalloc.get_traced_memory()[1]}))
