@@ -79,3 +79,29 @@ async def test_clone_many_under_429_503_and_dropped_connections_never_duplicates
         posts = platform.stats.count("POST", CLONE_ROUTE)
         assert posts == len(result.values) + injected["429"] + injected["503"] + injected["drop_after"]
         assert client.session.stats.retries == injected["429"] + injected["503"] - len(refused)
+
+
+async def test_wait_many_rides_out_faulty_polls() -> None:
+    # GETs are idempotent: 429/503 and connections dropped before or after the handler are retried
+    rule = FaultRule(
+        match="GET /saltant/api/containertaskinstances/*/", rate_429=0.05, rate_503=0.05,
+        drop_before=0.03, drop_after=0.03, retry_after=0.01,
+    )  # fmt: skip
+    policy = RetryPolicy(max_attempts=8, backoff_base=0.01, backoff_cap=0.05)
+    async with LocalPlatform(faults=rule, seed=3) as platform:
+        service = platform.saltant
+        service.publish_delay, service.run_delay, service.run_duration = 0.01, 0.01, 0.1
+        async with SaltantClient(platform.saltant_url, platform.saltant_token, retry=policy) as client:
+            task_type = await client.container_task_types.create("t", "true", "busybox", "docker")
+            whitelist = await client.task_whitelists.create(
+                "w", whitelisted_container_task_types=[task_type.id]
+            )
+            queue = await client.task_queues.create("q", whitelists=[whitelist.id])
+            spec = {"task_type_id": task_type.id, "task_queue_id": queue.id}
+            made = await client.container_task_instances.create_many([spec] * 200)
+            result = await client.container_task_instances.wait_many(
+                [i.uuid for i in made.values], refresh_period=0.05, concurrency=20
+            )
+            assert client.session.pool_status()["in_use"] == 0
+        assert sum(platform.faults.injected.values()) > 0
+        assert result.ok and len(result) == 200 and {i.state for i in result.values} == {"successful"}
