@@ -41,10 +41,14 @@ async def test_authenticate_with_a_foreign_tenant_name_is_a_bad_request(
 ) -> None:
     with pytest.raises(BadRequest, match="Not conforming tenantName"):
         await user.authenticate(tenant_name=platform.astakos.uuids["other"])
-    assert (await user.authenticate(tenant_name=platform.astakos.user_uuid)).user_id == platform.astakos.user_uuid
+    assert (
+        await user.authenticate(tenant_name=platform.astakos.user_uuid)
+    ).user_id == platform.astakos.user_uuid
 
 
-async def test_an_unknown_token_is_unauthorized_and_never_appears_in_the_error(platform: LocalPlatform) -> None:
+async def test_an_unknown_token_is_unauthorized_and_never_appears_in_the_error(
+    platform: LocalPlatform,
+) -> None:
     secret = "not-a-real-token-0123456789"
     async with AstakosClient(secret, platform.astakos_auth_url) as client:
         with pytest.raises(Unauthorized) as caught:

@@ -1,0 +1,86 @@
+"""1,000 commissions under injected faults: one outcome each, nothing issued twice, holdings consistent."""
+
+from __future__ import annotations
+
+import random
+
+from aioplatform import TransportError
+from aioplatform.astakos import AstakosClient, CommissionRequest
+from aioplatform.testing import FaultRule, LocalPlatform
+
+from .conftest import FAST
+
+ISSUE = "POST /astakos/account/v1.0/commissions"
+RESOLVE = "POST /astakos/account/v1.0/commissions/action"
+RESOURCES = ("cyclades.vm", "cyclades.cpu")
+
+
+async def test_issue_many_under_faults_never_issues_twice_and_resolve_leaves_holdings_consistent() -> None:
+    faults = [
+        FaultRule(match=ISSUE, rate_429=0.05, rate_503=0.05, drop_after=0.02, retry_after=0.05),
+        FaultRule(match=RESOLVE, rate_429=0.1, rate_503=0.1, retry_after=0.05),
+    ]
+    async with LocalPlatform(faults=faults, seed=7) as platform:
+        astakos = platform.astakos
+        users = [astakos.uuids[k] for k in ("user", "admin", "other")]
+        for u in users:
+            for res in RESOURCES:
+                await astakos.set_limit(f"user:{u}", f"project:{u}", res, 10**9)
+                await astakos.set_limit(f"project:{u}", None, res, 10**9)
+        rng = random.Random(1)
+        owners = [rng.choice(users) for _ in range(1000)]
+        requests = [
+            CommissionRequest.one(u, u, {res: rng.randint(1, 3) for res in RESOURCES}) for u in owners
+        ]
+        progress: list[int] = []
+        async with AstakosClient(astakos.service_token, platform.astakos_auth_url, retry=FAST) as client:
+            result = await client.issue_many(
+                requests, concurrency=32, on_progress=lambda done, total, outcome: progress.append(done)
+            )
+
+            # exactly one outcome per input, in order
+            assert len(result) == 1000 and progress == list(range(1, 1001))
+            drops = platform.faults.count("drop_after", ISSUE)
+            throttled = platform.faults.count("429", ISSUE) + platform.faults.count("503", ISSUE)
+            assert drops > 0 and throttled > 0
+            # every failure is a connection dropped after the handler ran: reported, never re-sent
+            assert len(result.errors) == drops
+            assert all(isinstance(e.exception, TransportError) for e in result.errors)
+            # each request reached the server once, plus one re-send per 429/503 (never processed)
+            assert platform.stats.count("POST", "/astakos/account/v1.0/commissions") == 1000 + throttled
+
+            pending = await astakos.commissions()
+            successes = result.values
+            assert len(set(successes)) == len(successes)
+            # one commission per success, plus the one each dropped answer left behind
+            assert len(pending) == len(successes) + drops
+            assert set(successes) <= set(pending)
+
+            for serial, request in zip(
+                successes, [r for i, r in enumerate(requests) if result.succeeded(i)], strict=True
+            ):
+                assert pending[serial] == [p.to_wire() for p in request.provisions]
+
+            accept, reject = successes[: len(successes) // 2], successes[len(successes) // 2 :]
+            resolved = await client.resolve_commissions(accept, reject, chunk_size=50, concurrency=8)
+
+        assert resolved.failed == []
+        assert resolved.accepted == accept and resolved.rejected == reject
+        orphans = await astakos.commissions()
+        assert set(orphans) == set(pending) - set(successes)
+
+        expected: dict[tuple[str, str | None, str], dict[str, int]] = {}
+        for serial in accept:
+            for p in pending[serial]:
+                h = expected.setdefault((p["holder"], p["source"], p["resource"]), {"min": 0, "max": 0})
+                h["min"] += p["quantity"]
+                h["max"] += p["quantity"]
+        for provisions in orphans.values():
+            for p in provisions:
+                h = expected.setdefault((p["holder"], p["source"], p["resource"]), {"min": 0, "max": 0})
+                h["max"] += p["quantity"]
+        holdings = await astakos.holdings()
+        assert set(expected) <= set(holdings)
+        for key, h in holdings.items():
+            want = expected.get(key, {"min": 0, "max": 0})
+            assert (h["usage_min"], h["usage_max"]) == (want["min"], want["max"]), key
