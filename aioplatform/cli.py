@@ -48,12 +48,16 @@ def _build_app() -> Any:
 
     @app.command()
     def demo(
+        n: Annotated[int, typer.Option("-n", "--count", min=2, help="Instances and commissions.")] = 1000,
         db: Annotated[str | None, typer.Option(help="SQLite file (default: a temporary one).")] = None,
-        latency_ms: Annotated[float, typer.Option(help="Latency the platform adds per request.")] = 20.0,
-        fault_rate: Annotated[float, typer.Option(help="Share of faulted requests.")] = 0.05,
+        latency_ms: Annotated[float, typer.Option(min=0, help="Latency added per request.")] = 20.0,
+        fault_rate: Annotated[float, typer.Option(min=0, max=1, help="Share of faulted requests.")] = 0.05,
+        seed: Annotated[int, typer.Option(help="Seed of the platform's faults and data.")] = 0,
     ) -> None:
-        """Start the embedded platform in-process and run a round trip against it."""
-        code = asyncio.run(_demo(db, latency_ms / 1000, fault_rate))
+        """Run a high-concurrency job against the embedded platform, then check its store."""
+        from .demo import run_demo
+
+        code = asyncio.run(run_demo(n, db=db, latency=latency_ms / 1000, fault_rate=fault_rate, seed=seed))
         raise typer.Exit(code)
 
     app.add_typer(_saltant_app(), name="saltant")
@@ -377,24 +381,6 @@ async def _serve(
             f"stopping: {platform.stats.requests} requests on {platform.stats.connections} connections",
             flush=True,
         )
-
-
-async def _demo(db: str | None, latency: float, fault_rate: float) -> int:
-    import tempfile
-
-    from . import RetryPolicy, Session
-    from .testing import LocalPlatform
-
-    with tempfile.TemporaryDirectory(prefix="aioplatform-demo-") as tmp:
-        path = db or str(Path(tmp) / "platform.sqlite3")
-        platform = LocalPlatform(path, latency=latency, faults=_fault_rules(fault_rate))
-        session = Session(retry=RetryPolicy(backoff_base=0.05, backoff_cap=0.5))
-        async with platform, session:
-            response = await session.request("GET", platform.url + "/")
-            services = response.json()["services"]
-            print(f"platform {platform.url}: {response.status}, services {sorted(services)}")
-            print(f"session: {session.stats.snapshot()}")
-    return 0
 
 
 def main() -> None:
