@@ -1,0 +1,96 @@
+"""Groups (ROB "submissions"): flowserv's WorkflowGroupManager as rob-flask serves it.
+
+Group names are unique per workflow at creation; the creator is always a member;
+updating, deleting and every file operation but download are member-only
+(:class:`~aioplatform.flowserv.NotAuthorized` otherwise). The uploaded-file
+operations live in :mod:`.uploads` and are part of ``client.groups``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..core.paging import AsyncPager
+from .models import Group, converter
+from .uploads import GroupFiles
+from .users import check_id
+
+if TYPE_CHECKING:
+    from .client import FlowservClient
+
+__all__ = ["Groups"]
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {type(name).__name__}")
+    if not name.strip() or len(name.strip()) > 512:
+        raise ValueError("name must be 1 to 512 characters (not only spaces)")
+    return name
+
+
+def _check_members(members: Any) -> list[str]:
+    if isinstance(members, (str, bytes)) or not isinstance(members, Sequence):
+        raise TypeError("members must be a list of user ids")
+    return [check_id("members[]", m) for m in members]
+
+
+class Groups(GroupFiles):
+    """``client.groups``: create, get, list, update, delete, and the groups' uploaded files."""
+
+    def __init__(self, client: FlowservClient):
+        self._client = client
+
+    async def create(self, workflow_id: str, name: str, members: Sequence[str] | None = None) -> Group:
+        """Create a group of a workflow; the logged-in user is always added to ``members``.
+
+        A name taken in that workflow, or an unknown member id, is a ``BadRequest``;
+        no valid login is :class:`NotAuthorized`.
+        """
+        check_id("workflow_id", workflow_id)
+        body: dict[str, Any] = {"name": _check_name(name)}
+        if members is not None:
+            body["members"] = _check_members(members)
+        response = await self._client._request("POST", f"workflows/{workflow_id}/groups", json=body)
+        return converter.structure(response.json(), Group)
+
+    async def get(self, group_id: str) -> Group:
+        """A group's handle with members and files (``NotFound`` if unknown)."""
+        check_id("group_id", group_id)
+        response = await self._client._request("GET", f"groups/{group_id}")
+        return converter.structure(response.json(), Group)
+
+    def list(self, workflow_id: str) -> AsyncPager[Group]:
+        """The groups of a workflow the logged-in user is a member of (descriptors: no members).
+
+        Without a valid login rob-flask lists every group of the workflow.
+        """
+        check_id("workflow_id", workflow_id)
+
+        async def fetch() -> list[Group]:
+            response = await self._client._request("GET", f"workflows/{workflow_id}/groups")
+            return converter.structure(response.json()["groups"], list[Group])
+
+        return AsyncPager.single(fetch)
+
+    async def update(
+        self, group_id: str, name: str | None = None, members: Sequence[str] | None = None
+    ) -> Group:
+        """Rename a group and/or replace its member list (exactly: the owner is not re-added).
+
+        Member-only. An unknown member id is ``NotFound`` here (``BadRequest`` on create).
+        """
+        check_id("group_id", group_id)
+        body: dict[str, Any] = {}
+        if name is not None:
+            body["name"] = _check_name(name)
+        if members is not None:
+            body["members"] = _check_members(members)
+        response = await self._client._request("PUT", f"groups/{group_id}", json=body)
+        return converter.structure(response.json(), Group)
+
+    async def delete(self, group_id: str) -> None:
+        """Delete a group with its runs and uploaded files (member-only)."""
+        check_id("group_id", group_id)
+        await self._client._request("DELETE", f"groups/{group_id}")

@@ -1,0 +1,173 @@
+"""Files uploaded to a group: upload (streamed), list, download (streamed), delete, upload_many.
+
+Uploads are ``multipart/form-data`` with the file in the part named ``file``; the
+source is read in chunks while it is sent (a path, bytes, a binary file object or
+an async iterable of bytes). A path, bytes or a seekable file is re-read from its
+start if the upload is retried; a one-shot stream (a pipe, an async iterable) is
+sent with ``RetryPolicy.none()``, since it cannot be sent twice.
+
+Downloads need no login on rob-flask (intentionally, for browser links) and are
+streamed to ``dest`` chunk by chunk when a path or file object is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterable, Iterable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, overload
+
+from ..core.batch import BatchResult, ProgressCallback, gather
+from ..core.multipart import FileSource, multipart_file
+from ..core.paging import AsyncPager
+from ..core.retry import RetryPolicy
+from .models import FileHandle, converter
+from .users import check_id
+
+if TYPE_CHECKING:
+    from .client import FlowservClient
+
+__all__ = ["GroupFiles", "UploadItem"]
+
+UPLOAD_FIELD = "file"  # rob-flask reads request.files["file"] (flowserv's own client sends "files")
+CHUNK_SIZE = 64 * 1024
+
+# An item of upload_many: a path (uploaded under its base name) or a (source, name) pair.
+UploadItem = str | os.PathLike[str] | tuple[FileSource, str]
+
+
+def _name_for(file: Any, name: str | None) -> str:
+    if name is not None:
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a string, got {type(name).__name__}")
+        if not name.strip():
+            raise ValueError("name must not be empty")
+        return name
+    if isinstance(file, (str, os.PathLike)):
+        return os.path.basename(os.fspath(file))
+    raise ValueError("name is required unless file is a path")
+
+
+class GroupFiles:
+    """The uploaded-file operations of ``client.groups``."""
+
+    _client: FlowservClient
+
+    async def upload_file(
+        self,
+        group_id: str,
+        file: FileSource,
+        name: str | None = None,
+        *,
+        content_type: str | None = None,
+    ) -> FileHandle:
+        """Upload ``file`` (path, bytes, binary file object or async iterable of bytes) to a group.
+
+        ``name`` defaults to a path's base name; the server sanitizes it (Werkzeug's
+        ``secure_filename``: ``"../a b.txt"`` is stored as ``"a_b.txt"``). Member-only.
+        The returned ``size`` is what the server reports: rob-flask reports 0 for a
+        stream of unknown length (the stored file is complete).
+        """
+        check_id("group_id", group_id)
+        filename = _name_for(file, name)
+        body = multipart_file(UPLOAD_FIELD, filename, file, content_type=content_type)
+        response = await self._client._request(
+            "POST",
+            f"uploads/{group_id}/files",
+            data=body,
+            # A one-shot stream cannot be re-read: a second attempt would send nothing.
+            retry=None if body.rewindable else RetryPolicy.none(),
+        )
+        return converter.structure(response.json(), FileHandle)
+
+    def list_files(self, group_id: str) -> AsyncPager[FileHandle]:
+        """The files uploaded to a group (member-only)."""
+        check_id("group_id", group_id)
+
+        async def fetch() -> list[FileHandle]:
+            response = await self._client._request("GET", f"uploads/{group_id}/files")
+            return converter.structure(response.json()["files"], list[FileHandle])
+
+        return AsyncPager.single(fetch)
+
+    @overload
+    async def download_file(self, group_id: str, file_id: str, dest: None = None) -> bytes: ...
+
+    @overload
+    async def download_file(
+        self, group_id: str, file_id: str, dest: str | os.PathLike[str] | IO[bytes]
+    ) -> int: ...
+
+    async def download_file(
+        self, group_id: str, file_id: str, dest: str | os.PathLike[str] | IO[bytes] | None = None
+    ) -> bytes | int:
+        """Download a file: its bytes when ``dest`` is None, else stream it into ``dest``.
+
+        ``dest`` is a path (written to ``<dest>.part`` then renamed, so a failed download
+        leaves no truncated file) or a writable binary file object; the number of
+        bytes written is returned. Memory stays bounded by one chunk.
+        """
+        check_id("group_id", group_id)
+        check_id("file_id", file_id)
+        path = f"uploads/{group_id}/files/{file_id}"
+        if dest is None:
+            return (await self._client._request("GET", path)).body
+        if isinstance(dest, (str, os.PathLike)):
+            target = Path(dest)
+            partial = target.with_name(target.name + ".part")
+            out = await asyncio.to_thread(partial.open, "wb")
+            try:
+                written = await self._stream_into(path, out)
+            except BaseException:
+                await asyncio.to_thread(out.close)
+                partial.unlink(missing_ok=True)
+                raise
+            await asyncio.to_thread(out.close)
+            await asyncio.to_thread(partial.replace, target)
+            return written
+        if not hasattr(dest, "write"):
+            raise TypeError(f"dest must be a path, a writable binary file or None, got {type(dest).__name__}")
+        return await self._stream_into(path, dest)
+
+    async def _stream_into(self, path: str, out: IO[bytes]) -> int:
+        written = 0
+        async with self._client._stream("GET", path) as response:
+            async for chunk in response.iter_chunks(CHUNK_SIZE):
+                await asyncio.to_thread(out.write, chunk)
+                written += len(chunk)
+        return written
+
+    async def delete_file(self, group_id: str, file_id: str) -> None:
+        """Delete an uploaded file (member-only; ``NotFound`` if unknown)."""
+        check_id("group_id", group_id)
+        check_id("file_id", file_id)
+        await self._client._request("DELETE", f"uploads/{group_id}/files/{file_id}")
+
+    async def upload_many(
+        self,
+        group_id: str,
+        files: Iterable[UploadItem] | AsyncIterable[UploadItem],
+        *,
+        concurrency: int = 8,
+        fail_fast: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> BatchResult[FileHandle]:
+        """Upload many files concurrently: exactly one outcome per item, in input order.
+
+        Each item is a path (uploaded under its base name) or a ``(source, name)`` pair.
+        An upload whose connection dropped after the server received it is not re-sent
+        (it may have been stored): its outcome is the error, never a duplicate.
+        """
+        check_id("group_id", group_id)
+
+        async def upload(item: UploadItem) -> FileHandle:
+            if isinstance(item, tuple):
+                if len(item) != 2:
+                    raise ValueError("an upload item must be a path or a (source, name) pair")
+                return await self.upload_file(group_id, item[0], item[1])
+            return await self.upload_file(group_id, item)
+
+        return await gather(
+            upload, files, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
+        )

@@ -1,0 +1,121 @@
+"""Users: flowserv's UserService (register, activate, login, logout, whoami, list, password reset)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..core.paging import AsyncPager
+from .models import User, converter
+
+if TYPE_CHECKING:
+    from .client import FlowservClient
+
+__all__ = ["Users", "check_id"]
+
+
+def check_id(name: str, value: Any) -> str:
+    """A non-empty identifier without ``/`` (ids are placed in URL paths)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if not value or "/" in value:
+        raise ValueError(f"{name} must be a non-empty identifier without '/', got {value!r}")
+    return value
+
+
+def _check_text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{name} must not be empty")
+    return value
+
+
+class Users:
+    """``client.users``: the flowserv UserService operations.
+
+    ``login`` keeps the returned API key on the client for every later call;
+    ``logout`` and a password reset of the logged-in user end that login.
+    """
+
+    def __init__(self, client: FlowservClient):
+        self._client = client
+
+    async def register(self, username: str, password: str, verify: bool = False) -> User:
+        """Create a user. ``verify=True`` leaves them inactive until :meth:`activate`.
+
+        A duplicate or empty name, or an empty password, is a ``BadRequest``.
+        """
+        _check_text("username", username)
+        _check_text("password", password)
+        if not isinstance(verify, bool):
+            raise TypeError(f"verify must be a bool, got {type(verify).__name__}")
+        body = {"username": username, "password": password, "verify": verify}
+        response = await self._client._request("POST", "users/register", json=body)
+        return converter.structure(response.json(), User)
+
+    async def activate(self, user_id: str) -> User:
+        """Activate a user registered with ``verify=True`` (no login needed)."""
+        check_id("user_id", user_id)
+        # Activating twice is a no-op on the server, so a re-send is harmless.
+        response = await self._client._request(
+            "POST", "users/activate", json={"id": user_id}, idempotent=True
+        )
+        return converter.structure(response.json(), User)
+
+    async def login(self, username: str, password: str) -> User:
+        """Log in and keep the API key for the client's later calls; returns the user with ``token``.
+
+        flowserv answers an unknown user, an inactive user and a wrong password alike:
+        ``NotFound`` ("unknown user ...").
+        """
+        _check_text("username", username)
+        if not isinstance(password, str):
+            raise TypeError(f"password must be a string, got {type(password).__name__}")
+        # Re-sending a login is harmless: an unexpired key is re-used, only its expiry moves.
+        response = await self._client._request(
+            "POST", "users/login", json={"username": username, "password": password}, idempotent=True
+        )
+        user = converter.structure(response.json(), User)
+        self._client.token = user.token
+        return user
+
+    async def logout(self) -> User:
+        """End the current login (the server invalidates the key) and forget the token."""
+        response = await self._client._request("POST", "users/logout")
+        self._client.token = None
+        return converter.structure(response.json(), User)
+
+    async def whoami(self) -> User:
+        """The logged-in user (``NotLoggedIn`` when the token is missing, unknown or expired)."""
+        response = await self._client._request("GET", "users/whoami")
+        return converter.structure(response.json(), User)
+
+    def list(self, query: str | None = None) -> AsyncPager[User]:
+        """Active users, sorted by name; ``query`` keeps names starting with it (SQL ``LIKE``)."""
+        if query is not None and not isinstance(query, str):
+            raise TypeError(f"query must be a string or None, got {type(query).__name__}")
+        params = {"query": query} if query is not None else None
+
+        async def fetch() -> list[User]:
+            response = await self._client._request("GET", "users", params=params)
+            return converter.structure(response.json()["users"], list[User])
+
+        return AsyncPager.single(fetch)
+
+    async def request_password_reset(self, username: str) -> str:
+        """Start a password reset; returns the request id (the same answer for unknown users)."""
+        _check_text("username", username)
+        response = await self._client._request(
+            "POST", "users/password/request", json={"username": username}
+        )
+        request_id: str = response.json()["requestId"]
+        return request_id
+
+    async def reset_password(self, request_id: str, password: str) -> User:
+        """Set a new password with a reset request id. The user's login ends on the server."""
+        check_id("request_id", request_id)
+        _check_text("password", password)
+        response = await self._client._request(
+            "POST", "users/password/reset", json={"requestId": request_id, "password": password}
+        )
+        return converter.structure(response.json(), User)
