@@ -1,0 +1,87 @@
+"""Resources, services, feedback, quotas, and how cloudFault bodies become typed errors."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from aioplatform import BadRequest, NotFound
+from aioplatform.astakos import AstakosClient
+from aioplatform.testing import LocalPlatform
+
+
+async def test_resources_lists_the_api_visible_ones(user: AstakosClient) -> None:
+    resources = await user.get_resources()
+    assert "astakos.pending_app" not in resources
+    vm = resources["cyclades.vm"]
+    assert vm.service == "cyclades_compute" and vm.api_visible
+    assert resources["cyclades.ram"]["unit"] == "bytes"
+
+
+async def test_services_come_from_the_discovered_ui_root(
+    platform: LocalPlatform, user: AstakosClient
+) -> None:
+    services = await user.get_services()
+    assert [s["name"] for s in services] == ["astakos", "cyclades", "pithos"]
+    assert platform.stats.count("GET", "/astakos/ui/get_services") == 1
+
+
+async def test_feedback_is_sent_as_a_form_and_stored(platform: LocalPlatform, user: AstakosClient) -> None:
+    await user.send_feedback("it works & well", data="client=aioplatform")
+
+    def read(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+        return conn.execute("SELECT user, message, data FROM astakos_feedback").fetchall()
+
+    rows = await platform.store.run(read)
+    assert [tuple(r) for r in rows] == [(platform.astakos.user_uuid, "it works & well", "client=aioplatform")]
+    with pytest.raises(ValueError, match="message"):
+        await user.send_feedback("")
+
+
+async def test_get_quotas_reports_usage_and_pending_per_project(
+    platform: LocalPlatform, user: AstakosClient, service: AstakosClient
+) -> None:
+    a = platform.astakos
+    u = a.user_uuid
+    await service.issue_one_commission(u, u, {"cyclades.vm": 2}, auto_accept=True)
+    await service.issue_one_commission(u, u, {"cyclades.vm": 3})
+    quotas = await user.get_quotas()
+    assert set(quotas) == {u, a.project_uuid}
+    vm = quotas[u]["cyclades.vm"]
+    assert (vm.limit, vm.usage, vm.pending) == (10, 5, 3)
+    assert (vm.project_limit, vm.project_usage, vm.project_pending) == (10, 5, 3)
+    assert vm.available == 5 and vm["usage"] == 5
+
+
+async def test_service_quotas_cover_the_components_resources_only(
+    platform: LocalPlatform, service: AstakosClient
+) -> None:
+    a = platform.astakos
+    everyone = await service.service_get_quotas()
+    assert set(everyone) == {a.uuids["user"], a.uuids["admin"], a.uuids["other"]}
+    resources = {r for by_p in everyone.values() for by_r in by_p.values() for r in by_r}
+    assert resources == {"cyclades.vm", "cyclades.cpu", "cyclades.ram", "cyclades.disk"}
+    one = await service.service_get_quotas(user=a.user_uuid, project_id=[a.project_uuid])
+    assert list(one) == [a.user_uuid] and list(one[a.user_uuid]) == [a.project_uuid]
+    with pytest.raises(NotFound, match="No user with UUID 'nobody'"):
+        await service.service_get_quotas(user="nobody")
+
+
+async def test_service_project_quotas_and_their_filter(
+    platform: LocalPlatform, service: AstakosClient
+) -> None:
+    a = platform.astakos
+    quotas = await service.service_get_project_quotas(a.project_uuid)
+    vm = quotas[a.project_uuid]["cyclades.vm"]
+    assert (vm.project_limit, vm.project_usage, vm.project_pending) == (1000, 0, 0)
+    assert a.user_uuid in await service.service_get_project_quotas()
+    with pytest.raises(NotFound, match="No project with UUID"):
+        await service.service_get_project_quotas("nope")
+
+
+async def test_an_unknown_endpoint_is_a_bad_request_with_the_cloudfault_message(user: AstakosClient) -> None:
+    with pytest.raises(BadRequest) as caught:
+        await user._account("GET", "no/such/thing")
+    assert caught.value.message == "API endpoint not found"
+    assert '"badRequest"' in caught.value.body
