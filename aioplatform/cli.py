@@ -69,15 +69,40 @@ def _build_app() -> Any:
 
 
 def _read_ids(ids: list[str], from_file: Path | None) -> list[str]:
-    """Ids from the arguments, a file, or stdin (``-``), one per line or comma-separated."""
+    """Ids from the arguments, a file, or stdin (``-``), one per line or comma-separated.
+
+    Bad input is a usage error (exit 2), raised before any request.
+    """
+    assert typer is not None
     raw = list(ids)
     if from_file is not None:
-        text = sys.stdin.read() if str(from_file) == "-" else from_file.read_text()
+        try:
+            text = sys.stdin.read() if str(from_file) == "-" else from_file.read_text()
+        except OSError as exc:
+            raise typer.BadParameter(
+                f"cannot read {from_file}: {exc.strerror}", param_hint="--from-file"
+            ) from None
         raw.extend(text.split())
     found = [part.strip() for item in raw for part in item.split(",") if part.strip()]
     if not found:
-        raise SystemExit("no ids given: pass them as arguments, or with --from-file FILE (- for stdin)")
+        raise typer.BadParameter(
+            "no ids given: pass them as arguments, or with --from-file FILE (- for stdin)",
+            param_hint="UUIDS",
+        )
     return found
+
+
+def _check_uuids(ids: list[str]) -> list[str]:
+    """The ids, each checked to be a UUID (a usage error naming the first bad one otherwise)."""
+    import uuid
+
+    assert typer is not None
+    for i, value in enumerate(ids):
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            raise typer.BadParameter(f"id #{i + 1} is not a UUID: {value!r}", param_hint="UUIDS") from None
+    return ids
 
 
 class _Reporter:
@@ -96,6 +121,9 @@ class _Reporter:
             TimeElapsedColumn(),
             console=self.console,
             disable=not self.console.is_terminal,
+            # JSON lines belong on stdout even while the bar is live on a terminal's stderr.
+            redirect_stdout=False,
+            redirect_stderr=False,
         )
         self.task = self.progress.add_task(label, total=total)
 
@@ -114,6 +142,13 @@ class _Reporter:
 
         if self.as_json:
             print(json.dumps(record, default=str), flush=True)
+        elif not record["ok"]:
+            self.console.print(
+                f"failed {record['input']}: {record['error']}: {record['message']}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _outcome_record(item: Any, outcome: Any) -> dict[str, Any]:
@@ -163,6 +198,7 @@ def _saltant_app() -> Any:
         as_json: bool,
         **extra: Any,
     ) -> None:
+        _check_uuids(ids)
         code = asyncio.run(_saltant_batch(action, url, token, ids, executable, concurrency, as_json, extra))
         raise typer.Exit(code)
 
@@ -232,7 +268,12 @@ async def _saltant_batch(
 ) -> int:
     from .saltant import SaltantClient
 
-    async with SaltantClient(url, token) as client:
+    assert typer is not None
+    try:
+        client = SaltantClient(url, token)
+    except (ValueError, TypeError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--url/--token") from None
+    async with client:
         manager = client.executable_task_instances if executable else client.container_task_instances
         with _Reporter(len(ids), f"{action} {len(ids)}", as_json) as reporter:
             if action == "wait":
@@ -242,13 +283,14 @@ async def _saltant_batch(
             else:
                 many = manager.clone_many if action == "clone" else manager.terminate_many
                 result = await many(ids, concurrency=concurrency, on_progress=reporter.advance)
-            failed = 0
-            for uuid, outcome in zip(ids, result.outcomes, strict=True):
-                record = _outcome_record(uuid, outcome)
-                if action == "wait" and record["ok"] and record["state"] != "successful":
-                    record["ok"] = False
-                failed += not record["ok"]
-                reporter.emit(record)
+        # After the bar is gone, so lines never interleave with it.
+        failed = 0
+        for uuid, outcome in zip(ids, result.outcomes, strict=True):
+            record = _outcome_record(uuid, outcome)
+            if action == "wait" and record["ok"] and record["state"] != "successful":
+                record.update(ok=False, error="Unsuccessful", message=f"finished {record['state']}")
+            failed += not record["ok"]
+            reporter.emit(record)
         reporter.console.print(f"{action}: {len(ids) - failed} ok, {failed} failed")
     return 1 if failed else 0
 
@@ -301,18 +343,34 @@ async def _astakos_resolve(
 
     from .astakos import AstakosClient
 
-    async with AstakosClient(token, auth_url) as client:
+    assert typer is not None
+    try:
+        client = AstakosClient(token, auth_url)
+    except (ValueError, TypeError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--auth-url/--token") from None
+    async with client:
         result = await client.resolve_commissions(accept, reject, chunk_size=chunk_size)
-    failed = list(result.failed)
-    if as_json:
-        for serial in result.accepted:
-            print(json.dumps({"serial": serial, "ok": True, "action": "accept"}))
-        for serial in result.rejected:
-            print(json.dumps({"serial": serial, "ok": True, "action": "reject"}))
-        for serial, fault in failed:
-            print(json.dumps({"serial": serial, "ok": False, "fault": fault}, default=str))
+    done = {"accept": set(result.accepted), "reject": set(result.rejected)}
+    faults = dict(result.failed)
+    failed = 0
+    # One line per serial given, in input order (accepts, then rejects).
+    for action, serials in (("accept", accept), ("reject", reject)):
+        for serial in serials:
+            record: dict[str, Any] = {"serial": serial, "action": action, "ok": serial in done[action]}
+            if not record["ok"]:
+                fault = faults.get(serial)
+                record.update(
+                    error=fault.name if fault else "Unresolved",
+                    status=fault.code if fault else None,
+                    message=fault.message if fault else "not in the server's answer",
+                )
+                failed += 1
+            if as_json:
+                print(json.dumps(record), flush=True)
+            elif not record["ok"]:
+                print(f"failed {action} {serial}: {record['error']}: {record['message']}", file=sys.stderr)
     print(
-        f"resolve: {len(result.accepted)} accepted, {len(result.rejected)} rejected, {len(failed)} failed",
+        f"resolve: {len(result.accepted)} accepted, {len(result.rejected)} rejected, {failed} failed",
         file=sys.stderr,
     )
     return 1 if failed else 0
