@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from aioplatform import BadRequest, NotFound, Unauthorized
+from aioplatform import BadRequest, NotFound, ServerError, TransportError, Unauthorized
 from aioplatform.astakos import AstakosClient, CommissionRequest, QuotaLimit
 from aioplatform.testing import LocalPlatform
+
+from .conftest import FAST
 
 VM = "cyclades.vm"
 
@@ -209,3 +211,35 @@ async def test_bad_commission_arguments_fail_before_any_request(
     with pytest.raises(TypeError, match=r"requests\[1\]"):
         await service.issue_many([CommissionRequest.one("u", "p", {VM: 1}), {"holder": "u"}])  # type: ignore[list-item]
     assert platform.stats.requests == 0
+
+
+ISSUE_ROUTE = "POST /astakos/account/v1.0/commissions"
+
+
+async def test_an_issue_answered_503_is_sent_again_and_held_once(platform: LocalPlatform) -> None:
+    u = platform.astakos.user_uuid
+    platform.faults.script(ISSUE_ROUTE, [503, 429])
+    async with AstakosClient(platform.astakos_service_token, platform.astakos_auth_url, retry=FAST) as client:
+        serial = await client.issue_one_commission(u, u, {VM: 1})
+    assert list(await platform.astakos.commissions()) == [serial]
+    assert platform.stats.count("POST", "/astakos/account/v1.0/commissions") == 3
+
+
+async def test_an_issue_whose_answer_is_lost_fails_and_is_never_sent_again(platform: LocalPlatform) -> None:
+    u = platform.astakos.user_uuid
+    platform.faults.script(ISSUE_ROUTE, ["drop_after"])
+    async with AstakosClient(platform.astakos_service_token, platform.astakos_auth_url, retry=FAST) as client:
+        with pytest.raises(TransportError):
+            await client.issue_one_commission(u, u, {VM: 1})
+        # the handler ran: the commission exists once, pending, and the client can find it
+        assert len(await client.get_pending_commissions()) == 1
+    assert platform.stats.count("POST", "/astakos/account/v1.0/commissions") == 1
+
+
+async def test_an_issue_answered_500_is_a_server_error_and_not_retried(platform: LocalPlatform) -> None:
+    u = platform.astakos.user_uuid
+    platform.faults.script(ISSUE_ROUTE, [500])
+    async with AstakosClient(platform.astakos_service_token, platform.astakos_auth_url, retry=FAST) as client:
+        with pytest.raises(ServerError):
+            await client.issue_one_commission(u, u, {VM: 1})
+    assert platform.stats.count("POST", "/astakos/account/v1.0/commissions") == 1

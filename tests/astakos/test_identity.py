@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from aioplatform import BadRequest, NotFound, Unauthorized
+from aioplatform import BadRequest, NotFound, ServerError, Unauthorized
 from aioplatform.astakos import AstakosClient
 from aioplatform.testing import LocalPlatform
 
@@ -114,3 +114,13 @@ def test_bad_arguments_fail_before_any_request() -> None:
         AstakosClient("", "http://127.0.0.1:1/identity/v2.0")
     with pytest.raises(ValueError, match="base_url"):
         AstakosClient("t0ken-value", "not a url")
+
+
+async def test_a_failed_discovery_is_tried_again_by_the_next_call(
+    platform: LocalPlatform, user: AstakosClient
+) -> None:
+    platform.faults.script("POST /astakos/identity/v2.0/tokens", [500])
+    with pytest.raises(ServerError):
+        await user.get_quotas()
+    assert await user.get_quotas()
+    assert platform.stats.count("POST", "/astakos/identity/v2.0/tokens") == 2
