@@ -243,3 +243,31 @@ async def test_an_issue_answered_500_is_a_server_error_and_not_retried(platform:
         with pytest.raises(ServerError):
             await client.issue_one_commission(u, u, {VM: 1})
     assert platform.stats.count("POST", "/astakos/account/v1.0/commissions") == 1
+
+
+async def test_a_failed_chunk_reports_each_of_its_serials_with_the_exception(platform: LocalPlatform) -> None:
+    u = platform.astakos.user_uuid
+    async with AstakosClient(platform.astakos_service_token, platform.astakos_auth_url, retry=FAST) as client:
+        serials = [await client.issue_one_commission(u, u, {VM: 1}) for _ in range(4)]
+        platform.faults.script("POST /astakos/account/v1.0/commissions/action", [500])
+        result = await client.resolve_commissions(serials, [], chunk_size=2, concurrency=1)
+        assert result.accepted == serials[2:]
+        assert [s for s, _ in result.failed] == serials[:2]
+        fault = result.failed[0][1]
+        assert isinstance(fault.exception, ServerError) and fault.code == 500
+        assert await client.get_pending_commissions() == serials[:2]
+
+
+async def test_the_019_form_of_issue_one_commission_is_accepted(
+    platform: LocalPlatform, service: AstakosClient
+) -> None:
+    a = platform.astakos
+    u, p = a.user_uuid, a.project_uuid
+    serial = await service.issue_one_commission(u, {(p, VM): 2, (u, "cyclades.cpu"): 1})
+    info = await service.get_commission_info(serial)
+    assert [(x.holder, x.source, x.resource, x.quantity) for x in info.provisions] == [
+        (f"user:{u}", f"project:{p}", VM, 2),
+        (f"project:{p}", None, VM, 2),
+        (f"user:{u}", f"project:{u}", "cyclades.cpu", 1),
+        (f"project:{u}", None, "cyclades.cpu", 1),
+    ]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
-from aioplatform import BadRequest, Conflict, Forbidden, NotFound
+from aioplatform import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from aioplatform.astakos import AstakosClient
 from aioplatform.testing import LocalPlatform
 
@@ -163,3 +164,18 @@ async def test_bad_project_input_is_refused(platform: LocalPlatform, user: Astak
         await user.create_project({"name": "x.example.org"})
     with pytest.raises(ValueError, match="action"):
         await user.membership_action(1, "promote")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.get_projects().to_list(),
+        lambda c: c.get_memberships().to_list(),
+        lambda c: c.join_project("x"),
+        lambda c: c.send_feedback("hi"),
+        lambda c: c.get_usernames(["x"]),
+    ],
+)
+async def test_user_endpoints_refuse_a_service_token(service: AstakosClient, call: Any) -> None:
+    with pytest.raises(Unauthorized, match="Invalid X-Auth-Token"):
+        await call(service)
