@@ -22,6 +22,7 @@ from ..core.batch import BatchResult, ProgressCallback, gather
 from ..core.multipart import FileSource, multipart_file
 from ..core.paging import AsyncPager
 from ..core.retry import RetryPolicy
+from .errors import NotLoggedIn
 from .models import FileHandle, converter
 from .users import check_id
 
@@ -67,14 +68,23 @@ class GroupFiles:
         ``name`` defaults to a path's base name; the server sanitizes it (Werkzeug's
         ``secure_filename``: ``"../a b.txt"`` is stored as ``"a_b.txt"``). Member-only.
         The returned ``size`` is what the server reports: rob-flask reports 0 for a
-        stream of unknown length (the stored file is complete).
+        stream of unknown length (the stored file is complete). Without a login it raises
+        :class:`NotLoggedIn` before sending anything.
         """
         check_id("group_id", group_id)
         filename = _name_for(file, name)
+        url = self._client._url(f"uploads/{group_id}/files")
+        if self._client.token is None:
+            # rob-flask answers 403 before reading the body and closes the connection, so the
+            # answer would be lost mid-upload (a transport error): refuse here, as it would.
+            raise NotLoggedIn(
+                "not logged in (uploading needs a login: the server answers 403 without one)",
+                status=403, method="POST", url=url,
+            )  # fmt: skip
         body = multipart_file(UPLOAD_FIELD, filename, file, content_type=content_type)
         response = await self._client._request(
             "POST",
-            f"uploads/{group_id}/files",
+            url,
             data=body,
             # A one-shot stream cannot be re-read: a second attempt would send nothing.
             retry=None if body.rewindable else RetryPolicy.none(),

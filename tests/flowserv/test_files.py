@@ -170,8 +170,10 @@ async def test_file_operations_are_member_only_but_unknown_groups_are_404_first(
             await alice.groups.delete_file(group_id, "0" * 32)
         assert [f.id for f in await alice.groups.list_files(group_id).to_list()] == [handle.id]
     async with backend.client() as anonymous:
+        # Refused before sending: rob-flask would answer 403 unread and drop the connection.
         with pytest.raises(NotLoggedIn):
             await anonymous.groups.upload_file(group_id, b"x", "x.txt")
+        assert anonymous.session.stats.requests == 0
 
 
 async def test_deleting_a_group_deletes_its_files(backend: Backend) -> None:
