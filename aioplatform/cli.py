@@ -341,7 +341,8 @@ async def _astakos_resolve(
 ) -> int:
     import json
 
-    from .astakos import AstakosClient
+    from . import APIError, TransportError
+    from .astakos import AstakosClient, Fault, ResolveResult
 
     assert typer is not None
     try:
@@ -349,7 +350,11 @@ async def _astakos_resolve(
     except (ValueError, TypeError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--auth-url/--token") from None
     async with client:
-        result = await client.resolve_commissions(accept, reject, chunk_size=chunk_size)
+        try:
+            result = await client.resolve_commissions(accept, reject, chunk_size=chunk_size)
+        except (APIError, TransportError) as exc:  # the one request failed (e.g. a rejected token)
+            whole = Fault.from_exception(exc)
+            result = ResolveResult(failed=[(s, whole) for s in dict.fromkeys([*accept, *reject])])
     done = {"accept": set(result.accepted), "reject": set(result.rejected)}
     faults = dict(result.failed)
     failed = 0
