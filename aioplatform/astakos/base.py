@@ -13,12 +13,13 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..core.auth import HeaderAuth
 from ..core.client import BaseClient
 from ..core.errors import APIError, NotFound
 from ..core.retry import RetryPolicy
-from ..core.session import Body, Limits, Response, Session, Timeouts, default_error_message
+from ..core.session import Body, Limits, Response, Session, Timeouts, default_error_message, scrub_url
 from .errors import CatalogError, QuotaLimit
 from .models import ServiceCatalog
 
@@ -73,6 +74,9 @@ class AstakosBase(BaseClient):
             raise ValueError("token must be a non-empty string")
         if not isinstance(auth_url, str):
             raise TypeError(f"auth_url must be a string, got {type(auth_url).__name__}")
+        split = urlsplit(auth_url)
+        if split.scheme not in ("http", "https") or not split.netloc:
+            raise ValueError(f"auth_url must be an absolute http(s) URL, got {scrub_url(auth_url)!r}")
         if logger is not None and not isinstance(logger, logging.Logger):
             raise TypeError(f"logger must be a logging.Logger, got {type(logger).__name__}")
         super().__init__(
@@ -101,8 +105,9 @@ class AstakosBase(BaseClient):
             body = None
         fault = cloud_fault(body)
         message = str(fault[1].get("message") or "") if fault else ""
-        if fault and fault[1].get("details") and isinstance(fault[1]["details"], str):
-            message = f"{message} ({fault[1]['details']})" if message else fault[1]["details"]
+        details = fault[1].get("details") if fault else None
+        if isinstance(details, str) and details and details != message:
+            message = f"{message} ({details})" if message else details
         if response.status == 413:
             data = fault[1].get("data") if fault else None
             data = data if isinstance(data, dict) else {}

@@ -136,7 +136,7 @@ async def test_a_bad_issue_body_is_a_bad_request_with_the_servers_message(
         await service._account("POST", "commissions", json={"provisions": "nope"})
     except BadRequest as exc:
         response_error = exc
-    assert response_error is not None and "Provisions should be a list." in response_error.message
+    assert response_error is not None and response_error.message == "Provisions should be a list."
 
 
 async def test_commission_calls_need_a_service_token(platform: LocalPlatform, user: AstakosClient) -> None:

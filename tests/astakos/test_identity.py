@@ -118,7 +118,7 @@ async def test_each_endpoint_refuses_the_other_kind_of_token(
 def test_bad_arguments_fail_before_any_request() -> None:
     with pytest.raises(ValueError, match="token"):
         AstakosClient("", "http://127.0.0.1:1/identity/v2.0")
-    with pytest.raises(ValueError, match="base_url"):
+    with pytest.raises(ValueError, match="auth_url"):
         AstakosClient("t0ken-value", "not a url")
 
 
