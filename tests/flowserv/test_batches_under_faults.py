@@ -1,0 +1,95 @@
+"""Uploads under injected faults (embedded backend): retries re-send whole bodies, nothing lost or doubled."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from aioplatform import RetryPolicy, ServerError, TransportError
+from aioplatform.flowserv import FileHandle, FlowservClient
+from aioplatform.testing import FaultRule, LocalPlatform
+
+from .conftest import PASSWORD, unique
+
+UPLOADS = "POST /flowserv/api/v1/uploads/*/files"
+FAST_RETRY = RetryPolicy(max_attempts=6, backoff_base=0.01, backoff_cap=0.1)
+
+
+async def logged_in_client(platform: LocalPlatform, **options: object) -> FlowservClient:
+    client = FlowservClient(platform.flowserv_url, **options)  # type: ignore[arg-type]
+    user = await client.users.register(unique(), PASSWORD)
+    await client.users.login(user.username, PASSWORD)
+    return client
+
+
+@pytest.mark.local_platform(
+    faults=FaultRule(match=UPLOADS, rate_429=0.1, rate_503=0.15, drop_after=0.1, retry_after=0.05),
+    seed=11,
+)
+async def test_upload_many_gives_one_outcome_per_file_under_faults(
+    local_platform: LocalPlatform, tmp_path: Path
+) -> None:
+    sources: list[tuple[bytes, str] | Path] = []
+    for i in range(50):
+        if i % 2:
+            sources.append((f"file {i}\n".encode() * 100, f"f{i:02d}.txt"))
+        else:
+            path = tmp_path / f"f{i:02d}.txt"
+            path.write_bytes(f"file {i}\n".encode() * 100)
+            sources.append(path)
+    progress: list[int] = []
+    client = await logged_in_client(local_platform, retry=FAST_RETRY)
+    async with client:
+        group = await client.groups.create(local_platform.flowserv.workflow_id, unique("batch"))
+        result = await client.groups.upload_many(
+            group.id, sources, concurrency=8, on_progress=lambda done, total, _: progress.append(done)
+        )
+        stored = await client.groups.list_files(group.id).to_list()
+
+    assert len(result) == 50 and sorted(progress) == list(range(1, 51))
+    for i, outcome in enumerate(result):
+        if isinstance(outcome, FileHandle):
+            assert outcome.name == f"f{i:02d}.txt" and outcome.size == len(f"file {i}\n") * 100
+        else:
+            # Only a connection dropped after the server stored the file is not re-sent.
+            assert isinstance(outcome, TransportError), outcome
+    drops = local_platform.faults.count("drop_after", UPLOADS)
+    retried = local_platform.faults.count("429", UPLOADS) + local_platform.faults.count("503", UPLOADS)
+    assert drops > 0 and retried > 0  # the faults really happened
+    assert len(result.errors) == drops
+    # Every success is stored exactly once; every dropped upload is stored once too (never twice).
+    stored_ids = [f.id for f in stored]
+    assert len(stored_ids) == len(set(stored_ids)) == len(result.values) + drops
+    assert {v.id for v in result.values} <= set(stored_ids)
+
+
+async def test_a_rewindable_upload_is_re_sent_whole_after_503s(
+    local_platform: LocalPlatform, tmp_path: Path
+) -> None:
+    source = tmp_path / "data.bin"
+    source.write_bytes(bytes(range(256)) * 1000)
+    client = await logged_in_client(local_platform, retry=FAST_RETRY)
+    async with client:
+        group = await client.groups.create(local_platform.flowserv.workflow_id, unique("retry"))
+        local_platform.faults.script(UPLOADS, [503, 429])
+        handle = await client.groups.upload_file(group.id, source)
+        assert local_platform.stats.count("POST", "/flowserv/api/v1/uploads/*") == 3
+        assert handle.size == 256_000
+        assert await client.groups.download_file(group.id, handle.id) == source.read_bytes()
+
+
+async def test_a_one_shot_stream_is_never_re_sent(local_platform: LocalPlatform) -> None:
+    async def once() -> AsyncIterator[bytes]:
+        yield b"only once"
+
+    client = await logged_in_client(local_platform, retry=FAST_RETRY)
+    async with client:
+        group = await client.groups.create(local_platform.flowserv.workflow_id, unique("once"))
+        local_platform.faults.script(UPLOADS, [503])
+        with pytest.raises(ServerError) as caught:
+            await client.groups.upload_file(group.id, once(), "once.txt")
+        assert caught.value.status == 503
+        assert local_platform.stats.count("POST", "/flowserv/api/v1/uploads/*") == 1
+        assert await client.groups.list_files(group.id).to_list() == []
