@@ -271,3 +271,19 @@ async def test_the_019_form_of_issue_one_commission_is_accepted(
         (f"user:{u}", f"project:{u}", "cyclades.cpu", 1),
         (f"project:{u}", None, "cyclades.cpu", 1),
     ]
+
+
+async def test_another_components_commissions_are_invisible(
+    platform: LocalPlatform, service: AstakosClient
+) -> None:
+    u = platform.astakos.user_uuid
+    serial = await service.issue_one_commission(u, u, {VM: 1})
+    async with AstakosClient(
+        platform.astakos.component_tokens["pithos"], platform.astakos_auth_url
+    ) as pithos:
+        assert await pithos.get_pending_commissions() == []
+        with pytest.raises(NotFound):
+            await pithos.get_commission_info(serial)
+        result = await pithos.resolve_commissions([serial], [])
+        assert [(s, f.name) for s, f in result.failed] == [(serial, "itemNotFound")]
+    assert await service.get_pending_commissions() == [serial]

@@ -124,3 +124,14 @@ async def test_seeding_is_deterministic_and_a_file_database_keeps_its_data(tmp_p
     async with LocalPlatform(db, seed=99) as second:
         assert second.astakos_service_token == token
         assert (await second.astakos.holding(f"user:{u}", f"project:{u}", "cyclades.vm") or {})["limit"] == 77
+
+
+async def test_resolve_refuses_serials_that_are_not_integers(platform: LocalPlatform) -> None:
+    a = platform.astakos
+    body = {"accept": ["1"], "reject": []}
+    status, _, text = await call("POST", a.account_url + "/commissions/action", a.service_token, json=body)
+    assert status == 400 and json.loads(text)["badRequest"]["message"] == "Serials should be integer."
+    status, _, text = await call(
+        "POST", a.account_url + "/commissions/1/action", a.service_token, json={"accept": "", "reject": ""}
+    )
+    assert status == 400 and "Specify either accept or reject action." in text

@@ -179,3 +179,12 @@ async def test_bad_project_input_is_refused(platform: LocalPlatform, user: Astak
 async def test_user_endpoints_refuse_a_service_token(service: AstakosClient, call: Any) -> None:
     with pytest.raises(Unauthorized, match="Invalid X-Auth-Token"):
         await call(service)
+
+
+async def test_a_user_may_have_only_a_few_pending_applications(user: AstakosClient) -> None:
+    for i in range(3):
+        await user.create_project({**SPECS, "name": f"p{i}.example.org"})
+    with pytest.raises(Conflict):
+        await user.create_project({**SPECS, "name": "p3.example.org"})
+    with pytest.raises(BadRequest):
+        await user.get_projects(mode="everything").to_list()
