@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+
+import pytest
 
 from aioplatform import TransportError
 from aioplatform.astakos import AstakosClient, CommissionRequest
@@ -38,6 +41,7 @@ async def test_issue_many_under_faults_never_issues_twice_and_resolve_leaves_hol
                 requests, concurrency=32, on_progress=lambda done, total, outcome: progress.append(done)
             )
 
+            assert client.session.pool_status()["in_use"] == 0
             # exactly one outcome per input, in order
             assert len(result) == 1000 and progress == list(range(1, 1001))
             drops = platform.faults.count("drop_after", ISSUE)
@@ -84,3 +88,28 @@ async def test_issue_many_under_faults_never_issues_twice_and_resolve_leaves_hol
         for key, h in holdings.items():
             want = expected.get(key, {"min": 0, "max": 0})
             assert (h["usage_min"], h["usage_max"]) == (want["min"], want["max"]), key
+
+
+async def test_cancelling_issue_many_leaves_no_connection_in_use() -> None:
+    async with LocalPlatform(latency=0.02) as platform:
+        u = platform.astakos.user_uuid
+        await platform.astakos.set_limit(f"user:{u}", f"project:{u}", "cyclades.vm", 10**6)
+        await platform.astakos.set_limit(f"project:{u}", None, "cyclades.vm", 10**6)
+        async with AstakosClient(platform.astakos_service_token, platform.astakos_auth_url) as client:
+            requests = [CommissionRequest.one(u, u, {"cyclades.vm": 1}) for _ in range(500)]
+            some_done = asyncio.Event()
+
+            def progress(done: int, total: int | None, outcome: object) -> None:
+                if done >= 20:
+                    some_done.set()
+
+            task = asyncio.ensure_future(client.issue_many(requests, concurrency=16, on_progress=progress))
+            await some_done.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert client.session.pool_status()["in_use"] == 0
+            sent = platform.stats.count("POST", "/astakos/account/v1.0/commissions")
+            assert sent < 500
+            await asyncio.sleep(0.1)  # handlers of cancelled requests may still finish
+            assert len(await client.get_pending_commissions()) <= sent
