@@ -1,0 +1,92 @@
+"""The client itself: login state, secrets, error translation, sessions, argument checks."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from aioplatform import NotFound, PlatformError, Session
+from aioplatform.flowserv import ApiKeyAuth, FlowservClient, NotAuthorized, NotLoggedIn
+
+from .conftest import PASSWORD, Backend, unique
+
+
+async def test_tokens_never_appear_in_reprs_errors_or_logs(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="aioplatform")
+    async with backend.logged_in() as client:
+        token = client.token
+        assert token
+        me = await client.users.whoami()
+        assert me.token == token
+        for text in (repr(me), repr(client), repr(client._api_key), str(me)):
+            assert token not in text
+        try:
+            await client.groups.update("0" * 32, name="x")
+        except PlatformError as exc:
+            assert token not in str(exc) and token not in repr(exc)
+        else:
+            pytest.fail("expected NotFound")
+    assert token not in caplog.text
+
+
+async def test_403_bodies_become_not_logged_in_or_not_authorized(backend: Backend) -> None:
+    async with backend.logged_in() as alice, backend.logged_in() as mallory:
+        group = await alice.groups.create(backend.workflow_id, unique("g"))
+        with pytest.raises(NotAuthorized) as denied:
+            await mallory.groups.delete(group.id)
+    async with backend.client() as anonymous:
+        with pytest.raises(NotLoggedIn) as anon:
+            await anonymous.groups.delete(group.id)
+    assert denied.value.status == anon.value.status == 403
+    assert (denied.value.message, anon.value.message) == ("not authorized", "not logged in")
+
+
+async def test_an_html_error_page_becomes_a_short_message(backend: Backend) -> None:
+    async with backend.client() as client:
+        with pytest.raises(NotFound) as caught:
+            await client._request("GET", "no/such/route")
+    assert caught.value.message.startswith("404 Not Found") and "<" not in caught.value.message
+
+
+async def test_with_options_copies_share_the_login(backend: Backend) -> None:
+    user = await backend.new_user()
+    async with backend.client() as client:
+        patient = client.with_options()
+        await client.users.login(user.username, PASSWORD)
+        assert (await patient.users.whoami()).id == user.id
+        await patient.users.logout()
+        assert client.token is None
+
+
+async def test_a_client_can_start_from_a_saved_token(backend: Backend) -> None:
+    async with backend.logged_in() as first:
+        token = first.token
+        me = await first.users.whoami()
+    async with FlowservClient(backend.url, token=token) as second:
+        assert (await second.users.whoami()).id == me.id
+
+
+async def test_a_shared_session_is_left_open(backend: Backend) -> None:
+    async with Session() as session:
+        async with FlowservClient(backend.url, session=session) as client:
+            await client.workflows.list().to_list()
+        async with FlowservClient(backend.url, session=session) as again:
+            assert backend.workflow_id in [w.id async for w in again.workflows.list()]
+
+
+async def test_describe_returns_the_service_descriptor(backend: Backend) -> None:
+    async with backend.logged_in() as client:
+        me = await client.users.whoami()
+        doc = await client.describe()
+    assert doc["version"] == "0.8.1" and doc["username"] == me.username
+
+
+def test_bad_constructor_arguments_fail_at_once() -> None:
+    with pytest.raises(ValueError, match="base_url"):
+        FlowservClient("not a url")
+    with pytest.raises(ValueError, match="token"):
+        FlowservClient("http://localhost/flowserv/api/v1", token="")
+    assert "***" in repr(ApiKeyAuth("s3cret-token")) and "s3cret" not in repr(ApiKeyAuth("s3cret-token"))
