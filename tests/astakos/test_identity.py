@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -130,3 +131,14 @@ async def test_a_failed_discovery_is_tried_again_by_the_next_call(
         await user.get_quotas()
     assert await user.get_quotas()
     assert platform.stats.count("POST", "/astakos/identity/v2.0/tokens") == 2
+
+
+async def test_the_given_logger_hears_about_discovery_without_the_token(
+    platform: LocalPlatform, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = logging.getLogger("test.astakos")
+    async with AstakosClient(platform.astakos_user_token, platform.astakos_auth_url, logger=logger) as client:
+        with caplog.at_level(logging.DEBUG, logger="test.astakos"):
+            await client.get_quotas()
+    assert any(platform.astakos.account_url in r.getMessage() for r in caplog.records)
+    assert platform.astakos_user_token not in caplog.text
