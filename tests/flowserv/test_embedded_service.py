@@ -1,0 +1,78 @@
+"""The embedded flowserv service's own promises: hashed passwords, files on disk, limits, restarts."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from aioplatform import APIError
+from aioplatform.flowserv import FlowservClient
+from aioplatform.testing import LocalPlatform
+
+from .conftest import PASSWORD, unique
+
+
+async def test_passwords_are_stored_hashed_and_salted(local_platform: LocalPlatform) -> None:
+    async with FlowservClient(local_platform.flowserv_url) as client:
+        a = await client.users.register(unique(), PASSWORD)
+        b = await client.users.register(unique(), PASSWORD)
+
+    def secrets(conn: sqlite3.Connection) -> dict[str, str]:
+        rows = conn.execute("SELECT id, secret FROM flowserv_users").fetchall()
+        return {r["id"]: r["secret"] for r in rows}
+
+    stored = local_platform.store.run_sync(secrets)
+    assert PASSWORD not in stored[a.id] and stored[a.id].startswith("pbkdf2_sha256$")
+    assert stored[a.id] != stored[b.id]  # salted
+
+
+async def test_files_live_on_disk_under_the_data_folder_and_go_with_their_group(
+    local_platform: LocalPlatform,
+) -> None:
+    folder = Path(local_platform.data_dir or "") / "flowserv"
+    async with FlowservClient(local_platform.flowserv_url) as client:
+        user = await client.users.register(unique(), PASSWORD)
+        await client.users.login(user.username, PASSWORD)
+        group = await client.groups.create(local_platform.flowserv.workflow_id, unique())
+        kept = await client.groups.upload_file(group.id, b"kept on disk", "k.txt")
+        dropped = await client.groups.upload_file(group.id, b"deleted", "d.txt")
+        assert (folder / kept.id).read_bytes() == b"kept on disk"
+        await client.groups.delete_file(group.id, dropped.id)
+        assert not (folder / dropped.id).exists()
+        await client.groups.delete(group.id)
+        assert not (folder / kept.id).exists()
+        assert [p.name for p in folder.iterdir()] == []  # no partial uploads left behind
+
+
+async def test_an_upload_over_the_limit_is_413_and_leaves_nothing(local_platform: LocalPlatform) -> None:
+    local_platform.flowserv.max_content_length = 1000
+    async with FlowservClient(local_platform.flowserv_url) as client:
+        user = await client.users.register(unique(), PASSWORD)
+        await client.users.login(user.username, PASSWORD)
+        group = await client.groups.create(local_platform.flowserv.workflow_id, unique())
+        with pytest.raises(APIError) as caught:
+            await client.groups.upload_file(group.id, b"x" * 5000, "big.bin")
+        assert caught.value.status == 413 and "Request Entity Too Large" in caught.value.message
+        assert await client.groups.list_files(group.id).to_list() == []
+    assert list((Path(local_platform.data_dir or "") / "flowserv").iterdir()) == []
+
+
+async def test_users_groups_and_files_survive_a_restart_on_a_file_database(tmp_path: Path) -> None:
+    db = tmp_path / "platform.db"
+    async with LocalPlatform(db) as first, FlowservClient(first.flowserv_url) as client:
+        user = await client.users.register(unique(), PASSWORD)
+        await client.users.login(user.username, PASSWORD)
+        group = await client.groups.create(first.flowserv.workflow_id, unique())
+        handle = await client.groups.upload_file(group.id, b"persisted", "p.txt")
+    async with LocalPlatform(db) as second, FlowservClient(second.flowserv_url) as client:
+        await client.users.login(user.username, PASSWORD)
+        assert (await client.groups.get(group.id)).name == group.name
+        assert await client.groups.download_file(group.id, handle.id) == b"persisted"
+
+
+async def test_the_seeded_workflow_is_there(local_platform: LocalPlatform) -> None:
+    async with FlowservClient(local_platform.flowserv_url) as client:
+        workflow = await client.workflows.get(local_platform.flowserv.workflow_id)
+    assert workflow.id == "hello" and workflow.name == "Hello World"
