@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import attrs
+from cattrs.gen import make_dict_structure_fn, override
 
-from ..core.serde import make_converter, parse_datetime, rename
+from ..core.serde import make_converter, parse_datetime
 
 __all__ = [
     "Application",
@@ -54,9 +55,7 @@ class Wire:
 
     @classmethod
     def parse(cls: type[W], data: Any) -> W:
-        obj = converter.structure(data, cls)
-        object.__setattr__(obj, "raw", data)
-        return obj
+        return converter.structure(data, cls)
 
     def to_dict(self) -> Any:
         """The JSON this model was parsed from (astakosclient's return value)."""
@@ -496,4 +495,25 @@ class Membership(Wire):
         return {k: parse_datetime(v) for k, v in self.raw.items() if k not in _MEMBERSHIP_FIELDS}
 
 
-rename(converter, CatalogEndpoint, public_url="publicURL", version_id="versionId", ui_url="SNF:uiURL")
+# Wire names that differ from attribute names, per model.
+_RENAMES: dict[type, dict[str, str]] = {
+    CatalogEndpoint: {"public_url": "publicURL", "version_id": "versionId", "ui_url": "SNF:uiURL"},
+}
+
+
+def _structure_wire(cls: type[Wire]) -> Any:
+    """Structure a model (nested ones too) and keep the JSON it came from as ``raw``."""
+    overrides = {a: override(rename=w) for a, w in _RENAMES.get(cls, {}).items()}
+    build = make_dict_structure_fn(cls, converter, raw=override(omit=True), **overrides)  # type: ignore[arg-type]
+
+    def structure(data: Any, _: Any) -> Wire:
+        obj = build(data, cls)
+        object.__setattr__(obj, "raw", data)
+        return obj
+
+    return structure
+
+
+converter.register_structure_hook_factory(
+    lambda t: isinstance(t, type) and issubclass(t, Wire), _structure_wire
+)

@@ -36,6 +36,7 @@ async def test_issue_one_commission_holds_usage_until_accepted(
         (f"project:{u}", None, 3),
     ]
     assert info["provisions"][1]["source"] is None
+    assert info.provisions[0]["quantity"] == 3
     user_h, project_h = await usage(platform)
     assert user_h == {"limit": 10, "usage_min": 0, "usage_max": 3}
     assert project_h == {"limit": 10, "usage_min": 0, "usage_max": 3}

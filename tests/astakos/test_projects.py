@@ -188,3 +188,12 @@ async def test_a_user_may_have_only_a_few_pending_applications(user: AstakosClie
         await user.create_project({**SPECS, "name": "p3.example.org"})
     with pytest.raises(BadRequest):
         await user.get_projects(mode="everything").to_list()
+
+
+async def test_nested_models_answer_in_astakosclients_dict_shape_too(
+    platform: LocalPlatform, user: AstakosClient
+) -> None:
+    project = await user.get_project(platform.astakos.project_uuid)
+    policy = project.resources["cyclades.vm"]
+    assert policy["member_capacity"] == policy.member_capacity == 100
+    assert project.to_dict()["resources"]["cyclades.vm"] == policy.to_dict()
