@@ -213,18 +213,21 @@ def overhead_section(quick: bool, rows: list[dict[str, Any]]) -> None:
             for _ in range(n):
                 client.container_task_instances.get(uuid)
 
-        def cpu(fn: Callable[[], Any]) -> float:
-            samples = []
-            for _ in range(3):
+        impls: dict[str, Callable[[], Any]] = {
+            "raw": lambda: asyncio.run(raw()),
+            "ours": lambda: asyncio.run(ours(None)()),
+            "bare": lambda: asyncio.run(ours(RetryPolicy.none())()),
+            "sync": sync,
+        }
+        # Round-robin rounds, medians: a machine whose load drifts skews every
+        # implementation alike instead of whichever happened to run during a spike.
+        samples: dict[str, list[float]] = {name: [] for name in impls}
+        for _ in range(3 if quick else 7):
+            for name, fn in impls.items():
                 started = time.process_time()
                 fn()
-                samples.append((time.process_time() - started) / n * 1e6)
-            return statistics.median(samples)
-
-        raw_us = cpu(lambda: asyncio.run(raw()))
-        ours_us = cpu(lambda: asyncio.run(ours(None)()))
-        bare_us = cpu(lambda: asyncio.run(ours(RetryPolicy.none())()))
-        sync_us = cpu(sync)
+                samples[name].append((time.process_time() - started) / n * 1e6)
+        raw_us, ours_us, bare_us, sync_us = (statistics.median(samples[k]) for k in ("raw", "ours", "bare", "sync"))
         rows.append({
             "section": "overhead", "case": f"{n} sequential GETs, latency 0",
             "raw_aiohttp_us": raw_us, "aioplatform_us": ours_us, "aioplatform_no_retry_us": bare_us,

@@ -186,7 +186,7 @@ class Response:
     The connection it came on is already back in the pool.
     """
 
-    __slots__ = ("_secrets", "_url", "body", "headers", "method", "reason", "status")
+    __slots__ = ("_auth", "_url", "body", "headers", "method", "reason", "status")
 
     def __init__(
         self,
@@ -197,7 +197,7 @@ class Response:
         reason: str,
         headers: CIMultiDictProxy[str],
         body: bytes,
-        secrets: Sequence[str] = (),
+        auth: Auth | None = None,
     ):
         self.method = method
         self._url = url
@@ -205,7 +205,11 @@ class Response:
         self.reason = reason
         self.headers = headers
         self.body = body
-        self._secrets = secrets
+        self._auth = auth
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        return tuple(self._auth.secrets()) if self._auth is not None else ()
 
     @property
     def url(self) -> str:
@@ -253,6 +257,31 @@ ErrorTranslator: TypeAlias = Callable[[Response], APIError]
 Body: TypeAlias = Any
 
 
+class _PoolConnector(aiohttp.TCPConnector):
+    """The pool: a TCPConnector that counts the connections it opens.
+
+    Counting here instead of with a TraceConfig keeps aiohttp's per-request signal
+    dispatch (a dozen awaited no-op calls once any tracing is on) off the hot path.
+    """
+
+    def __init__(self, stats: SessionStats, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._stats = stats
+
+    async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
+        protocol = await super()._create_connection(req, traces, timeout)
+        self._stats.connections_opened += 1
+        return protocol
+
+    def saturated(self) -> bool:
+        """No free slot: the pool, or some host, is at its limit (a connect timeout then
+        means the request was still waiting for the pool)."""
+        if self._limit and len(self._acquired) >= self._limit:
+            return True
+        per_host = self._limit_per_host
+        return bool(per_host) and any(len(c) >= per_host for c in self._acquired_per_host.values())
+
+
 class StreamResponse:
     """A successful response whose body has not been read yet (from :meth:`Session.stream`)."""
 
@@ -286,11 +315,13 @@ class _Call:
     retry: RetryPolicy
     timeouts: Timeouts
     errors: ErrorTranslator | None
-    host: str
     deadline: float | None = None  # loop time
     stream: bool = False
     refreshed: bool = False
-    queued: bool = False  # waiting for a pool slot right now (set by the trace hooks)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).netloc
 
 
 class Session:
@@ -368,18 +399,15 @@ class Session:
             raise SessionError("this Session is closed; create a new one")
         client = self._client
         if client is None:
-            trace = aiohttp.TraceConfig()
-            trace.on_connection_create_end.append(self._on_connection_created)
-            trace.on_connection_queued_start.append(self._on_queued_start)
-            trace.on_connection_queued_end.append(self._on_queued_end)
-            connector = aiohttp.TCPConnector(
+            connector = _PoolConnector(
+                self.stats,
                 limit=self.limits.max_connections,
                 limit_per_host=self.limits.max_per_host,
                 keepalive_timeout=self.limits.keepalive,
             )
             client = aiohttp.ClientSession(
                 connector=connector,
-                trace_configs=[trace, *self._trace_configs],
+                trace_configs=self._trace_configs or None,
                 headers=self._headers,
             )
             # aiohttp silently re-sends an idempotent request once when a kept-alive
@@ -408,21 +436,6 @@ class Session:
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("open" if self._client else "new")
         return f"<Session {state} limits={self.limits!r}>"
-
-    # -- tracing hooks ---------------------------------------------------------------
-
-    async def _on_connection_created(self, session: Any, ctx: Any, params: Any) -> None:
-        self.stats.connections_opened += 1
-
-    @staticmethod
-    async def _on_queued_start(session: Any, ctx: Any, params: Any) -> None:
-        if isinstance(ctx.trace_request_ctx, _Call):
-            ctx.trace_request_ctx.queued = True
-
-    @staticmethod
-    async def _on_queued_end(session: Any, ctx: Any, params: Any) -> None:
-        if isinstance(ctx.trace_request_ctx, _Call):
-            ctx.trace_request_ctx.queued = False
 
     # -- requests --------------------------------------------------------------------
 
@@ -455,9 +468,8 @@ class Session:
             raise TypeError(f"timeout must be a Timeouts or a number of seconds, got {timeout!r}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
-        split = urlsplit(url)
-        if split.scheme not in ("http", "https") or not split.netloc:
-            raise ValueError(f"url must be an absolute http(s) URL, got {scrub_url(url)!r}")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) < 9:
+            raise ValueError(f"url must be an absolute http(s) URL, got {scrub_url(str(url))!r}")
         call = _Call(
             method=method.upper(),
             url=url,
@@ -470,7 +482,6 @@ class Session:
             retry=retry or self.retry,
             timeouts=timeouts,
             errors=errors,
-            host=split.netloc,
         )
         return call
 
@@ -658,7 +669,6 @@ class Session:
                     data=data,
                     headers=headers,
                     timeout=timeout,
-                    trace_request_ctx=call,
                 )
             except aiohttp.ClientConnectorError as exc:
                 raise ConnectError(
@@ -666,8 +676,9 @@ class Session:
                     method=call.method, url=scrub_url(call.url),
                 ) from None  # fmt: skip
             except aiohttp.ConnectionTimeoutError:
-                phase = "pool" if call.queued else "connect"
-                limit = call.timeouts.pool if call.queued else call.timeouts.connect
+                queued = isinstance(client.connector, _PoolConnector) and client.connector.saturated()
+                phase = "pool" if queued else "connect"
+                limit = call.timeouts.pool if queued else call.timeouts.connect
                 raise RequestTimeout(
                     f"{phase} timeout after {limit}s",
                     phase=phase, method=call.method, url=scrub_url(call.url),
@@ -713,7 +724,7 @@ class Session:
                 reason=raw.reason or "",
                 headers=raw.headers,
                 body=body,
-                secrets=tuple(call.auth.secrets()),
+                auth=call.auth,
             )
             if response.status < 400:
                 return response
