@@ -46,9 +46,9 @@ class Backend:
             return await client.users.register(unique(), password)
 
     def expiring_url(self, request: pytest.FixtureRequest) -> str:
-        """The URL of a server (same data) whose API keys expire 1 s after login."""
+        """The URL of a server (same data) whose API keys expire 2 s after login."""
         if self.platform is not None:
-            self.platform.flowserv.token_ttl = 1.0
+            self.platform.flowserv.token_ttl = 2.0
             return self.url
         server: RobFlask = request.getfixturevalue("robflask_short_ttl")
         return server.url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ async def logged_in_client(platform: LocalPlatform, **options: object) -> Flowse
 
 
 @pytest.mark.local_platform(
-    faults=FaultRule(match=UPLOADS, rate_429=0.1, rate_503=0.15, drop_after=0.1, retry_after=0.05),
+    faults=FaultRule(match=UPLOADS, rate_429=0.1, rate_503=0.15, drop_after=0.15, retry_after=0.05),
     seed=11,
 )
 async def test_upload_many_gives_one_outcome_per_file_under_faults(
@@ -40,7 +41,8 @@ async def test_upload_many_gives_one_outcome_per_file_under_faults(
             path.write_bytes(f"file {i}\n".encode() * 100)
             sources.append(path)
     progress: list[int] = []
-    client = await logged_in_client(local_platform, retry=FAST_RETRY)
+    # Ten attempts: no upload runs out of retries on 429/503 alone (0.25 ** 10 per upload).
+    client = await logged_in_client(local_platform, retry=FAST_RETRY.replace(max_attempts=10))
     async with client:
         group = await client.groups.create(local_platform.flowserv.workflow_id, unique("batch"))
         result = await client.groups.upload_many(
@@ -78,6 +80,19 @@ async def test_a_rewindable_upload_is_re_sent_whole_after_503s(
         assert local_platform.stats.count("POST", "/flowserv/api/v1/uploads/*") == 3
         assert handle.size == 256_000
         assert await client.groups.download_file(group.id, handle.id) == source.read_bytes()
+
+
+async def test_a_seekable_file_object_is_rewound_to_where_it_stood(local_platform: LocalPlatform) -> None:
+    stream = io.BytesIO(b"header|the payload")
+    stream.seek(7)
+    client = await logged_in_client(local_platform, retry=FAST_RETRY)
+    async with client:
+        group = await client.groups.create(local_platform.flowserv.workflow_id, unique("seek"))
+        local_platform.faults.script(UPLOADS, [503, 503])
+        handle = await client.groups.upload_file(group.id, stream, "payload.txt")
+        assert local_platform.stats.count("POST", "/flowserv/api/v1/uploads/*") == 3
+        assert await client.groups.download_file(group.id, handle.id) == b"the payload"
+        assert handle.size == len(b"the payload")
 
 
 async def test_a_one_shot_stream_is_never_re_sent(local_platform: LocalPlatform) -> None:

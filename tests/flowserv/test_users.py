@@ -99,7 +99,7 @@ async def test_whoami_with_an_expired_token_is_not_logged_in(
     async with FlowservClient(url) as client:
         await client.users.login(user.username, PASSWORD)
         assert (await client.users.whoami()).id == user.id
-        await asyncio.sleep(1.6)
+        await asyncio.sleep(2.5)
         with pytest.raises(NotLoggedIn):
             await client.users.whoami()
         # Logging in again after expiry issues a new key.

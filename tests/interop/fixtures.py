@@ -21,10 +21,10 @@ def robflask(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RobFlask]:
 
 @pytest.fixture(scope="session")
 def robflask_short_ttl(robflask: RobFlask, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RobFlask]:
-    """A second rob-flask on the same database whose API keys expire after 1 s."""
+    """A second rob-flask on the same database whose API keys expire after 2 s."""
     log = Path(tmp_path_factory.mktemp("robflask-ttl")) / "server.log"
     try:
-        server = start_server(ensure_venv(), robflask.env, log, token_ttl=1)
+        server = start_server(ensure_venv(), robflask.env, log, token_ttl=2)
     except RobFlaskUnavailable as exc:
         unavailable(str(exc))
         raise
