@@ -20,7 +20,6 @@ CHECK = re.compile(r"^\s+(ok|FAILED)\s+(.+): expected (\d+), got (\d+)$", re.M)
     [
         pytest.param([], id="default-faults"),
         pytest.param(["--fault-rate", "0"], id="no-faults"),
-        pytest.param(["--seed", "7", "--fault-rate", "0.15"], id="heavy-faults"),
     ],
 )
 def test_demo_finishes_consistent(options: list[str]) -> None:
