@@ -110,7 +110,6 @@ class CommissionsMixin(AstakosBase):
             if not isinstance(item, CommissionRequest):
                 raise TypeError(f"requests[{i}] must be a CommissionRequest, got {type(item).__name__}")
         _check_concurrency(concurrency)
-        await self.account_url()  # discover once, before the workers start
         return await gather(self.issue_commission, items, concurrency=concurrency, on_progress=on_progress)
 
     async def get_pending_commissions(self) -> list[int]:
@@ -155,12 +154,22 @@ class CommissionsMixin(AstakosBase):
     ) -> ResolveResult:
         """Accept and reject many pending commissions: ``accepted``, ``rejected``, ``failed``.
 
-        Without ``chunk_size``, one request, as the server supports. With it, the serials
-        are split into chunks of that size sent ``concurrency`` at a time and merged into
-        one result. A serial in both lists is reported failed (badRequest, as the server
-        does) and not sent; when a whole chunk's request fails, each of its serials is in
-        ``failed`` with a :class:`Fault` carrying the exception (those may or may not have
-        been resolved).
+        Without ``chunk_size``, one request, as the server supports (if that request
+        fails, the exception propagates: the serials may or may not have been resolved).
+
+        With ``chunk_size``, the serials are split into chunks of that size sent
+        ``concurrency`` at a time and merged into one result, and nothing is lost or
+        applied twice even when answers are lost:
+
+        * one ``GET commissions`` first: serials that are not pending for this
+          component are reported ``itemNotFound`` without being sent;
+        * a serial in both lists is reported failed (badRequest, as the server does)
+          and not sent;
+        * when a chunk's request fails (a dropped connection, a 5xx, rate limits past
+          the retry budget), the pending list is read again: serials no longer pending
+          were resolved by the lost request and are reported as asked; serials still
+          pending were provably not, and are sent once more. Only if that fails too do
+          they land in ``failed``, with a :class:`Fault` carrying the exception.
         """
         accept = check_ids(accept_serials, "accept_serials", int)
         reject = check_ids(reject_serials, "reject_serials", int)
@@ -178,22 +187,46 @@ class CommissionsMixin(AstakosBase):
         skip = set(conflicting)
         work = [(s, True) for s in accept if s not in skip]
         work += [(s, False) for s in dict.fromkeys(reject) if s not in skip and s not in accepting]
-        chunks = [work[i : i + chunk_size] for i in range(0, len(work), chunk_size)]
+        pending = set(await self.get_pending_commissions())
+        unknown = [s for s, _ in work if s not in pending]
+        work = [(s, a) for s, a in work if s in pending]
 
         async def send(chunk: list[tuple[int, bool]]) -> ResolveResult:
             return await self._resolve_once([s for s, a in chunk if a], [s for s, a in chunk if not a])
 
-        await self.account_url()  # discover once, before the workers start
-        batch = await gather(send, chunks, concurrency=concurrency)
         merged = ResolveResult()
-        for chunk, outcome in zip(chunks, batch.outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                fault = Fault.from_exception(outcome)
+
+        async def run(items: list[tuple[int, bool]]) -> list[tuple[list[tuple[int, bool]], BaseException]]:
+            chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
+            batch = await gather(send, chunks, concurrency=concurrency)
+            lost = []
+            for chunk, outcome in zip(chunks, batch.outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    lost.append((chunk, outcome))
+                else:
+                    merged.accepted.extend(outcome.accepted)
+                    merged.rejected.extend(outcome.rejected)
+                    merged.failed.extend(outcome.failed)
+            return lost
+
+        lost = await run(work)
+        if lost:
+            still_pending = set(await self.get_pending_commissions())
+            resend: list[tuple[int, bool]] = []
+            for chunk, _ in lost:
+                for s, accepting_it in chunk:
+                    if s in still_pending:
+                        resend.append((s, accepting_it))  # provably not resolved: safe to send again
+                    else:
+                        (merged.accepted if accepting_it else merged.rejected).append(s)
+            for chunk, exc in await run(resend):
+                fault = Fault.from_exception(exc)
                 merged.failed.extend((s, fault) for s, _ in chunk)
-            else:
-                merged.accepted.extend(outcome.accepted)
-                merged.rejected.extend(outcome.rejected)
-                merged.failed.extend(outcome.failed)
+        for s in unknown:
+            message = f"serial {s} is not pending for this component"
+            merged.failed.append(
+                (s, Fault("itemNotFound", 404, message, raw={"itemNotFound": {"message": message, "code": 404}}))
+            )
         for s in conflicting:
             message = f"cannot both accept and reject serial {s}"
             merged.failed.append(

@@ -190,8 +190,8 @@ async def test_chunked_resolve_merges_the_chunks_and_never_sends_a_conflicting_s
         (serials[0], "badRequest"),
     ]
     assert (
-        platform.stats.count("POST", "/astakos/account/v1.0/commissions/action") == 8
-    )  # 50 serials sent, 7 a chunk
+        platform.stats.count("POST", "/astakos/account/v1.0/commissions/action") == 7
+    )  # 49 pending serials sent, 7 a chunk: the unknown one is reported without being sent
     assert await service.get_pending_commissions() == [serials[0]]
     assert (await usage(platform))[0] == {"limit": 1000, "usage_min": 29, "usage_max": 30}
 
@@ -246,11 +246,44 @@ async def test_an_issue_answered_500_is_a_server_error_and_not_retried(platform:
     assert platform.stats.count("POST", "/astakos/account/v1.0/commissions") == 1
 
 
-async def test_a_failed_chunk_reports_each_of_its_serials_with_the_exception(platform: LocalPlatform) -> None:
+RESOLVE_ROUTE = "POST /astakos/account/v1.0/commissions/action"
+
+
+async def test_a_chunk_whose_answer_was_lost_after_the_server_acted_is_reported_resolved_not_resent(
+    platform: LocalPlatform,
+) -> None:
     u = platform.astakos.user_uuid
     async with AstakosClient(platform.astakos_service_token, platform.astakos_auth_url, retry=FAST) as client:
         serials = [await client.issue_one_commission(u, u, {VM: 1}) for _ in range(4)]
-        platform.faults.script("POST /astakos/account/v1.0/commissions/action", [500])
+        before = platform.stats.count("POST", "*/commissions/action")
+        platform.faults.script(RESOLVE_ROUTE, ["drop_after"])
+        result = await client.resolve_commissions(serials[:3], serials[3:], chunk_size=2, concurrency=1)
+        assert sorted(result.accepted) == serials[:3] and result.rejected == serials[3:]
+        assert result.failed == []
+        assert platform.stats.count("POST", "*/commissions/action") - before == 2  # nothing re-sent
+        assert await client.get_pending_commissions() == []
+    assert (await usage(platform))[0]["usage_min"] == 3  # accepted once each, never twice
+
+
+async def test_a_chunk_that_failed_before_the_server_acted_is_sent_once_more(platform: LocalPlatform) -> None:
+    u = platform.astakos.user_uuid
+    async with AstakosClient(platform.astakos_service_token, platform.astakos_auth_url, retry=FAST) as client:
+        serials = [await client.issue_one_commission(u, u, {VM: 1}) for _ in range(4)]
+        before = platform.stats.count("POST", "*/commissions/action")
+        platform.faults.script(RESOLVE_ROUTE, [500])  # answered by the middleware: the handler never ran
+        result = await client.resolve_commissions(serials, [], chunk_size=2, concurrency=1)
+        assert sorted(result.accepted) == serials and result.failed == []
+        assert platform.stats.count("POST", "*/commissions/action") - before == 3
+        assert await client.get_pending_commissions() == []
+
+
+async def test_a_chunk_that_fails_twice_reports_each_of_its_serials_with_the_exception(
+    platform: LocalPlatform,
+) -> None:
+    u = platform.astakos.user_uuid
+    async with AstakosClient(platform.astakos_service_token, platform.astakos_auth_url, retry=FAST) as client:
+        serials = [await client.issue_one_commission(u, u, {VM: 1}) for _ in range(4)]
+        platform.faults.script(RESOLVE_ROUTE, [500, "ok", 500])
         result = await client.resolve_commissions(serials, [], chunk_size=2, concurrency=1)
         assert result.accepted == serials[2:]
         assert [s for s, _ in result.failed] == serials[:2]
