@@ -194,3 +194,12 @@ async def test_upload_arguments_fail_before_any_request(backend: Backend, tmp_pa
         with pytest.raises(FileNotFoundError):
             await client.groups.upload_file("g" * 32, tmp_path / "missing.bin")
         assert client.session.stats.requests == 0
+
+
+async def test_files_are_listed_in_upload_order(backend: Backend) -> None:
+    async with backend.logged_in() as client:
+        group_id = await new_group(client, backend)
+        for name in ("z.txt", "a.txt", "m.txt"):
+            await client.groups.upload_file(group_id, b"x", name)
+        assert [f.name async for f in client.groups.list_files(group_id)] == ["z.txt", "a.txt", "m.txt"]
+        assert [f.name for f in (await client.groups.get(group_id)).files] == ["z.txt", "a.txt", "m.txt"]

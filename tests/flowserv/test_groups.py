@@ -184,3 +184,12 @@ async def test_bad_group_arguments_fail_before_any_request(backend: Backend) -> 
         with pytest.raises(ValueError, match="workflow_id"):
             client.groups.list("")
         assert client.session.stats.requests == 0
+
+
+async def test_groups_are_listed_in_creation_order(backend: Backend) -> None:
+    tag = unique("")
+    async with backend.logged_in() as client:
+        for prefix in "zam":
+            await client.groups.create(backend.workflow_id, prefix + tag)
+        listed = [g.name async for g in client.groups.list(backend.workflow_id)]
+    assert listed == ["z" + tag, "a" + tag, "m" + tag]

@@ -571,7 +571,7 @@ class FlowservService(EmbeddedService):
 
     def _files_docs(self, conn: sqlite3.Connection, group_id: str) -> list[dict[str, Any]]:
         rows = conn.execute(
-            "SELECT id, name, created_at, size FROM flowserv_files WHERE group_id = ? ORDER BY created_at",
+            "SELECT id, name, created_at, size FROM flowserv_files WHERE group_id = ? ORDER BY rowid",
             (group_id,),
         ).fetchall()
         return [self._file_doc(r) for r in rows]
@@ -677,7 +677,7 @@ class FlowservService(EmbeddedService):
             if user is not None:
                 rows = conn.execute(
                     "SELECT g.* FROM flowserv_groups g JOIN flowserv_members m ON m.group_id = g.id"
-                    " WHERE g.workflow_id = ? AND m.user_id = ? ORDER BY g.name",
+                    " WHERE g.workflow_id = ? AND m.user_id = ? ORDER BY g.rowid",
                     (workflow_id, user["id"]),
                 ).fetchall()
             else:
@@ -686,7 +686,7 @@ class FlowservService(EmbeddedService):
                 ).fetchone():
                     raise _unknown("workflow", workflow_id)
                 rows = conn.execute(
-                    "SELECT * FROM flowserv_groups WHERE workflow_id = ? ORDER BY name", (workflow_id,)
+                    "SELECT * FROM flowserv_groups WHERE workflow_id = ? ORDER BY rowid", (workflow_id,)
                 ).fetchall()
             return {
                 "groups": [
