@@ -175,3 +175,27 @@ async def test_user_listing_exposes_tokens_of_logged_in_users(backend: Backend) 
     _, _, listing = await call(backend, "GET", "users", headers={"api_key": "anything"})
     mine = [u for u in listing["users"] if u["id"] == user_id]
     assert mine and mine[0]["token"] == token
+
+
+async def test_type_confusions_answer_like_rob_flask(backend: Backend) -> None:
+    _, token = await login_token(backend)
+    headers = {"api_key": token}
+    _, _, group = await call(
+        backend, "POST", f"workflows/{backend.workflow_id}/groups", json={"name": unique()}, headers=headers
+    )
+    # A string of members is iterated letter by letter.
+    assert await call(backend, "PUT", f"groups/{group['id']}", json={"members": "abc"}, headers=headers) == (
+        404, "application/json", {"message": "unknown user 'a'"},
+    )  # fmt: skip
+    _, _, me = await call(backend, "GET", "users/whoami", headers=headers)
+    status, _, body = await call(
+        backend, "POST", "users/login", json={"username": me["username"], "password": 5}
+    )
+    assert status == 500 and body["error"].startswith("500 Internal Server Error")
+    status, _, body = await call(backend, "POST", "users/register", json={"username": 5, "password": "p"})
+    assert status == 500 and body["error"].startswith("500 Internal Server Error")
+
+
+async def test_json_is_compact_with_a_trailing_newline(backend: Backend) -> None:
+    async with aiohttp.ClientSession() as session, session.get(backend.url + "users/whoami") as response:
+        assert await response.text() == '{"message":"not logged in"}\n'

@@ -48,6 +48,11 @@ DEFAULT_USER = "0" * 8  # flowserv's internal default user, never listed
 PBKDF2_ITERATIONS = 20_000
 CHUNK = 64 * 1024
 
+INTERNAL_ERROR = (
+    "500 Internal Server Error: The server encountered an internal error and was unable to "
+    "complete your request. Either the server is overloaded or there is an error in the application."
+)
+
 SEED_WORKFLOW = {
     "id": "hello",
     "name": "Hello World",
@@ -268,7 +273,7 @@ class FlowservService(EmbeddedService):
         try:
             return await handler(request)
         except FlowservError as exc:
-            return web.json_response(exc.body, status=exc.status)
+            return self._json(exc.body, exc.status)
         except web.HTTPMethodNotAllowed:
             return _flask_html(405)
         except web.HTTPNotFound:
@@ -276,18 +281,19 @@ class FlowservService(EmbeddedService):
         except _BadJson:
             return _flask_html(400)
         except web.HTTPRequestEntityTooLarge:
-            return web.json_response(
+            return self._json(
                 {
                     "error": "413 Request Entity Too Large: The data value transmitted exceeds "
                     "the capacity limit."
                 },
-                status=413,
+                413,
             )
 
     @staticmethod
     def _json(doc: Any, status: int = 200) -> web.Response:
-        # Flask's jsonify sorts keys; byte-for-byte equality is not promised, the shape is.
-        return web.json_response(doc, status=status, dumps=lambda d: json.dumps(d, sort_keys=True))
+        # Flask 2.0's jsonify: sorted keys, compact separators, a trailing newline.
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n"
+        return web.Response(text=text, status=status, content_type="application/json")
 
     @staticmethod
     async def _body(request: web.Request) -> Any:
@@ -357,7 +363,7 @@ class FlowservService(EmbeddedService):
         if username is None:
             raise FlowservError(400, "missing user name")
         if not isinstance(username, str):
-            raise FlowservError(500, "500 Internal Server Error", key="error")
+            raise FlowservError(500, INTERNAL_ERROR, key="error")
         username = username.strip()
         if username == "" or len(username) > 512:
             raise FlowservError(400, "username too long")
@@ -396,8 +402,10 @@ class FlowservService(EmbeddedService):
             ).fetchone()
         )
         # Unknown user, inactive user and wrong password all read "unknown user" (no enumeration).
-        if row is None or not isinstance(password, str):
+        if row is None:
             raise _unknown("user", str(username))
+        if not isinstance(password, str):
+            raise FlowservError(500, INTERNAL_ERROR, key="error")  # passlib fails on a non-string
         if not await asyncio.to_thread(_verify_password, password, row["secret"]):
             raise _unknown("user", str(username))
         user_id = row["id"]
@@ -431,13 +439,7 @@ class FlowservService(EmbeddedService):
             key = conn.execute("SELECT user_id FROM flowserv_api_keys WHERE token = ?", (token,)).fetchone()
             if key is None:
                 # rob-flask serializes a missing user here and crashes (pinned in tests/interop).
-                raise FlowservError(
-                    500,
-                    "500 Internal Server Error: The server encountered an internal error and was "
-                    "unable to complete your request. Either the server is overloaded or there is "
-                    "an error in the application.",
-                    key="error",
-                )
+                raise FlowservError(500, INTERNAL_ERROR, key="error")
             conn.execute("DELETE FROM flowserv_api_keys WHERE token = ?", (token,))
             return self._user_doc(conn, key["user_id"])
 
@@ -719,10 +721,12 @@ class FlowservService(EmbeddedService):
                 self._check_name(name)
                 conn.execute("UPDATE flowserv_groups SET name = ? WHERE id = ?", (name, group_id))
             if members is not None:
-                if not isinstance(members, list):
-                    raise FlowservError(500, "500 Internal Server Error", key="error")
-                self._check_members(conn, members)  # 404 here, not 400 as on create
-                self._set_members(conn, group_id, members)
+                # rob-flask iterates whatever it got: a string is a list of one-letter ids.
+                member_ids = list(members) if isinstance(members, str) else members
+                if not isinstance(member_ids, list):
+                    raise FlowservError(500, INTERNAL_ERROR, key="error")
+                self._check_members(conn, member_ids)  # 404 here, not 400 as on create
+                self._set_members(conn, group_id, member_ids)
             return self._group_doc(conn, group_id)
 
         return self._json(await self.store.run(update))
