@@ -328,14 +328,14 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 
 
 def chart(rows: list[dict[str, Any]], path: Path) -> None:
+    batch = [r for r in rows if r["section"] == "batch" and r["concurrency"] == 50]
+    if not batch:
+        return
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    batch = [r for r in rows if r["section"] == "batch" and r["concurrency"] == 50]
-    if not batch:
-        return
     labels = [r["case"].replace(" latency=", "\n") for r in batch]
     xs = range(len(batch))
     width = 0.27
