@@ -199,3 +199,26 @@ async def test_type_confusions_answer_like_rob_flask(backend: Backend) -> None:
 async def test_json_is_compact_with_a_trailing_newline(backend: Backend) -> None:
     async with aiohttp.ClientSession() as session, session.get(backend.url + "users/whoami") as response:
         assert await response.text() == '{"message":"not logged in"}\n'
+
+
+async def test_cors_is_open_to_every_origin(backend: Backend) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(backend.url + "workflows") as response:
+            assert response.headers["Access-Control-Allow-Origin"] == "*"
+            assert response.headers["Content-Type"] == "application/json"
+        origin = {"Origin": "https://ui.example"}
+        async with session.get(backend.url + "workflows", headers=origin) as response:
+            assert response.headers["Access-Control-Allow-Origin"] == "https://ui.example"
+            assert response.headers["Vary"] == "Origin"
+        preflight = {
+            "Origin": "https://ui.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "api_key, content-type",
+        }
+        async with session.options(backend.url + "users/login", headers=preflight) as response:
+            assert response.status == 200
+            assert {m.strip() for m in response.headers["Allow"].split(",")} == {"OPTIONS", "POST"}
+            assert response.headers["Access-Control-Allow-Headers"] == "api_key, content-type"
+            assert "PUT" in response.headers["Access-Control-Allow-Methods"]
+        async with session.head(backend.url + "workflows") as response:
+            assert response.status == 200

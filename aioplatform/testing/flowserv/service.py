@@ -47,6 +47,7 @@ SERVICE_NAME = "Reproducible and Reusable Data Analysis Workflow Server (API)"
 DEFAULT_USER = "0" * 8  # flowserv's internal default user, never listed
 PBKDF2_ITERATIONS = 20_000
 CHUNK = 64 * 1024
+CORS_METHODS = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
 
 INTERNAL_ERROR = (
     "500 Internal Server Error: The server encountered an internal error and was unable to "
@@ -157,7 +158,7 @@ def _flask_html(status: int) -> web.Response:
         '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n'
         f"<title>{status} {title}</title>\n<h1>{title}</h1>\n<p>{text}</p>\n"
     )
-    return web.Response(status=status, text=html, content_type="text/html")
+    return web.Response(status=status, text=html, content_type="text/html", charset="utf-8")
 
 
 def _validate_doc(doc: Any, mandatory: list[str], optional: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -235,7 +236,11 @@ class FlowservService(EmbeddedService):
             ("DELETE", "/uploads/{group_id}/files/{file_id}", self.delete_file),
         ]
         for method, path, handler in routes:
-            app.router.add_route(method, path, handler)
+            if method == "GET":
+                app.router.add_get(path, handler)  # HEAD too, as Flask
+            else:
+                app.router.add_route(method, path, handler)
+        app.on_response_prepare.append(self._cors)
         return app
 
     # -- test helpers --------------------------------------------------------------------------
@@ -274,7 +279,9 @@ class FlowservService(EmbeddedService):
             return await handler(request)
         except FlowservError as exc:
             return self._json(exc.body, exc.status)
-        except web.HTTPMethodNotAllowed:
+        except web.HTTPMethodNotAllowed as exc:
+            if request.method == "OPTIONS":
+                return self._options(request, exc.allowed_methods)
             return _flask_html(405)
         except web.HTTPNotFound:
             return _flask_html(404)
@@ -290,10 +297,34 @@ class FlowservService(EmbeddedService):
             )
 
     @staticmethod
+    def _options(request: web.Request, allowed: set[str]) -> web.Response:
+        """Flask's automatic OPTIONS answer, with flask-cors' preflight headers."""
+        methods = set(allowed) | {"OPTIONS"}
+        if "GET" in methods:
+            methods.add("HEAD")
+        response = web.Response(status=200, content_type="text/html", charset="utf-8")
+        response.headers["Allow"] = ", ".join(sorted(methods))
+        if "Access-Control-Request-Method" in request.headers:
+            requested = request.headers.get("Access-Control-Request-Headers")
+            if requested:
+                response.headers["Access-Control-Allow-Headers"] = requested
+            response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+        return response
+
+    @staticmethod
+    async def _cors(request: web.Request, response: web.StreamResponse) -> None:
+        """flask-cors for all origins: echo the Origin (with ``Vary``) or allow ``*``."""
+        origin = request.headers.get("Origin")
+        response.headers["Access-Control-Allow-Origin"] = origin or "*"
+        if origin:
+            response.headers["Vary"] = "Origin"
+
+    @staticmethod
     def _json(doc: Any, status: int = 200) -> web.Response:
         # Flask 2.0's jsonify: sorted keys, compact separators, a trailing newline.
         text = json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n"
-        return web.Response(text=text, status=status, content_type="application/json")
+        # Bytes, so that aiohttp adds no charset: Flask answers a bare "application/json".
+        return web.Response(body=text.encode(), status=status, content_type="application/json")
 
     @staticmethod
     async def _body(request: web.Request) -> Any:
