@@ -50,7 +50,8 @@ class Group:
 
     Listings carry only ``id``, ``name`` and ``workflow_id``; :meth:`Groups.get` and the
     answers of create/update also fill ``members``, ``files`` and ``parameters``.
-    ``runs`` is None unless the server listed them (``get`` with a valid login).
+    ``runs`` is None unless the server listed them (``get`` with a valid login);
+    ``config`` is the workflow engine's configuration, if any.
     """
 
     id: str
@@ -60,6 +61,7 @@ class Group:
     files: tuple[FileHandle, ...] = ()
     parameters: tuple[dict[str, Any], ...] = ()
     runs: tuple[dict[str, Any], ...] | None = None
+    config: dict[str, Any] | None = None
 
     def is_member(self, user_id: str) -> bool:
         """Whether the user with id ``user_id`` is among this handle's members."""
