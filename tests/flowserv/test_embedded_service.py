@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from aioplatform import APIError
+from aioplatform import APIError, NotFound
 from aioplatform.flowserv import FlowservClient
 from aioplatform.testing import LocalPlatform
 
@@ -76,3 +77,27 @@ async def test_the_seeded_workflow_is_there(local_platform: LocalPlatform) -> No
     async with FlowservClient(local_platform.flowserv_url) as client:
         workflow = await client.workflows.get(local_platform.flowserv.workflow_id)
     assert workflow.id == "hello" and workflow.name == "Hello World"
+
+
+async def test_helpers_create_users_and_workflows_directly(local_platform: LocalPlatform) -> None:
+    service = local_platform.flowserv
+    user_id = local_platform.call(lambda: service.create_user("helper", "pw"))
+    inactive = local_platform.call(lambda: service.create_user("sleeper", "pw", active=False))
+    local_platform.call(lambda: service.create_workflow("second", "Second workflow"))
+    async with FlowservClient(local_platform.flowserv_url) as client:
+        assert (await client.users.login("helper", "pw")).id == user_id
+        assert "sleeper" not in [u.username async for u in client.users.list()]
+        await client.users.activate(inactive)
+        assert [w.id async for w in client.workflows.list()] == ["hello", "second"]
+        group = await client.groups.create("second", "g")
+        assert group.workflow_id == "second"
+
+
+async def test_password_reset_requests_expire_with_the_token_ttl(local_platform: LocalPlatform) -> None:
+    local_platform.flowserv.token_ttl = 0.2
+    async with FlowservClient(local_platform.flowserv_url) as client:
+        await client.users.register("erin", "pw")
+        request_id = await client.users.request_password_reset("erin")
+        await asyncio.sleep(0.4)
+        with pytest.raises(NotFound, match="unknown request"):
+            await client.users.reset_password(request_id, "new")
