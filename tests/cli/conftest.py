@@ -61,7 +61,8 @@ class Outcome:
         return " ".join(raw.translate({ord(c): " " for c in "│╭╮╰╯─"}).split())
 
 
-def _env(env: Mapping[str, str] | None) -> dict[str, str]:
+def cli_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """This environment minus the CONTROLLED variables, plus ``env``; wide, so rich does not wrap."""
     base = {k: v for k, v in os.environ.items() if k not in CONTROLLED}
     base["COLUMNS"] = "200"
     base.update(env or {})
@@ -75,7 +76,7 @@ def run(args: Sequence[str], env: Mapping[str, str] | None = None, stdin: str | 
         input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,
-        env=_env(env),
+        env=cli_env(env),
         timeout=60,
     )
     return Outcome(done.returncode, done.stdout, done.stderr)

@@ -6,6 +6,10 @@ Exit status: 0 when every item succeeded, 1 when any failed, 2 for a usage error
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,7 @@ from aioplatform.testing import LocalPlatform
 from .conftest import (
     UNKNOWN,
     UNKNOWN_2,
+    cli_env,
     create_instances,
     instance_count,
     instance_states,
@@ -149,21 +154,39 @@ def test_wait_times_out_with_exit_1_and_a_wait_timeout_per_unfinished_instance(
     assert platform.stats.count("GET", "/saltant/api/containertaskinstances/*/") >= 4  # polled repeatedly
 
 
-def test_wait_counts_a_terminated_instance_as_failed(
+def test_wait_reports_terminated_unknown_and_unfinished_instances_as_failed_in_input_order(
     platform: LocalPlatform, saltant_env: dict[str, str]
 ) -> None:
-    platform.saltant.publish_delay = 10_000.0
+    platform.saltant.publish_delay = 10_000.0  # never picked up: only terminate finishes one
     uuids = create_instances(platform, 2)
     assert invoke(["saltant", "terminate-many", uuids[0]], env=saltant_env).code == 0
-    platform.saltant.publish_delay = 0.01  # the other one may now run (new instances only)
     out = invoke(
-        ["saltant", "wait", *uuids, "--refresh-period", "0.05", "--timeout", "0.5", "--json"],
+        [
+            "saltant",
+            "wait",
+            uuids[0],
+            UNKNOWN,
+            uuids[1],
+            "--refresh-period",
+            "0.05",
+            "--timeout",
+            "0.3",
+            "--json",
+        ],
         env=saltant_env,
     )
     assert out.code == 1
-    first = out.records[0]
-    assert (first["ok"], first["state"], first["error"]) == (False, "terminated", "Unsuccessful")
-    assert "terminated" in first["message"]
+    terminated, unknown, unfinished = out.records
+    assert (terminated["input"], terminated["ok"], terminated["state"]) == (uuids[0], False, "terminated")
+    assert terminated["error"] == "Unsuccessful" and "terminated" in terminated["message"]
+    assert (unknown["input"], unknown["ok"], unknown["error"], unknown["status"]) == (
+        UNKNOWN,
+        False,
+        "NotFound",
+        404,
+    )
+    assert (unfinished["input"], unfinished["ok"], unfinished["error"]) == (uuids[1], False, "WaitTimeout")
+    assert "wait: 0 ok, 3 failed" in out.stderr
 
 
 # -- credentials -----------------------------------------------------------------------------------
@@ -383,3 +406,30 @@ def test_resolve_with_a_rejected_token_fails_every_serial_with_exit_1(
         (serials[1], False, 401),
     ]
     assert sorted(pending_commissions(platform)) == sorted(serials)
+
+
+def test_ctrl_c_stops_a_wait_with_exit_130_and_no_traceback(
+    platform: LocalPlatform, saltant_env: dict[str, str]
+) -> None:
+    platform.saltant.publish_delay = 10_000.0
+    uuids = create_instances(platform, 2)
+    polled = platform.stats.count("GET", "/saltant/api/containertaskinstances/*/")
+    args = ["saltant", "wait", *uuids, "--refresh-period", "100", "--json"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aioplatform.cli", *args],
+        env=cli_env(saltant_env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while platform.stats.count("GET", "/saltant/api/containertaskinstances/*/") < polled + 2:
+            assert time.monotonic() < deadline and proc.poll() is None, "the wait never polled"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)  # now asleep until the next round, 100 s away
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "Traceback" not in out + err
