@@ -49,6 +49,7 @@ async def test_upload_many_gives_one_outcome_per_file_under_faults(
             group.id, sources, concurrency=8, on_progress=lambda done, total, _: progress.append(done)
         )
         stored = await client.groups.list_files(group.id).to_list()
+        assert client.session.pool_status()["in_use"] == 0  # no connection left checked out
 
     assert len(result) == 50 and sorted(progress) == list(range(1, 51))
     for i, outcome in enumerate(result):

@@ -203,3 +203,25 @@ async def test_files_are_listed_in_upload_order(backend: Backend) -> None:
             await client.groups.upload_file(group_id, b"x", name)
         assert [f.name async for f in client.groups.list_files(group_id)] == ["z.txt", "a.txt", "m.txt"]
         assert [f.name for f in (await client.groups.get(group_id)).files] == ["z.txt", "a.txt", "m.txt"]
+
+
+async def test_a_failed_download_leaves_no_file_and_no_busy_connection(
+    backend: Backend, tmp_path: Path
+) -> None:
+    class Full(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: object) -> int:
+            raise OSError(28, "No space left on device")
+
+    target = tmp_path / "never.bin"
+    async with backend.logged_in() as client:
+        group_id = await new_group(client, backend)
+        handle = await client.groups.upload_file(group_id, os.urandom(300_000), "r.bin")
+        with pytest.raises(NotFound):
+            await client.groups.download_file(group_id, "0" * 32, target)
+        assert os.listdir(tmp_path) == []  # neither the target nor its .part
+        with pytest.raises(OSError, match="No space"):
+            await client.groups.download_file(group_id, handle.id, Full())
+        assert client.session.pool_status()["in_use"] == 0
