@@ -73,6 +73,7 @@ class GroupFiles:
         """
         check_id("group_id", group_id)
         filename = _name_for(file, name)
+        body = multipart_file(UPLOAD_FIELD, filename, file, content_type=content_type)
         url = self._client._url(f"uploads/{group_id}/files")
         if self._client.token is None:
             # rob-flask answers 403 before reading the body and closes the connection, so the
@@ -81,7 +82,6 @@ class GroupFiles:
                 "not logged in (uploading needs a login: the server answers 403 without one)",
                 status=403, method="POST", url=url,
             )  # fmt: skip
-        body = multipart_file(UPLOAD_FIELD, filename, file, content_type=content_type)
         response = await self._client._request(
             "POST",
             url,
