@@ -33,9 +33,12 @@ def _build_app() -> Any:
         port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 = a free one).")] = 8080,
         host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
         db: Annotated[str, typer.Option(help="SQLite file (':memory:' for none).")] = ":memory:",
-        latency_ms: Annotated[float, typer.Option(help="Latency added to every request.")] = 0.0,
+        latency_ms: Annotated[float, typer.Option(min=0, help="Latency added to every request.")] = 0.0,
         fault_rate: Annotated[
-            float, typer.Option(help="Share of requests answered 429/503 or dropped after the handler.")
+            float,
+            typer.Option(
+                min=0, max=1, help="Share of requests answered 429/503 or dropped after the handler."
+            ),
         ] = 0.0,
         seed: Annotated[int, typer.Option(help="Seed of the fault injector and seeded data.")] = 0,
         credentials_file: Annotated[
