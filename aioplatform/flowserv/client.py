@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..core.auth import Auth
 from ..core.client import BaseClient
@@ -73,7 +74,8 @@ def flowserv_error_message(response: Response) -> str:
 class FlowservClient(BaseClient):
     """An async flowserv client: ``users``, ``groups`` (with their files) and ``workflows``.
 
-    ``base_url`` is the API root, e.g. ``http://localhost:5000/flowserv/api/v1``;
+    ``base_url`` is the API root, e.g. ``http://localhost:5000/flowserv/api/v1`` (a bare
+    ``http://host:port`` gets the default path ``/flowserv/api/v1``);
     ``token`` an API key from an earlier login (optional). ``session`` shares a pool
     with other clients (it is then not closed by this one); ``retry``, ``timeouts``
     and ``limits`` configure the client's own.
@@ -90,6 +92,8 @@ class FlowservClient(BaseClient):
         limits: Limits | None = None,
     ):
         self._api_key = ApiKeyAuth(token)
+        if isinstance(base_url, str) and urlsplit(base_url).path in ("", "/"):
+            base_url = base_url.rstrip("/") + DEFAULT_API_PATH  # a bare host: rob-flask's default root
         super().__init__(
             base_url, auth=self._api_key, session=session, retry=retry, timeouts=timeouts, limits=limits
         )

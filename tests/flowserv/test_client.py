@@ -90,3 +90,10 @@ def test_bad_constructor_arguments_fail_at_once() -> None:
     with pytest.raises(ValueError, match="token"):
         FlowservClient("http://localhost/flowserv/api/v1", token="")
     assert "***" in repr(ApiKeyAuth("s3cret-token")) and "s3cret" not in repr(ApiKeyAuth("s3cret-token"))
+
+
+async def test_a_bare_host_gets_the_default_api_path(backend: Backend) -> None:
+    host = backend.url.split("/flowserv/")[0]
+    async with FlowservClient(host) as client:
+        assert client.base_url == backend.url
+        assert backend.workflow_id in [w.id async for w in client.workflows.list()]
