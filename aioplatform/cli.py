@@ -205,31 +205,25 @@ def _saltant_app() -> Any:
         code = asyncio.run(_saltant_batch(action, url, token, ids, executable, concurrency, as_json, extra))
         raise typer.Exit(code)
 
-    @sub.command("clone-many")
-    def clone_many(
-        url: Url,
-        token: Token,
-        uuids: Ids = None,
-        from_file: FromFile = None,
-        concurrency: Concurrency = 32,
-        executable: Executable = False,
-        as_json: Json = False,
-    ) -> None:
-        """Clone task instances; one outcome per UUID, exit 1 if any failed."""
-        run("clone", url, token, _read_ids(uuids or [], from_file), executable, concurrency, as_json)
+    def batch_command(action: str, doc: str) -> Any:
+        def command(
+            url: Url,
+            token: Token,
+            uuids: Ids = None,
+            from_file: FromFile = None,
+            concurrency: Concurrency = 32,
+            executable: Executable = False,
+            as_json: Json = False,
+        ) -> None:
+            run(action, url, token, _read_ids(uuids or [], from_file), executable, concurrency, as_json)
 
-    @sub.command("terminate-many")
-    def terminate_many(
-        url: Url,
-        token: Token,
-        uuids: Ids = None,
-        from_file: FromFile = None,
-        concurrency: Concurrency = 32,
-        executable: Executable = False,
-        as_json: Json = False,
-    ) -> None:
-        """Terminate task instances; one outcome per UUID, exit 1 if any failed."""
-        run("terminate", url, token, _read_ids(uuids or [], from_file), executable, concurrency, as_json)
+        command.__doc__ = doc
+        return command
+
+    for action, verb in (("clone", "Clone"), ("terminate", "Terminate")):
+        sub.command(f"{action}-many")(
+            batch_command(action, f"{verb} task instances; one outcome per UUID, exit 1 if any failed.")
+        )
 
     @sub.command("wait")
     def wait(

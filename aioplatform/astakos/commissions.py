@@ -224,9 +224,8 @@ class CommissionsMixin(AstakosBase):
                 merged.failed.extend((s, fault) for s, _ in chunk)
         for s in unknown:
             message = f"serial {s} is not pending for this component"
-            merged.failed.append(
-                (s, Fault("itemNotFound", 404, message, raw={"itemNotFound": {"message": message, "code": 404}}))
-            )
+            raw = {"itemNotFound": {"message": message, "code": 404}}
+            merged.failed.append((s, Fault("itemNotFound", 404, message, raw=raw)))
         for s in conflicting:
             message = f"cannot both accept and reject serial {s}"
             merged.failed.append(
