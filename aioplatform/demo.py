@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from . import BatchResult, Limits, RetryPolicy, Session, TransportError
+from . import BatchResult, Limits, NotFound, RetryPolicy, Session, TransportError
 from .astakos import AstakosClient, CommissionRequest
 from .saltant import SaltantClient
 from .testing import FaultRule, LocalPlatform
@@ -126,17 +126,29 @@ class Demo:
 
         # -- saltant ---------------------------------------------------------------------
         whitelist_name, queue_name = f"{self.tag}-wl", f"{self.tag}-q"
-        ttype = await self.saltant.container_task_types.create(
-            name=f"{self.tag}-type",
-            command_to_run="echo {{ n }}",
-            container_image="busybox",
-            container_type="docker",
-            required_arguments=["n"],
+        types, whitelists, queues = (
+            self.saltant.container_task_types,
+            self.saltant.task_whitelists,
+            self.saltant.task_queues,
         )
-        whitelist = await self.saltant.task_whitelists.create(
-            name=whitelist_name, whitelisted_container_task_types=[ttype.id]
+        ttype = await create_once(
+            lambda: types.create(
+                name=f"{self.tag}-type",
+                command_to_run="echo {{ n }}",
+                container_image="busybox",
+                container_type="docker",
+                required_arguments=["n"],
+            ),
+            lambda: types.get(name=f"{self.tag}-type"),
         )
-        queue = await self.saltant.task_queues.create(name=queue_name, whitelists=[whitelist.id])
+        whitelist = await create_once(
+            lambda: whitelists.create(name=whitelist_name, whitelisted_container_task_types=[ttype.id]),
+            lambda: whitelists.get(name=whitelist_name),
+        )
+        queue = await create_once(
+            lambda: queues.create(name=queue_name, whitelists=[whitelist.id]),
+            lambda: queues.get(name=queue_name),
+        )
         specs = [
             {
                 "task_type_id": ttype.id,
@@ -193,7 +205,8 @@ class Demo:
             # Commissions whose answer was dropped exist, pending, but their serials never
             # reached us: find them and reject them, as a careful component would.
             orphans = await self.astakos.get_pending_commissions()
-            result = await self.astakos.resolve_commissions([], orphans) if orphans else None
+            # Chunked: a lost answer is reconciled against the pending list, never guessed.
+            result = await self.astakos.resolve_commissions([], orphans, chunk_size=100) if orphans else None
             progress(1, 1, result)
             return orphans
 
@@ -294,6 +307,24 @@ class Demo:
             self.console.print(f"  {mark}  {check.what}: expected {check.expected}, got {check.actual}")
 
 
+async def create_once(create: Callable[[], Awaitable[T]], find: Callable[[], Awaitable[T]]) -> T:
+    """Create a uniquely named object exactly once, even if the answer to the POST is lost.
+
+    A POST whose connection dropped after sending may or may not have created the
+    object, so it is never blindly re-sent: look it up by its unique name first, and
+    create it again only if it provably does not exist.
+    """
+    for _ in range(5):
+        try:
+            return await create()
+        except TransportError:
+            try:
+                return await find()
+            except NotFound:
+                continue  # provably not created: safe to send again
+    return await create()
+
+
 def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -312,7 +343,7 @@ async def run_demo(
         raise ValueError(f"n must be an integer >= 2, got {n!r}")
     if not 0 <= fault_rate <= 1:
         raise ValueError(f"fault_rate must be between 0 and 1, got {fault_rate!r}")
-    console = console or Console()
+    console = console or Console(soft_wrap=True)  # one line per check, even in a pipe
     rules = [FaultRule.uniform(fault_rate, retry_after=0.05)] if fault_rate else []
     with tempfile.TemporaryDirectory(prefix="aioplatform-demo-") as tmp:
         path = db or str(Path(tmp) / "platform.sqlite3")
