@@ -418,6 +418,9 @@ async def _serve(
 
     from .testing import LocalPlatform
 
+    # A dedicated server process: hand the GIL to the store's SQLite thread sooner than
+    # the default 5 ms, or a busy event loop starves it and serialises every request.
+    sys.setswitchinterval(0.0005)
     platform = LocalPlatform(
         db, host=host, port=port, latency=latency, faults=_fault_rules(fault_rate), seed=seed
     )

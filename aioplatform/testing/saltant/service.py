@@ -195,6 +195,8 @@ class SaltantService(EmbeddedService):
         self.run_delay = 0.1
         self.run_duration = 0.5
         self.failure_rate = 0.0
+        self._users_by_token: dict[str, sqlite3.Row] = {}
+        self._next_due: dict[str, float] = {}  # per instance table; touched on the store thread only
         self.jwt_access_lifetime = 300.0
         self.jwt_refresh_lifetime = 86400.0
         self._rng = random.Random(seed)
@@ -328,11 +330,16 @@ class SaltantService(EmbeddedService):
             if len(parts) != 2:
                 raise HTTPError(403, {"detail": "Invalid token header. No credentials provided."})
             key = parts[1]
-            row: sqlite3.Row | None = await self.store.run(
-                lambda c: c.execute("SELECT * FROM saltant_users WHERE token = ?", (key,)).fetchone()
-            )
+            # Users are never changed or deleted through the API, so a token once found
+            # stays valid: cache the hits (never the misses: add_user may come later).
+            row: sqlite3.Row | None = self._users_by_token.get(key)
             if row is None:
-                raise HTTPError(403, {"detail": "Invalid token."})
+                row = await self.store.run(
+                    lambda c: c.execute("SELECT * FROM saltant_users WHERE token = ?", (key,)).fetchone()
+                )
+                if row is None:
+                    raise HTTPError(403, {"detail": "Invalid token."})
+                self._users_by_token[key] = row
             return row
         if parts and parts[0] == "Bearer" and len(parts) == 2:
             claims = self._jwt_decode(parts[1], "access")
@@ -648,8 +655,14 @@ class SaltantService(EmbeddedService):
         }
 
     def _advance(self, conn: sqlite3.Connection, table: str) -> None:
-        """Move every instance whose next transition is due (cascading through several)."""
+        """Move every instance whose next transition is due (cascading through several).
+
+        Runs on every read, so it first checks the earliest due time it knows of (kept
+        up to date by inserts, recomputed after each sweep) and returns when nothing is due.
+        """
         now = time.time()
+        if now < self._next_due.get(table, 0.0):
+            return
         conn.execute(
             f"UPDATE {table} SET state = 'published', next_at = next_at + ? "
             "WHERE next_at <= ? AND state = 'created'",
@@ -665,6 +678,8 @@ class SaltantService(EmbeddedService):
             "WHERE next_at <= ? AND state = 'running'",
             (now,),
         )
+        earliest = conn.execute(f"SELECT MIN(next_at) FROM {table} WHERE next_at IS NOT NULL").fetchone()[0]
+        self._next_due[table] = float("inf") if earliest is None else float(earliest)
 
     def _new_instance(
         self,
@@ -690,6 +705,7 @@ class SaltantService(EmbeddedService):
                 now + self.publish_delay, outcome, self._seq,
             ),
         )  # fmt: skip
+        self._next_due[table] = min(self._next_due.get(table, 0.0), now + self.publish_delay)
         row: sqlite3.Row = conn.execute(f"SELECT * FROM {table} WHERE uuid = ?", (uuid,)).fetchone()
         return row
 
