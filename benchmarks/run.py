@@ -29,6 +29,8 @@ from aioplatform.saltant import SaltantClient
 from .servers import ServedPlatform, serve
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PERFORMANCE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+MARKERS = ("<!-- results:start -->", "<!-- results:end -->")
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 TARGETS = {
@@ -381,7 +383,17 @@ def main(
     table = markdown(rows, meta)
     (out / f"{stem}.md").write_text(table)
     chart(rows, out / f"{stem if quick else 'batch'}.png")
+    if not quick and out == RESULTS:
+        refresh_docs(table)
     print(table)
+
+
+def refresh_docs(table: str) -> None:
+    """Put the latest full run's tables into docs/performance.md, between its markers."""
+    page = PERFORMANCE_PAGE.read_text()
+    start, end = page.index(MARKERS[0]) + len(MARKERS[0]), page.index(MARKERS[1])
+    body = table.split("\n", 1)[1]  # the page has its own title
+    PERFORMANCE_PAGE.write_text(page[:start] + "\n" + body + "\n" + page[end:])
 
 
 if __name__ == "__main__":
