@@ -13,6 +13,9 @@ token, as on the server: build one client per token.
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from .account import AccountMixin
 from .commissions import CommissionsMixin
 from .identity import IdentityMixin
@@ -32,3 +35,18 @@ class AstakosClient(
     ``retry``, ``timeouts`` and ``limits`` configure the client's own. Use it as an
     async context manager, or call :meth:`aclose`.
     """
+
+    @classmethod
+    def from_env(cls, **options: Any) -> AstakosClient:
+        """A client from ``ASTAKOS_TOKEN`` and ``ASTAKOS_AUTH_URL`` (the CLI reads the same).
+
+        astakosclient has no environment convention; these names are ours. ``options``
+        (session, retry, timeouts, limits, logger) are passed on.
+        """
+        values = {}
+        for name in ("ASTAKOS_TOKEN", "ASTAKOS_AUTH_URL"):
+            value = os.environ.get(name)
+            if not value:
+                raise ValueError(f"environment variable {name} is not set")
+            values[name] = value
+        return cls(values["ASTAKOS_TOKEN"], values["ASTAKOS_AUTH_URL"], **options)

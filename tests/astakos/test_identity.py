@@ -142,3 +142,15 @@ async def test_the_given_logger_hears_about_discovery_without_the_token(
             await client.get_quotas()
     assert any(platform.astakos.account_url in r.getMessage() for r in caplog.records)
     assert platform.astakos_user_token not in caplog.text
+
+
+async def test_from_env_reads_the_token_and_auth_url_the_cli_reads(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASTAKOS_TOKEN", platform.astakos_user_token)
+    monkeypatch.setenv("ASTAKOS_AUTH_URL", platform.astakos_auth_url)
+    async with AstakosClient.from_env() as client:
+        assert (await client.authenticate()).user.id == platform.astakos.user_uuid
+    monkeypatch.delenv("ASTAKOS_AUTH_URL")
+    with pytest.raises(ValueError, match="ASTAKOS_AUTH_URL"):
+        AstakosClient.from_env()
