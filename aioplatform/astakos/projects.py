@@ -88,7 +88,10 @@ class ProjectsMixin(AstakosBase):
     async def modify_project(self, project_id: str, specs: Mapping[str, Any]) -> SubmittedApplication:
         """Apply for a change of a project; it takes effect when the application is approved."""
         body = _specs(specs)
-        response = await self._account("PUT", f"projects/{_check_id(project_id, 'project_id')}", json=body)
+        path = f"projects/{_check_id(project_id, 'project_id')}"
+        # A PUT, but not idempotent: each one files a new application (replacing the pending
+        # one), so it is retried only under the POST rules.
+        response = await self._account("PUT", path, json=body, idempotent=False)
         return SubmittedApplication.parse(response.json())
 
     async def project_action(self, project_id: str, action: str, reason: str = "") -> None:

@@ -20,7 +20,11 @@ class UserCatalogsMixin(AstakosBase):
     ) -> dict[str, str]:
         if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
             raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
         ids = list(dict.fromkeys(ids))
+        if not ids:
+            return {}  # nothing to look up: the answer is known without asking
 
         async def lookup(chunk: list[str]) -> dict[str, str]:
             # A lookup changes nothing: re-sending it is harmless.

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
-from aioplatform import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from aioplatform import BadRequest, Conflict, Forbidden, NotFound, TransportError, Unauthorized
 from aioplatform.astakos import AstakosClient
 from aioplatform.testing import LocalPlatform
+
+from .conftest import FAST
 
 END = dt.datetime(2099, 1, 1, tzinfo=dt.timezone.utc)
 SPECS = {
@@ -197,3 +199,22 @@ async def test_nested_models_answer_in_astakosclients_dict_shape_too(
     policy = project.resources["cyclades.vm"]
     assert policy["member_capacity"] == policy.member_capacity == 100
     assert project.to_dict()["resources"]["cyclades.vm"] == policy.to_dict()
+
+
+async def test_a_modification_whose_answer_is_lost_is_not_sent_again(
+    platform: LocalPlatform, user: AstakosClient, admin: AstakosClient
+) -> None:
+    pid = await approved_project(user, admin)
+    route = f"PUT /astakos/account/v1.0/projects/{pid}"
+    async with AstakosClient(platform.astakos_user_token, platform.astakos_auth_url, retry=FAST) as client:
+        platform.faults.script(route, ["drop_after"])
+        with pytest.raises(TransportError):
+            await client.modify_project(pid, {"description": "once"})
+        # the server filed it once (each PUT files an application): never re-sent
+        assert platform.stats.count("PUT", route.split(" ", 1)[1]) == 1
+        platform.faults.script(route, [503])  # answered before the handler: provably not filed
+        change = await client.modify_project(pid, {"description": "twice"})
+    assert platform.stats.count("PUT", route.split(" ", 1)[1]) == 3
+    project = await user.get_project(pid)
+    assert project.last_application is not None and project.last_application.id == change.application
+    assert project.last_application.description == "twice"

@@ -67,3 +67,26 @@ async def test_a_lone_string_is_refused_before_any_request(
     with pytest.raises(ValueError, match="chunk_size"):
         await user.get_uuids(["a@b.c"], chunk_size=0)
     assert platform.stats.requests == 0
+
+
+async def test_chunks_of_a_big_lookup_are_in_flight_together(platform: LocalPlatform) -> None:
+    platform.faults.latency = 0.05  # every answer takes a while: overlapping chunks need their own connection
+    async with AstakosClient(platform.astakos_user_token, platform.astakos_auth_url) as client:
+        await client.get_endpoints()
+        before = platform.stats.connections
+        names = [f"ghost{i}@example.org" for i in range(1200)] + ["user@example.org"]
+        found = await client.get_uuids(names, chunk_size=100, concurrency=4)
+        assert found == {"user@example.org": platform.astakos.user_uuid}
+        assert platform.stats.count("POST", "/astakos/account/v1.0/user_catalogs") == 13
+        assert platform.stats.connections - before >= 3  # one connection would mean one chunk at a time
+        assert client.session.pool_status()["in_use"] == 0
+
+
+async def test_an_empty_lookup_sends_nothing_and_a_bad_concurrency_is_refused(
+    platform: LocalPlatform, user: AstakosClient
+) -> None:
+    assert await user.get_usernames([]) == {}
+    assert await user.service_get_uuids(()) == {}
+    with pytest.raises(ValueError, match="concurrency"):
+        await user.get_usernames(["x"], concurrency=0)
+    assert platform.stats.requests == 0
