@@ -33,6 +33,7 @@ from .users import UserManager
 __all__ = ["SaltantClient", "drf_error_message"]
 
 _NO_AUTH = Auth()
+_KNOWN_CLONES_CAP = 100_000  # clone uuids remembered for lost-clone lookups (oldest dropped first)
 
 
 def drf_error_message(body: Any) -> str | None:
@@ -89,6 +90,11 @@ class SaltantClient(BaseClient):
         self._jwt = auth if isinstance(auth, JWTAuth) else None
         if self._jwt is not None:
             self._jwt.bind(self._post_token)
+        # Who we are (a DRF token does not say; an instance we create or clone does) and
+        # the clones we were answered with: what a lost-clone lookup must not claim.
+        # Shared with with_options() copies.
+        self._username: str | None = self._jwt.username if self._jwt is not None else None
+        self._known_clones: dict[str, None] = {}
         self._rebind()
 
     def _rebind(self) -> None:
@@ -99,6 +105,20 @@ class SaltantClient(BaseClient):
         self.task_queues = TaskQueueManager(self)
         self.task_whitelists = TaskWhitelistManager(self)
         self.users = UserManager(self)
+
+    def _learn_username(self, username: str | None) -> None:
+        if self._username is None and username:
+            self._username = username
+
+    def _remember_clone(self, uuid: str, user: str | None) -> None:
+        self._learn_username(user)
+        known = self._known_clones
+        known[uuid] = None
+        if len(known) > _KNOWN_CLONES_CAP:
+            del known[next(iter(known))]
+
+    def _knows_clone(self, uuid: str) -> bool:
+        return uuid in self._known_clones
 
     # -- construction -----------------------------------------------------------------------
 

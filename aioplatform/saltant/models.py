@@ -174,9 +174,9 @@ class TaskInstance(Model):
         """Refresh this instance from the server (in place) and return it."""
         return self._update_from(await self.manager.get(self.uuid))
 
-    async def clone(self: TI) -> TI:
-        """Clone this instance on the server; returns the NEW instance."""
-        clone: TI = await self.manager.clone(self.uuid)
+    async def clone(self: TI, *, reconcile: bool = False) -> TI:
+        """Clone this instance on the server; returns the NEW instance (see the manager's method)."""
+        clone: TI = await self.manager.clone(self.uuid, reconcile=reconcile)
         return clone
 
     async def terminate(self: TI) -> TI:

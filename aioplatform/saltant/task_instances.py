@@ -4,18 +4,26 @@ Batches run on the client's shared pool with bounded concurrency and return a
 :class:`~aioplatform.BatchResult` (exactly one outcome per input, in input order).
 Clone and terminate are POSTs: the core retries them only when the server provably
 did not process them (429/503, connection refused), so a batch never clones twice.
+A clone whose answer was lost (the request was sent, no answer came back) may or may
+not exist; ``reconcile=True`` looks it up instead of reporting a failure (saltant has
+no idempotency key, so the lookup matches on the clone's inputs and creation time).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import email.utils
 import inspect
+import time
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from ..core import defaults
 from ..core.batch import BatchResult, ProgressCallback, gather
+from ..core.errors import ItemCancelled, ServerError, TransportError
+from ..core.session import Response
 from .errors import WaitTimeout
 from .models import (
     TASK_INSTANCE_FINISH_STATUSES,
@@ -31,6 +39,27 @@ TI = TypeVar("TI", bound=TaskInstance)
 
 DEFAULT_REFRESH_PERIOD = 5.0  # saltant-py's DEFAULT_TASK_INSTANCE_WAIT_REFRESH_PERIOD
 _SPEC_KEYS = frozenset({"task_type_id", "task_queue_id", "arguments", "name"})
+# Seconds subtracted from the estimated server time of a lost clone's request when
+# looking it up (the server's Date header has a resolution of one second).
+_CLOCK_SLACK = 1.0
+
+
+def _lost_answer(exc: BaseException) -> bool:
+    """A failure after which the server may have acted: sent, but no usable answer came back."""
+    if isinstance(exc, TransportError):
+        return exc.sent
+    if isinstance(exc, ServerError):
+        return exc.status != 503  # 503 is answered before the application runs
+    return isinstance(exc, ItemCancelled)
+
+
+def _server_skew(response: Response) -> float:
+    """The server's clock minus ours, from the ``Date`` header (0 when absent or unreadable)."""
+    try:
+        server = email.utils.parsedate_to_datetime(response.headers["Date"])
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+    return server.timestamp() - time.time()
 
 
 def _uuid(value: Any, name: str = "uuid") -> str:
@@ -93,7 +122,12 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
     ) -> TI:
         """Create (submit) a task instance; the server fills missing arguments from the defaults."""
         body = self._create_body(task_type_id, task_queue_id, arguments, name)
-        return await self._send("POST", self.path, body)
+        return await self._create(body)
+
+    async def _create(self, body: dict[str, Any]) -> TI:
+        created = await self._send("POST", self.path, body)
+        self._client._learn_username(created.user)
+        return created
 
     @staticmethod
     def _create_body(
@@ -108,10 +142,73 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
             "task_queue": _check_id(f"{where}task_queue_id", task_queue_id),
         }
 
-    async def clone(self, uuid: str) -> TI:
-        """Clone the instance: a NEW instance with the same type, queue, name and arguments."""
-        response = await self._client._request("POST", f"{self.path}{segment('uuid', _uuid(uuid))}/clone/")
-        return self.response_data_to_model_instance(response.json())
+    async def clone(self, uuid: str, *, reconcile: bool = False) -> TI:
+        """Clone the instance: a NEW instance with the same type, queue, name and arguments.
+
+        With ``reconcile=True``, a clone whose answer was lost (connection dropped or
+        timed out after sending, a 5xx other than 503) is looked up on the server: the
+        clone is returned if it exists, else the original error is raised.
+        """
+        uuid = _uuid(uuid)
+        sent_at = time.time()
+        try:
+            return await self._post_clone(uuid)
+        except Exception as exc:
+            if not reconcile or not _lost_answer(exc):
+                raise
+            found = await self._find_lost_clone(uuid, sent_at, exc, claimed={uuid})
+            if found is None:
+                raise
+            return found
+
+    async def _post_clone(self, uuid: str) -> TI:
+        response = await self._client._request("POST", f"{self.path}{segment('uuid', uuid)}/clone/")
+        clone = self.response_data_to_model_instance(response.json())
+        self._client._remember_clone(clone.uuid, clone.user)
+        return clone
+
+    async def _find_lost_clone(
+        self, original_uuid: str, sent_at: float, error: BaseException, claimed: set[str]
+    ) -> TI | None:
+        """The clone of ``original_uuid`` requested at ``sent_at`` (our clock) whose answer was lost.
+
+        Candidates have the original's name, type, queue and arguments, were created by
+        this client's user (when known) no earlier than the request, and are not an
+        instance this client already holds (``claimed`` or any clone it was answered
+        with). The oldest candidate is taken and claimed. None if there is none, or if
+        the lookup itself fails (noted on ``error``).
+        """
+        try:
+            response = await self._client._request("GET", f"{self.path}{segment('uuid', original_uuid)}/")
+            original = self.response_data_to_model_instance(response.json())
+            since = sent_at + _server_skew(response) - _CLOCK_SLACK
+            filters: dict[str, Any] = {
+                "task_type": original.task_type,
+                "task_queue": original.task_queue,
+                "datetime_created__gte": dt.datetime.fromtimestamp(since, tz=dt.timezone.utc),
+            }
+            if original.name:  # django-filter ignores an empty value
+                filters["name"] = original.name
+            user = self._client._username
+            if user is not None:
+                filters["user__username"] = user
+            found: TI | None = None
+            async for candidate in self.list(filters):  # newest first: the last match is the oldest
+                if (
+                    candidate.uuid in claimed
+                    or self._client._knows_clone(candidate.uuid)
+                    or candidate.name != original.name
+                    or candidate.arguments != original.arguments
+                ):
+                    continue
+                found = candidate
+        except Exception as lookup_error:  # the original failure is what is reported
+            error.add_note(f"looking up the lost clone failed: {lookup_error}")
+            return None
+        if found is not None:
+            claimed.add(found.uuid)
+            self._client._remember_clone(found.uuid, found.user)
+        return found
 
     async def terminate(self, uuid: str) -> TI:
         """Ask the server to terminate the instance (202). It answers with the instance as stored,
@@ -128,11 +225,41 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         concurrency: int = defaults.CONCURRENCY,
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
+        reconcile: bool = False,
     ) -> BatchResult[TI]:
-        """Clone every instance; one outcome (the new instance, or the exception) per UUID."""
-        return await gather(
-            self.clone, _uuids(uuids), concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
+        """Clone every instance; one outcome (the new instance, or the exception) per UUID.
+
+        With ``reconcile=True``, once every request is done, each clone whose answer was
+        lost is looked up (one at a time, never claiming an instance another outcome
+        holds): a found clone becomes that item's outcome, so the server holds exactly
+        one clone per successful outcome and none for a failed one. ``on_progress``
+        reports the requests as they finish, before any reconciliation.
+        """
+        ids = _uuids(uuids)
+        if not reconcile:
+            return await gather(
+                self._post_clone, ids, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
+            )
+        sent_at: dict[int, float] = {}
+
+        async def clone(item: tuple[int, str]) -> TI:
+            sent_at[item[0]] = time.time()
+            return await self._post_clone(item[1])
+
+        result = await gather(
+            clone, list(enumerate(ids)), concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
         )
+        outcomes = list(result.outcomes)
+        failed = {e.index for e in result.errors}
+        claimed = set(ids) | {v.uuid for v in result.values}
+        for index in sorted(failed):
+            error = outcomes[index]
+            if index in sent_at and isinstance(error, BaseException) and _lost_answer(error):
+                found = await self._find_lost_clone(ids[index], sent_at[index], error, claimed)
+                if found is not None:
+                    outcomes[index] = found
+                    failed.discard(index)
+        return BatchResult(ids, outcomes, failed)
 
     async def terminate_many(
         self,
@@ -191,11 +318,8 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
                 )
             )
 
-        async def create(body: dict[str, Any]) -> TI:
-            return await self._send("POST", self.path, body)
-
         return await gather(
-            create, bodies, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
+            self._create, bodies, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
         )
 
     async def wait_until_finished(

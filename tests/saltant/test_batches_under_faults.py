@@ -3,7 +3,8 @@
 The fault middleware answers 429/503 *instead of* the handler (nothing was done: the
 client may retry a POST) and ``drop_after`` closes the connection *after* the handler
 committed (the clone exists, the answer is lost: a retry would duplicate it, so the
-client must report a failure instead). Counting rows in the store checks both.
+client must report a failure instead, or, with ``reconcile=True``, find the clone that
+was made). Counting rows in the store checks both.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from __future__ import annotations
 import collections
 import sqlite3
 
+import pytest
+
 from aioplatform import RateLimited, RetryPolicy, ServerError, TransportError
-from aioplatform.saltant import SaltantClient
+from aioplatform.saltant import ContainerTaskInstance, SaltantClient
 from aioplatform.testing import FaultRule, LocalPlatform
+
+from .conftest import Setup
 
 CLONE_ROUTE = "/saltant/api/containertaskinstances/*/clone/"
 N = 1000
@@ -105,3 +110,64 @@ async def test_wait_many_rides_out_faulty_polls() -> None:
             assert client.session.pool_status()["in_use"] == 0
         assert sum(platform.faults.injected.values()) > 0
         assert result.ok and len(result) == 200 and {i.state for i in result.values} == {"successful"}
+
+
+async def test_reconciled_clone_many_leaves_one_clone_per_success_and_none_per_failure() -> None:
+    # The issue's invariant, literally: lost answers are looked up and become successes.
+    rule = FaultRule(
+        match="POST " + CLONE_ROUTE, rate_429=0.05, rate_503=0.05, drop_after=0.02, retry_after=0.05
+    )
+    policy = RetryPolicy(max_attempts=2, backoff_base=0.01, backoff_cap=0.05)  # some 429/503 stay failures
+    async with LocalPlatform(faults=rule, seed=11) as platform:
+        platform.saltant.publish_delay = 10_000.0
+        async with SaltantClient(platform.saltant_url, platform.saltant_token, retry=policy) as client:
+            task_type = await client.container_task_types.create("t", "true", "busybox", "docker")
+            whitelist = await client.task_whitelists.create(
+                "w", whitelisted_container_task_types=[task_type.id]
+            )
+            queue = await client.task_queues.create("q", whitelists=[whitelist.id])
+            base = {"task_type_id": task_type.id, "task_queue_id": queue.id}
+            # every original has the same name and arguments: only uuids and times tell clones apart
+            made = await client.container_task_instances.create_many([base] * N, concurrency=50)
+            assert made.ok
+            uuids = [o.uuid for o in made.values]
+            uuids[5] = uuids[4]  # a uuid given twice is cloned twice, and each lost answer found once
+            result = await client.container_task_instances.clone_many(uuids, concurrency=50, reconcile=True)
+            assert client.session.pool_status()["in_use"] == 0
+
+        injected = platform.faults.injected
+        assert injected["drop_after"] > 0 and len(result.errors) > 0
+        assert len(result) == N
+        assert all(isinstance(e.exception, (RateLimited, ServerError)) for e in result.errors)
+        clones = result.values
+        assert len({c.uuid for c in clones}) == len(clones)  # no clone reported twice
+        assert not {c.uuid for c in clones} & set(uuids)
+
+        def rows(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT COUNT(*) FROM saltant_containertaskinstances").fetchone()[0])
+
+        assert platform.store.run_sync(rows) - N == len(clones)  # one per success, none per failure
+        posts = platform.stats.count("POST", CLONE_ROUTE)
+        # answered + lost-then-found + refused at the door: no POST was re-sent after the handler ran
+        assert posts == len(clones) + injected["429"] + injected["503"]
+
+
+async def test_a_single_lost_clone_answer_is_found_or_reraised(platform: LocalPlatform, ready: Setup) -> None:
+    platform.saltant.publish_delay = 10_000.0
+    async with SaltantClient(platform.saltant_url, platform.saltant_token) as client:
+        manager = client.container_task_instances
+        original = await manager.create(ready.task_type.id, ready.queue.id, {"who": "x"}, name="o")
+        earlier = await original.clone()  # an older clone with the same inputs is never claimed
+        platform.faults.add(FaultRule(match="POST " + CLONE_ROUTE, drop_before=1.0))
+        with pytest.raises(TransportError) as info:  # sent, but the server never acted: nothing to find
+            await manager.clone(original.uuid, reconcile=True)
+        assert info.value.sent
+        platform.faults.clear()
+        platform.faults.add(FaultRule(match="POST " + CLONE_ROUTE, drop_after=1.0))
+        found = await original.clone(reconcile=True)
+        assert isinstance(found, ContainerTaskInstance) and found.uuid not in (original.uuid, earlier.uuid)
+        assert (found.name, found.arguments, found.user) == ("o", original.arguments, "admin")
+        with pytest.raises(TransportError):
+            await manager.clone(original.uuid)  # without reconcile: the honest failure
+        listed = {i.uuid async for i in manager.list({"name": "o"})}
+        assert len(listed) == 4 and {original.uuid, earlier.uuid, found.uuid} < listed  # + that orphan

@@ -1,6 +1,6 @@
 """django-filter, as saltant configures it: ``<field>`` or ``<field>__<lookup>`` query params -> SQL.
 
-Unknown parameters are ignored (as django-filter does); a value a lookup cannot use
+Unknown parameters and empty values are ignored (as django-filter does); a value a lookup cannot use
 (a bad date, a non-integer id) is a 400 ``{"<param>": ["..."]}``. Lookups per kind:
 
 * CHAR: exact, contains, in, startswith, endswith, regex
@@ -69,6 +69,8 @@ def compile_filters(query: Mapping[str, str], fields: Mapping[str, tuple[str, st
         if spec is None or lookup not in LOOKUPS[spec[0]]:
             continue
         kind, column = spec
+        if value == "":
+            continue  # django-filter skips empty values (EMPTY_VALUES): no filter, not an error
         try:
             clause, values = _clause(kind, column, lookup, value)
         except (ValueError, OverflowError) as exc:
