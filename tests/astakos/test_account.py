@@ -6,8 +6,18 @@ import sqlite3
 
 import pytest
 
-from aioplatform import BadRequest, NotFound
-from aioplatform.astakos import AstakosClient
+from aioplatform import (
+    APIError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PlatformError,
+    RetryPolicy,
+    ServerError,
+    Unauthorized,
+)
+from aioplatform.astakos import AstakosClient, QuotaLimit
 from aioplatform.testing import LocalPlatform
 
 
@@ -85,3 +95,41 @@ async def test_an_unknown_endpoint_is_a_bad_request_with_the_cloudfault_message(
         await user._account("GET", "no/such/thing")
     assert caught.value.message == "API endpoint not found"
     assert '"badRequest"' in caught.value.body
+
+
+async def test_each_fault_status_is_its_error_with_the_faults_message(
+    platform: LocalPlatform, user: AstakosClient, service: AstakosClient, admin: AstakosClient
+) -> None:
+    a = platform.astakos
+    with pytest.raises(BadRequest) as bad:
+        await user._account("GET", "no/such/thing")
+    assert bad.value.message == "API endpoint not found" and bad.value.status == 400
+    with pytest.raises(Unauthorized) as unauthorized:
+        await service.get_quotas()
+    assert unauthorized.value.message == "Invalid X-Auth-Token"
+    submitted = await admin.create_project(
+        {"name": "hidden.example.org", "end_date": "2099-01-01T00:00:00+00:00", "private": True}
+    )
+    with pytest.raises(Forbidden, match="You do not have access to this project"):
+        await user.get_project(submitted.id)
+    with pytest.raises(NotFound, match="No user with UUID 'ghost'") as fault_404:
+        await service.service_get_quotas(user="ghost")
+    assert '"itemNotFound"' in fault_404.value.body
+    with pytest.raises(NotFound) as empty_404:
+        await service.reject_commission(424242)
+    assert empty_404.value.body == "" and empty_404.value.method == "POST"
+    with pytest.raises(APIError, match="Method not allowed") as not_allowed:
+        await user._account("DELETE", "quotas")
+    assert not_allowed.value.status == 405
+    with pytest.raises(Conflict, match="Membership already exists"):
+        await user.join_project(a.project_uuid)
+    with pytest.raises(QuotaLimit, match="Available: 10, Requested: 11") as over:
+        await service.issue_one_commission(a.user_uuid, a.user_uuid, {"cyclades.vm": 11})
+    assert over.value.status == 413 and isinstance(over.value, APIError)
+    platform.faults.script("GET /astakos/account/v1.0/quotas", [503])
+    with pytest.raises(ServerError, match="injected fault 503") as unavailable:
+        await user.with_options(retry=RetryPolicy(max_attempts=1)).get_quotas()
+    assert unavailable.value.status == 503
+    for caught in (bad, unauthorized, fault_404, empty_404, not_allowed, over, unavailable):
+        assert isinstance(caught.value, PlatformError)
+        assert a.user_token not in str(caught.value) and a.service_token not in str(caught.value)

@@ -65,8 +65,17 @@ async def test_issue_many_under_faults_never_issues_twice_and_resolve_leaves_hol
             ):
                 assert pending[serial] == [p.to_wire() for p in request.provisions]
 
+            # and each dropped answer left exactly the commission its input asked for
+            def key(provisions: list[dict[str, object]]) -> str:
+                return repr(provisions)
+
+            lost = sorted(key([p.to_wire() for p in requests[e.index].provisions]) for e in result.errors)
+            assert sorted(key(pending[s]) for s in set(pending) - set(successes)) == lost
+
             accept, reject = successes[: len(successes) // 2], successes[len(successes) // 2 :]
             resolved = await client.resolve_commissions(accept, reject, chunk_size=50, concurrency=8)
+            # the chunks were throttled too, and retried (429/503 are provably unprocessed)
+            assert platform.faults.count("429", RESOLVE) + platform.faults.count("503", RESOLVE) > 0
 
         assert resolved.failed == []
         assert resolved.accepted == accept and resolved.rejected == reject

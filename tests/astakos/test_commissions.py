@@ -321,3 +321,50 @@ async def test_another_components_commissions_are_invisible(
         result = await pithos.resolve_commissions([serial], [])
         assert [(s, f.name) for s, f in result.failed] == [(serial, "itemNotFound")]
     assert await service.get_pending_commissions() == [serial]
+
+
+@pytest.mark.parametrize(
+    ("quantity", "accept", "while_pending", "after"),
+    [
+        # §5.4: (usage_min, usage_max) from (5, 5) while pending, then once resolved
+        (2, True, (5, 7), (7, 7)),  # import, accept: usage_min += q
+        (2, False, (5, 7), (5, 5)),  # import, reject: usage_max -= q
+        (-2, True, (3, 5), (3, 3)),  # release, accept: usage_max -= q
+        (-2, False, (3, 5), (5, 5)),  # release, reject: usage_min += q
+    ],
+)
+async def test_each_cell_of_the_resolution_table(
+    platform: LocalPlatform,
+    service: AstakosClient,
+    quantity: int,
+    accept: bool,
+    while_pending: tuple[int, int],
+    after: tuple[int, int],
+) -> None:
+    u = platform.astakos.user_uuid
+    await service.issue_one_commission(u, u, {VM: 5}, auto_accept=True)
+    serial = await service.issue_one_commission(u, u, {VM: quantity})
+    for holding in await usage(platform):
+        assert holding is not None and (holding["usage_min"], holding["usage_max"]) == while_pending
+    quota = (await service.service_get_quotas(user=u))[u][u][VM]
+    assert (quota.usage, quota.pending) == (while_pending[1], while_pending[1] - while_pending[0])
+    await service.commission_action(serial, "accept" if accept else "reject")
+    for holding in await usage(platform):
+        assert holding is not None and (holding["usage_min"], holding["usage_max"]) == after
+    assert await service.get_pending_commissions() == []
+
+
+async def test_a_release_below_zero_names_what_can_be_released(
+    platform: LocalPlatform, service: AstakosClient
+) -> None:
+    u = platform.astakos.user_uuid
+    await service.issue_one_commission(u, u, {VM: 3}, auto_accept=True)
+    with pytest.raises(QuotaLimit) as caught:
+        await service.issue_one_commission(u, u, {VM: -5})
+    error = caught.value
+    assert (error.kind, error.limit, error.usage, error.requested, error.available) == (
+        "NoQuantityError", 0, 3, 5, 3,
+    )  # fmt: skip
+    assert error.holder == f"user:{u}" and error.data["provision"]["quantity"] == -5
+    assert "Available: 3, Requested: 5" in str(error)
+    assert (await usage(platform))[0] == {"limit": 10, "usage_min": 3, "usage_max": 3}

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from aioplatform import BadRequest, NotFound, ServerError, Unauthorized
+from aioplatform import BadRequest, NotFound, RetryPolicy, ServerError, Unauthorized
 from aioplatform.astakos import AstakosClient
 from aioplatform.testing import LocalPlatform
 
@@ -154,3 +154,19 @@ async def test_from_env_reads_the_token_and_auth_url_the_cli_reads(
     monkeypatch.delenv("ASTAKOS_AUTH_URL")
     with pytest.raises(ValueError, match="ASTAKOS_AUTH_URL"):
         AstakosClient.from_env()
+
+
+async def test_a_validated_token_stays_out_of_retry_logs_and_errors(
+    platform: LocalPlatform, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = platform.astakos
+    secret = a.tokens["other"]  # travels in the path of GET tokens/{token_id}
+    platform.faults.script(f"GET /astakos/identity/v2.0/tokens/{secret}", [503, 503])
+    retry = RetryPolicy(max_attempts=2, backoff_base=0.01, backoff_cap=0.01)
+    async with AstakosClient(a.user_token, platform.astakos_auth_url, retry=retry) as client:
+        with caplog.at_level(logging.DEBUG, logger="aioplatform"), pytest.raises(ServerError) as caught:
+            await client.validate_token(secret)
+        assert "retrying GET" in caplog.text  # the retry was logged ...
+        assert secret not in caplog.text  # ... without the token
+        assert secret not in str(caught.value) + repr(caught.value) + caught.value.url
+        assert (await client.validate_token(secret)).user.id == a.uuids["other"]

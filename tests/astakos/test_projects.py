@@ -218,3 +218,133 @@ async def test_a_modification_whose_answer_is_lost_is_not_sent_again(
     project = await user.get_project(pid)
     assert project.last_application is not None and project.last_application.id == change.application
     assert project.last_application.description == "twice"
+
+
+async def test_memberships_go_through_reject_cancel_enroll_moderated_leave_and_remove(
+    platform: LocalPlatform, user: AstakosClient, admin: AstakosClient
+) -> None:
+    a = platform.astakos
+    pid = await approved_project(user, admin, join_policy="moderated", leave_policy="moderated")
+    other_uuid = a.uuids["other"]
+    holding = (f"user:{other_uuid}", f"project:{pid}", "cyclades.vm")
+    async with AstakosClient(a.tokens["other"], platform.astakos_auth_url) as other:
+        memb_id = await other.join_project(pid)
+        membership = await other.get_membership(memb_id)
+        assert membership.state == "requested"
+        assert sorted(membership.allowed_actions) == ["accept", "cancel", "reject"]
+        await user.membership_action(memb_id, "reject", reason="not yet")
+        assert (await other.get_membership(memb_id)).state == "rejected"
+        assert await other.join_project(pid) == memb_id  # the membership is reused
+        with pytest.raises(Forbidden):
+            await user.membership_action(memb_id, "cancel")  # only the member cancels
+        await other.membership_action(memb_id, "cancel")
+        assert (await other.get_membership(memb_id)).state == "cancelled"
+        assert await user.enroll_member(pid, "OTHER@example.org") == memb_id
+        assert (await other.get_quotas())[pid]["cyclades.vm"].limit == 2
+        await other.membership_action(memb_id, "leave")  # leave_policy moderated: a request
+        membership = await other.get_membership(memb_id)
+        assert membership.state == "leave_requested"
+        assert set(membership.dates) >= {"requested", "rejected", "cancelled", "accepted", "leave_requested"}
+        assert (await a.holding(*holding) or {})["limit"] == 2  # still a member until removed
+        with pytest.raises(Forbidden):
+            await other.membership_action(memb_id, "remove")
+        await user.membership_action(memb_id, "remove")
+        assert (await other.get_membership(memb_id)).state == "removed"
+        assert (await a.holding(*holding) or {})["limit"] == 0
+        with pytest.raises(Conflict):
+            await user.membership_action(memb_id, "remove")
+
+
+async def test_closed_policies_refuse_joining_and_leaving(
+    platform: LocalPlatform, user: AstakosClient, admin: AstakosClient
+) -> None:
+    a = platform.astakos
+    closed = await approved_project(user, admin, join_policy="closed", leave_policy="closed")
+    async with AstakosClient(a.tokens["other"], platform.astakos_auth_url) as other:
+        with pytest.raises(Conflict):
+            await other.join_project(closed)
+        with pytest.raises(NotFound):
+            await other.join_project("no-such-project")
+        with pytest.raises(Conflict):
+            await user.enroll_member(closed, "other@example.org")
+        stuck = await approved_project(user, admin, name="stuck.example.org", leave_policy="closed")
+        memb_id = await other.join_project(stuck)
+        with pytest.raises(Conflict):
+            await other.membership_action(memb_id, "leave")
+        with pytest.raises(Conflict):
+            await user.membership_action(memb_id, "remove")
+        assert (await other.get_membership(memb_id)).state == "accepted"
+
+
+async def test_a_full_project_accepts_no_more_members(
+    platform: LocalPlatform, user: AstakosClient, admin: AstakosClient
+) -> None:
+    a = platform.astakos
+    pid = await approved_project(user, admin, join_policy="moderated", max_members=1)
+    await user.enroll_member(pid, "other@example.org")
+    with pytest.raises(Conflict):
+        await user.enroll_member(pid, "admin@example.org")
+    async with AstakosClient(a.admin_token, platform.astakos_auth_url) as joiner:
+        memb_id = await joiner.join_project(pid)
+        with pytest.raises(Conflict):
+            await user.membership_action(memb_id, "accept")
+
+
+async def test_terminate_and_reinstate_take_and_give_back_the_projects_quota(
+    platform: LocalPlatform, user: AstakosClient, admin: AstakosClient
+) -> None:
+    a = platform.astakos
+    pid = await approved_project(user, admin)
+    member = (f"user:{a.uuids['other']}", f"project:{pid}", "cyclades.vm")
+    await user.enroll_member(pid, "other@example.org")
+    assert (await a.holding(*member) or {})["limit"] == 2
+    await admin.project_action(pid, "terminate", reason="over")
+    project = await user.get_project(pid)
+    assert project.state == "terminated" and project.deactivation_date is not None
+    assert (await a.holding(f"project:{pid}", None, "cyclades.vm") or {})["limit"] == 0
+    assert (await a.holding(*member) or {})["limit"] == 0
+    with pytest.raises(Conflict):
+        await admin.modify_project(pid, {"description": "too late"})
+    await admin.project_action(pid, "reinstate")
+    assert (await user.get_project(pid)).state == "active"
+    assert (await a.holding(f"project:{pid}", None, "cyclades.vm") or {})["limit"] == 6
+    assert (await a.holding(*member) or {})["limit"] == 2
+    with pytest.raises(Conflict):
+        await admin.project_action(a.user_uuid, "terminate")  # a system project is never terminated
+
+
+async def test_a_denied_application_is_dismissed_and_a_denied_modification_changes_nothing(
+    platform: LocalPlatform, user: AstakosClient, admin: AstakosClient
+) -> None:
+    first = await user.create_project(SPECS)
+    await admin.application_action(first.id, first.application, "deny", reason="no")
+    project = await user.get_project(first.id)
+    assert project.state == "uninitialized"
+    assert project.last_application is not None and project.last_application.state == "denied"
+    with pytest.raises(Conflict):
+        await user.application_action(first.id, first.application, "cancel")  # no longer pending
+    await user.application_action(first.id, first.application, "dismiss")
+    assert (await user.get_project(first.id)).state == "deleted"
+
+    pid = await approved_project(user, admin, name="kept.example.org")
+    with pytest.raises(Conflict):
+        await user.modify_project(first.id, {"description": "deleted projects stay deleted"})
+    change = await user.modify_project(pid, {"description": "new"})
+    await admin.application_action(pid, change.application, "deny")
+    project = await user.get_project(pid)
+    assert project.state == "active" and project.description == ""
+    replaced = await user.modify_project(pid, {"description": "a"})
+    latest = await user.modify_project(pid, {"description": "b"})
+    with pytest.raises(Conflict):  # only the last application can be acted on
+        await admin.application_action(pid, replaced.application, "approve")
+    await admin.application_action(pid, latest.application, "approve")
+    assert (await user.get_project(pid)).description == "b"
+
+
+async def test_system_projects_keep_their_name_and_owner(
+    user: AstakosClient, platform: LocalPlatform
+) -> None:
+    system = await user.get_project(platform.astakos.user_uuid)
+    assert system.system_project and system.id == platform.astakos.user_uuid
+    with pytest.raises(Conflict):
+        await user.modify_project(system.id, {"name": "renamed.example.org"})
