@@ -170,3 +170,17 @@ async def test_a_validated_token_stays_out_of_retry_logs_and_errors(
         assert secret not in caplog.text  # ... without the token
         assert secret not in str(caught.value) + repr(caught.value) + caught.value.url
         assert (await client.validate_token(secret)).user.id == a.uuids["other"]
+
+
+async def test_a_deactivated_users_token_is_refused_until_reactivated(
+    platform: LocalPlatform, user: AstakosClient
+) -> None:
+    a = platform.astakos
+    await platform.astakos.set_active(a.user_uuid, False)
+    with pytest.raises(Unauthorized) as on_authenticate:
+        await user.authenticate()
+    with pytest.raises(Unauthorized) as on_quotas:
+        await user.get_quotas()
+    assert on_authenticate.value.message == on_quotas.value.message == "User inactive"
+    await platform.astakos.set_active(a.user_uuid, True)
+    assert (await user.authenticate()).user.id == a.user_uuid

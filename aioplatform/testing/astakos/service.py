@@ -9,7 +9,8 @@ admin (``admin_token``), a second user, three components (``service_token`` is t
 ``cyclades`` one, which owns the ``cyclades.*`` resources), every user's system
 project (uuid = the user's uuid) with holdings for every resource, and one active
 project (``project_uuid``) with the user as an accepted member. Helpers for tests:
-:meth:`AstakosService.add_user`, :meth:`set_limit`, :meth:`holding`, :meth:`holdings`.
+:meth:`AstakosService.add_user`, :meth:`set_active`, :meth:`set_limit`, :meth:`holding`,
+:meth:`holdings`, :meth:`commissions`.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class AstakosService(EmbeddedService):
         super().__init__(platform)
         self._rng = random.Random(f"astakos-{platform.seed}")
         self._user_tokens: dict[str, str] = {}  # token -> user uuid
+        self._inactive: set[str] = set()  # uuids of deactivated users (their tokens are 401)
         self._component_tokens: dict[str, str] = {}  # token -> component name
         self.tokens: dict[str, str] = {}  # seeded user key ("user", "admin", "other") -> token
         self.uuids: dict[str, str] = {}  # seeded user key -> uuid
@@ -254,6 +256,7 @@ class AstakosService(EmbeddedService):
             ).fetchone()
             self.uuids[key], self.tokens[key], self.usernames[key] = uuid, token, username
         self._user_tokens = {r[0]: r[1] for r in conn.execute("SELECT token, uuid FROM astakos_users")}
+        self._inactive = {r[0] for r in conn.execute("SELECT uuid FROM astakos_users WHERE active = 0")}
         self._component_tokens = {
             r[0]: r[1] for r in conn.execute("SELECT token, name FROM astakos_components")
         }
@@ -271,6 +274,15 @@ class AstakosService(EmbeddedService):
         )
         self._user_tokens[token] = uuid
         return uuid, token
+
+    async def set_active(self, uuid: str, active: bool) -> None:
+        """Activate or deactivate a user: a deactivated user's token is 401 "User inactive"."""
+        await self.store.run(
+            lambda conn: conn.execute(
+                "UPDATE astakos_users SET active = ? WHERE uuid = ?", (int(active), uuid)
+            )
+        )
+        (self._inactive.discard if active else self._inactive.add)(uuid)
 
     async def set_limit(self, holder: str, source: str | None, resource: str, limit: int) -> None:
         """Set (or create) a holding's limit.
@@ -356,6 +368,8 @@ class AstakosService(EmbeddedService):
         uuid = self._user_tokens.get(self._token_of(request))
         if uuid is None:
             raise Fault(401, "unauthorized", "Invalid X-Auth-Token")
+        if uuid in self._inactive:
+            raise Fault(401, "unauthorized", "User inactive")
         return uuid
 
     def _component(self, request: web.Request) -> str:
@@ -410,6 +424,8 @@ class AstakosService(EmbeddedService):
         uuid = self._user_tokens.get(token)
         if uuid is None:
             raise Fault(401, "unauthorized", "Invalid token")
+        if uuid in self._inactive:
+            raise Fault(401, "unauthorized", "User inactive")
         if claimed is not None and claimed != uuid:
             raise Fault(401, "unauthorized", "Invalid credentials")
         tenant = auth.get("tenantName")
