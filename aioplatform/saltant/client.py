@@ -14,6 +14,7 @@ with **403**, which this client raises as :class:`AuthenticationFailed` (an
 
 from __future__ import annotations
 
+import ast
 import os
 from typing import Any
 
@@ -36,6 +37,19 @@ _NO_AUTH = Auth()
 _KNOWN_CLONES_CAP = 100_000  # clone uuids remembered for lost-clone lookups (oldest dropped first)
 
 
+def _unwrap(message: str) -> str:
+    """A model-level error saltant shows as the list repr ``"['msg']"`` (str of a Django
+    ValidationError raised inside ``validate()``), as its plain message(s)."""
+    if message.startswith("[") and message.endswith("]"):
+        try:
+            value = ast.literal_eval(message)
+        except (ValueError, SyntaxError):
+            return message
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            return "; ".join(value)
+    return message
+
+
 def drf_error_message(body: Any) -> str | None:
     """The readable message of a DRF error body (``detail``, field errors, ``non_field_errors``)."""
     if isinstance(body, str):
@@ -49,7 +63,8 @@ def drf_error_message(body: Any) -> str | None:
         return detail
     parts = []
     for field, errors in body.items():
-        text = "; ".join(str(e) for e in errors) if isinstance(errors, list) else str(errors)
+        items = errors if isinstance(errors, list) else [errors]
+        text = "; ".join(_unwrap(str(e)) for e in items)
         parts.append(text if field == "non_field_errors" else f"{field}: {text}")
     return "; ".join(parts)
 

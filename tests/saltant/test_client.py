@@ -136,6 +136,23 @@ async def test_jwt_access_tokens_are_refreshed_when_expired_or_rejected(platform
         assert platform.stats.count("POST", "/saltant/api/token/") == 1
 
 
+async def test_jwt_logs_in_again_once_the_refresh_token_expired(platform: LocalPlatform) -> None:
+    platform.saltant.jwt_access_lifetime = platform.saltant.jwt_refresh_lifetime = 0.3
+    await platform.saltant.add_user("gus", password="gus-pw-123")
+    async with SaltantClient.from_jwt(platform.saltant_url, "gus", "gus-pw-123") as client:
+        auth = client._jwt
+        assert auth is not None
+        auth._leeway = 0.0
+        await client.test_authentication()
+        await asyncio.sleep(0.4)  # both expired: no refresh is tried, a new login is made
+        await client.test_authentication()
+        assert platform.stats.count("POST", "/saltant/api/token/") == 2
+        assert platform.stats.count("POST", "/saltant/api/token/refresh/") == 0
+        platform.saltant.jwt_refresh_lifetime = 3600.0
+        await client.test_authentication()  # fresh again: nothing renewed
+        assert auth.renewals == 2
+
+
 async def test_jwt_with_a_wrong_password_is_unauthorized(platform: LocalPlatform) -> None:
     async with SaltantClient.from_jwt(platform.saltant_url, "admin", "wrong-password") as client:
         with pytest.raises(Unauthorized, match="No active account"):

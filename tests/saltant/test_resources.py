@@ -60,6 +60,9 @@ async def test_task_queues_create_patch_put_and_model_methods(client: SaltantCli
     put = await queues.put(queue.id, "gpu2", "", False, True, True, True, True, [whitelist.id])
     assert (put.name, put.whitelists, put.active) == ("gpu2", [whitelist.id], True)
     assert (await queue.sync()).name == "gpu2"
+    queue.description, queue.whitelists = "via put", []
+    assert (await queue.put()).description == "via put"
+    assert (await queues.get(id=queue.id)).whitelists == []
     with pytest.raises(BadRequest, match='whitelists: Invalid pk "99"'):
         await queues.patch(queue.id, whitelists=[99])
     with pytest.raises(TypeError, match="private"):
@@ -90,6 +93,11 @@ async def test_task_whitelists_create_patch_put(client: SaltantClient) -> None:
     assert emptied.whitelisted_container_task_types == []  # JSON can say "empty"; a form could not
     whitelist.description = "described"
     assert (await whitelist.put()).description == "described"
+    whitelist.name = "renamed"
+    assert (await whitelist.patch()).name == "renamed"  # saltant-py's alias of put()
+    whitelist.name = "stale"
+    assert (await whitelist.sync()) is whitelist and whitelist.name == "renamed"
+    await whitelists.patch(whitelist.id, name="both")
     assert (await whitelists.get(name="both")).whitelisted_container_task_types == [a.id]
     with pytest.raises(BadRequest, match="whitelisted_executable_task_types"):
         await whitelists.put(whitelist.id, "both", "", [], [b.id + 100])

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import uuid as uuidlib
 
 import aiohttp
 import pytest
 
-from aioplatform import BadRequest, BatchResult, NotFound, Session
+from aioplatform import BadRequest, BatchResult, NotAttempted, NotFound, Session
 from aioplatform.saltant import ContainerTaskInstance, ExecutableTaskInstance, SaltantClient, WaitTimeout
 from aioplatform.testing import LocalPlatform
 
@@ -17,8 +18,9 @@ from .conftest import Setup, frozen_lifecycle
 
 
 async def test_create_fills_in_default_arguments_and_starts_created(
-    client: SaltantClient, ready: Setup
+    platform: LocalPlatform, client: SaltantClient, ready: Setup
 ) -> None:
+    frozen_lifecycle(platform)  # two reads below must see the same state
     instance = await client.container_task_instances.create(
         ready.task_type.id, ready.queue.id, arguments={"who": "world"}, name="first"
     )
@@ -117,11 +119,25 @@ async def test_executable_instances_are_created_cloned_and_terminated(
         await manager.create(task_type.id, container_queue_only.id)
 
 
-async def test_terminate_of_a_finished_instance_changes_nothing(client: SaltantClient, ready: Setup) -> None:
+async def test_terminate_of_a_finished_instance_changes_nothing(
+    platform: LocalPlatform, client: SaltantClient, ready: Setup
+) -> None:
     instance = await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
     await instance.wait_until_finished(refresh_period=0.02)
-    answer = await client.container_task_instances.terminate(instance.uuid)
-    assert answer.state == "successful"
+    statuses: list[int] = []
+
+    async def on_end(session: object, ctx: object, params: aiohttp.TraceRequestEndParams) -> None:
+        statuses.append(params.response.status)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(on_end)
+    async with (
+        Session(trace_configs=[trace]) as session,
+        SaltantClient(platform.saltant_url, platform.saltant_token, session=session) as traced,
+    ):
+        answer = await traced.container_task_instances.terminate(instance.uuid)
+    assert statuses == [202]
+    assert answer.state == "successful" and answer.datetime_finished == instance.datetime_finished
     assert (await instance.sync()).state == "successful"
 
 
@@ -129,7 +145,10 @@ async def test_create_validation_errors_read_as_drf_wrote_them(client: SaltantCl
     manager = client.container_task_instances
     with pytest.raises(BadRequest) as missing:
         await manager.create(ready.task_type.id, ready.queue.id, {})
-    assert "required argument 'who' not provided" in missing.value.message
+    # the server writes the model error as a list repr; the message is the plain text
+    written = ["[\"required argument 'who' not provided!\"]"]
+    assert json.loads(missing.value.body) == {"non_field_errors": written}
+    assert missing.value.message == "required argument 'who' not provided!"
     with pytest.raises(BadRequest) as unknown:
         await manager.create(ready.task_type.id, 999, {"who": "x"})
     assert unknown.value.message == 'task_queue: Invalid pk "999" - object does not exist.'
@@ -341,3 +360,36 @@ async def test_wait_many_polls_in_bounded_rounds(platform: LocalPlatform, ready:
     assert peak <= 20
     polls = [platform.stats.count("GET", f"/saltant/api/containertaskinstances/{u}/") for u in uuids]
     assert min(polls) >= 2 and max(polls) - min(polls) <= 1  # rounds: every pending uuid once per round
+
+
+async def test_clone_many_fail_fast_stops_at_the_first_failure(client: SaltantClient, ready: Setup) -> None:
+    made = await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"})
+    missing = str(uuidlib.uuid4())
+    result = await client.container_task_instances.clone_many(
+        [missing] + [made.uuid] * 20, concurrency=1, fail_fast=True
+    )
+    assert len(result) == 21 and isinstance(result.outcomes[0], NotFound)
+    assert all(isinstance(o, NotAttempted) for o in result.outcomes[1:])
+    assert [i.uuid async for i in client.container_task_instances.list()] == [made.uuid]  # nothing cloned
+
+
+def test_datetimes_with_any_offset_parse_to_aware_datetimes(client: SaltantClient) -> None:
+    # saltant renders times in the requesting user's zone (default America/Vancouver)
+    manager = client.container_task_instances
+    body = {
+        "uuid": str(uuidlib.uuid4()), "name": "", "state": "successful", "user": "admin",
+        "task_queue": 1, "task_type": 1, "arguments": {},
+        "datetime_created": "2026-01-15T10:00:00.123456-08:00",
+        "datetime_finished": "2026-01-15T18:00:01.5Z",
+    }  # fmt: skip
+    instance = manager.response_data_to_model_instance(body)
+    assert instance.datetime_created == dt.datetime(2026, 1, 15, 18, 0, 0, 123456, tzinfo=dt.timezone.utc)
+    finished = instance.datetime_finished
+    assert finished is not None and finished.utcoffset() == dt.timedelta(0)
+    assert finished - instance.datetime_created == dt.timedelta(seconds=1, microseconds=376544)
+    assert instance.manager is manager
+
+
+async def test_an_empty_filter_value_is_no_filter(client: SaltantClient, ready: Setup) -> None:
+    await client.container_task_instances.create(ready.task_type.id, ready.queue.id, {"who": "x"}, name="n")
+    assert len(await client.container_task_instances.list({"name": "", "task_queue": ""}).to_list()) == 1
