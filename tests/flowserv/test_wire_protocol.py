@@ -222,3 +222,85 @@ async def test_cors_is_open_to_every_origin(backend: Backend) -> None:
             assert "PUT" in response.headers["Access-Control-Allow-Methods"]
         async with session.head(backend.url + "workflows") as response:
             assert response.status == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        # flowserv's validate_doc runs `in` and `for` on whatever the body parsed to.
+        ("users/register", [1], 400, "missing element 'username'"),
+        ("users/login", 5, 400, "argument of type 'int' is not iterable"),
+        ("users/activate", "id", 400, "unknown element 'i'"),
+        # ... and a list that passes, or a non-string password, crashes the route (500).
+        ("users/register", ["username", "password"], 500, None),
+        ("users/register", {"username": "x", "password": 5}, 500, None),
+        ("users/password/reset", {"requestId": "r", "password": 5}, 500, None),
+    ],
+)
+async def test_user_bodies_of_the_wrong_type_answer_like_rob_flask(
+    backend: Backend, path: str, body: Any, status: int, message: str | None
+) -> None:
+    got_status, ctype, got = await call(backend, "POST", path, json=body)
+    assert (got_status, ctype) == (status, "application/json")
+    if message is None:
+        assert got["error"].startswith("500 Internal Server Error")
+    else:
+        assert got == {"message": message}
+
+
+async def test_group_bodies_of_the_wrong_type_answer_like_rob_flask(backend: Backend) -> None:
+    _, token = await login_token(backend)
+    headers = {"api_key": token}
+    path = f"workflows/{backend.workflow_id}/groups"
+    _, _, group = await call(backend, "POST", path, json={"name": unique()}, headers=headers)
+    group_path = f"groups/{group['id']}"
+    # No key is mandatory on update, so a missing JSON body fails in the `for`, not the `in`.
+    assert await call(backend, "PUT", group_path, data=b"name=x", headers=headers) == (
+        400, "application/json", {"message": "'NoneType' object is not iterable"},
+    )  # fmt: skip
+    assert await call(backend, "POST", path, json="name", headers=headers) == (
+        400, "application/json", {"message": "unknown element 'n'"},
+    )  # fmt: skip
+    for method, where, body in [
+        ("POST", path, {"name": 5}),  # validate_name calls name.strip()
+        ("PUT", group_path, {"name": 5}),
+        ("PUT", group_path, []),  # passes validate_doc, then obj.get fails
+    ]:
+        status, ctype, answer = await call(backend, method, where, json=body, headers=headers)
+        assert (status, ctype) == (500, "application/json"), (method, body, answer)
+        assert answer["error"].startswith("500 Internal Server Error")
+    _, _, fetched = await call(backend, "GET", group_path, headers=headers)
+    assert fetched["name"] == group["name"]
+
+
+async def test_head_of_a_download_sends_headers_only(backend: Backend) -> None:
+    _, token = await login_token(backend)
+    headers = {"api_key": token}
+    _, _, group = await call(
+        backend, "POST", f"workflows/{backend.workflow_id}/groups", json={"name": unique()}, headers=headers
+    )
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("file", b"a,b\n1,2\n", filename="t.csv", content_type="text/csv")
+    _, _, handle = await call(backend, "POST", f"uploads/{group['id']}/files", data=form, headers=headers)
+    url = f"{backend.url}uploads/{group['id']}/files/{handle['id']}"
+    # One keep-alive connection: a body sent after the HEAD answer would corrupt the next response.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        async with session.head(url) as response:
+            assert response.status == 200
+            assert response.headers["Content-Length"] == "8"
+            assert response.headers["Content-Disposition"] == "attachment; filename=t.csv"
+            assert await response.read() == b""
+        async with session.get(url) as response:
+            assert (response.status, await response.read()) == (200, b"a,b\n1,2\n")
+
+
+async def test_a_wrong_method_names_the_allowed_ones(backend: Backend) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.put(backend.url + "uploads/" + "0" * 32 + "/files") as response:
+            assert response.status == 405
+            assert {m.strip() for m in response.headers["Allow"].split(",")} == {
+                "GET", "HEAD", "OPTIONS", "POST",
+            }  # fmt: skip
+        async with session.post(backend.url) as response:
+            assert response.status == 405
+            assert {m.strip() for m in response.headers["Allow"].split(",")} == {"GET", "HEAD", "OPTIONS"}

@@ -161,21 +161,48 @@ def _flask_html(status: int) -> web.Response:
     return web.Response(status=status, text=html, content_type="text/html", charset="utf-8")
 
 
+def _allow_header(allowed: set[str]) -> str:
+    """Werkzeug's ``Allow`` for a route: its methods, OPTIONS, and HEAD wherever GET is."""
+    methods = set(allowed) | {"OPTIONS"}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
 def _validate_doc(doc: Any, mandatory: list[str], optional: tuple[str, ...] = ()) -> dict[str, Any]:
-    """rob-flask's ``jsonbody``: mandatory keys present, no key outside mandatory + optional."""
-    if doc is None:
-        # flowserv's validate_doc iterates a None body: Python's TypeError text is the message.
-        raise FlowservError(400, "argument of type 'NoneType' is not iterable")
+    """rob-flask's ``jsonbody`` over flowserv's ``validate_doc``, quirks included.
+
+    The checks are Python's ``in`` and ``for`` on whatever the body parsed to, and a
+    ``TypeError`` becomes the 400 message: a body that is not JSON (``None``) reads
+    "argument of type 'NoneType' is not iterable" where a key is mandatory and
+    "'NoneType' object is not iterable" where none is; a JSON list is checked for
+    the keys among its items. A body that passes but is not an object then fails in
+    the route (a 500), as it does on rob-flask.
+    """
+    allowed = [*mandatory, *optional]
+    try:
+        for key in mandatory:
+            if key not in doc:
+                raise FlowservError(400, f"missing element '{key}'")
+        for key in doc:
+            if key not in allowed:
+                raise FlowservError(400, f"unknown element '{key}'")
+    except TypeError as exc:
+        raise FlowservError(400, str(exc)) from None
     if not isinstance(doc, dict):
-        raise FlowservError(400, f"'{type(doc).__name__}' object has no attribute 'get'")
-    for key in mandatory:
-        if key not in doc:
-            raise FlowservError(400, f"missing element '{key}'")
-    allowed = set(mandatory) | set(optional)
-    for key in doc:
-        if key not in allowed:
-            raise FlowservError(400, f"unknown element '{key}'")
+        raise FlowservError(500, INTERNAL_ERROR, key="error")
     return doc
+
+
+def _check_password(password: Any) -> str:
+    """flowserv's ``validate_password``: None or blank is a 400; a non-string crashes it (500)."""
+    if password is None:
+        raise FlowservError(400, "empty password")
+    if not isinstance(password, str):
+        raise FlowservError(500, INTERNAL_ERROR, key="error")
+    if password.strip() == "":
+        raise FlowservError(400, "empty password")
+    return password
 
 
 class FlowservService(EmbeddedService):
@@ -282,7 +309,9 @@ class FlowservService(EmbeddedService):
         except web.HTTPMethodNotAllowed as exc:
             if request.method == "OPTIONS":
                 return self._options(request, exc.allowed_methods)
-            return _flask_html(405)
+            page = _flask_html(405)
+            page.headers["Allow"] = _allow_header(exc.allowed_methods)
+            return page
         except web.HTTPNotFound:
             return _flask_html(404)
         except _BadJson:
@@ -299,11 +328,8 @@ class FlowservService(EmbeddedService):
     @staticmethod
     def _options(request: web.Request, allowed: set[str]) -> web.Response:
         """Flask's automatic OPTIONS answer, with flask-cors' preflight headers."""
-        methods = set(allowed) | {"OPTIONS"}
-        if "GET" in methods:
-            methods.add("HEAD")
         response = web.Response(status=200, content_type="text/html", charset="utf-8")
-        response.headers["Allow"] = ", ".join(sorted(methods))
+        response.headers["Allow"] = _allow_header(allowed)
         if "Access-Control-Request-Method" in request.headers:
             requested = request.headers.get("Access-Control-Request-Headers")
             if requested:
@@ -389,8 +415,7 @@ class FlowservService(EmbeddedService):
         obj = _validate_doc(await self._body(request), ["username", "password"], ("verify",))
         username, password = obj["username"], obj["password"]
         verify = bool(obj["verify"]) if "verify" in obj else True
-        if not isinstance(password, str) or password.strip() == "":
-            raise FlowservError(400, "empty password")
+        _check_password(password)
         if username is None:
             raise FlowservError(400, "missing user name")
         if not isinstance(username, str):
@@ -526,8 +551,7 @@ class FlowservService(EmbeddedService):
     async def password_reset(self, request: web.Request) -> web.Response:
         obj = _validate_doc(await self._body(request), ["requestId", "password"])
         request_id, password = obj["requestId"], obj["password"]
-        if not isinstance(password, str) or password.strip() == "":
-            raise FlowservError(400, "empty password")
+        _check_password(password)
         secret = await asyncio.to_thread(_hash_password, password.strip())
 
         def reset(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -657,9 +681,12 @@ class FlowservService(EmbeddedService):
 
     @staticmethod
     def _check_name(name: Any) -> str:
+        # flowserv's constraint.validate_name: a non-string name crashes its strip() (500).
         if name is None:
             raise FlowservError(400, "missing name")
-        if not isinstance(name, str) or name.strip() == "" or len(name.strip()) > 512:
+        if not isinstance(name, str):
+            raise FlowservError(500, INTERNAL_ERROR, key="error")
+        if name.strip() == "" or len(name.strip()) > 512:
             raise FlowservError(400, "invalid name")
         return name
 
@@ -875,6 +902,10 @@ class FlowservService(EmbeddedService):
             }
         )
         await response.prepare(request)
+        if request.method == "HEAD":
+            # The headers only: a body after a HEAD answer would be read as the next response.
+            await response.write_eof()
+            return response
         with path.open("rb") as source:
             while True:
                 chunk = await asyncio.to_thread(source.read, CHUNK)
