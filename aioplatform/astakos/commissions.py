@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..core.batch import BatchResult, ProgressCallback, gather
+from ..core.errors import PlatformError
 from .base import AstakosBase, check_ids
 from .models import CommissionInfo, CommissionRequest, Fault, ResolveResult
 
@@ -169,7 +170,9 @@ class CommissionsMixin(AstakosBase):
           the retry budget), the pending list is read again: serials no longer pending
           were resolved by the lost request and are reported as asked; serials still
           pending were provably not, and are sent once more. Only if that fails too do
-          they land in ``failed``, with a :class:`Fault` carrying the exception.
+          they land in ``failed``, with a :class:`Fault` carrying the exception — as do
+          a lost chunk's serials when the pending list cannot be read again (they may or
+          may not have been resolved); the other chunks' answers are kept.
         """
         accept = check_ids(accept_serials, "accept_serials", int)
         reject = check_ids(reject_serials, "reject_serials", int)
@@ -211,9 +214,17 @@ class CommissionsMixin(AstakosBase):
 
         lost = await run(work)
         if lost:
-            still_pending = set(await self.get_pending_commissions())
+            still_pending: set[int] | None
+            try:
+                still_pending = set(await self.get_pending_commissions())
+            except PlatformError:
+                still_pending = None  # which lost serials the server resolved cannot be told now
             resend: list[tuple[int, bool]] = []
-            for chunk, _ in lost:
+            for chunk, exc in lost:
+                if still_pending is None:
+                    fault = Fault.from_exception(exc)
+                    merged.failed.extend((s, fault) for s, _ in chunk)
+                    continue
                 for s, accepting_it in chunk:
                     if s in still_pending:
                         resend.append((s, accepting_it))  # provably not resolved: safe to send again

@@ -368,3 +368,20 @@ async def test_a_release_below_zero_names_what_can_be_released(
     assert error.holder == f"user:{u}" and error.data["provision"]["quantity"] == -5
     assert "Available: 3, Requested: 5" in str(error)
     assert (await usage(platform))[0] == {"limit": 10, "usage_min": 3, "usage_max": 3}
+
+
+async def test_a_lost_chunk_whose_fate_cannot_be_read_is_failed_and_the_other_chunks_are_kept(
+    platform: LocalPlatform,
+) -> None:
+    u = platform.astakos.user_uuid
+    async with AstakosClient(platform.astakos_service_token, platform.astakos_auth_url, retry=FAST) as client:
+        serials = [await client.issue_one_commission(u, u, {VM: 1}) for _ in range(4)]
+        platform.faults.script(RESOLVE_ROUTE, ["drop_after"])  # chunk 1 resolved, its answer lost
+        # the pending list is read once before sending, then every re-read fails
+        platform.faults.script("GET /astakos/account/v1.0/commissions", ["ok"] + [500] * FAST.max_attempts)
+        result = await client.resolve_commissions(serials, [], chunk_size=2, concurrency=1)
+        assert result.accepted == serials[2:]
+        assert [s for s, _ in result.failed] == serials[:2]
+        assert all(isinstance(f.exception, TransportError) for _, f in result.failed)
+    assert list(await platform.astakos.commissions()) == []  # the lost chunk was resolved, once
+    assert (await usage(platform))[0]["usage_min"] == 4
