@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from aioplatform.astakos import AstakosClient, CommissionRequest, QuotaLimit
@@ -58,24 +58,27 @@ class Model:
             self.h[(f"project:{user}", None, res)] = [PROJECT_LIMIT, 0, 0]
         self.pending: dict[int, dict[tuple[str, str | None, str], int]] = {}
 
-    def issue(self, lines: list[tuple[tuple[str, str | None, str], int]], force: bool) -> bool:
-        """Apply an issue as the table says; False (nothing applied) if a check fails."""
+    def issue(
+        self, lines: list[tuple[tuple[str, str | None, str], int]], force: bool
+    ) -> tuple[Any, ...] | None:
+        """Apply an issue as the table says, or (nothing applied) return the first failure:
+        ``(kind, holder, source, resource, requested, limit, usage)`` as the 413 reports it."""
         merged: dict[tuple[str, str | None, str], int] = {}
         for key, q in lines:
             merged[key] = merged.get(key, 0) + q
         for key, q in merged.items():
             limit, lo, hi = self.h[key]
             if q >= 0 and not force and hi + q > limit:
-                return False
+                return ("NoCapacityError", *key, q, limit, hi)
             if q < 0 and lo + q < 0:
-                return False
+                return ("NoQuantityError", *key, -q, 0, lo)
         for key, q in merged.items():
             if q >= 0:
                 self.h[key][2] += q
             else:
                 self.h[key][1] += q
         self._last = merged
-        return True
+        return None
 
     def resolve(self, serial: int, accept: bool) -> None:
         for key, q in self.pending.pop(serial).items():
@@ -116,13 +119,15 @@ async def run(platform: LocalPlatform, user: str, example: Example) -> None:
             if repeat:
                 request = CommissionRequest(request.provisions * 2, force=force, auto_accept=auto)
             lines = [((p.holder, p.source, p.resource), p.quantity) for p in request.provisions]
-            expected_ok = model.issue(lines, force)
+            failure = model.issue(lines, force)
             try:
                 serial = await client.issue_commission(request)
-            except QuotaLimit:
-                assert not expected_ok
+            except QuotaLimit as e:
+                event(f"{e.kind} ({'forced' if force else 'not forced'})")
+                assert (e.kind, e.holder, e.source, e.resource, e.requested, e.limit, e.usage) == failure
             else:
-                assert expected_ok
+                assert failure is None
+                event("issued (forced)" if force else "issued")
                 model.pending[serial] = model._last
                 if auto:
                     model.resolve(serial, True)
