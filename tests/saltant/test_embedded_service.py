@@ -235,3 +235,21 @@ def test_add_user_works_from_a_test_thread(local_platform: LocalPlatform) -> Non
     assert len(token) == 40
     with pytest.raises(ValueError, match="already exists"):
         local_platform.saltant.add_user_sync("threaded")
+
+
+async def test_non_get_requests_to_unknown_urls_get_an_empty_405(raw: Raw) -> None:
+    # saltant's custom error views handle GET only (protocol §9)
+    assert await raw.call("POST", "no/such/route/") == (405, "")
+    assert await raw.call("PUT", "users/admin/extra/") == (405, "")
+    assert await raw.call("GET", "no/such/route/") == (404, {"detail": "Not found."})
+
+
+async def test_the_api_docs_are_public(raw: Raw) -> None:
+    status, schema = await raw.call("GET", "swagger.json", token=None)
+    assert status == 200 and schema["swagger"] == "2.0" and schema["basePath"] == "/saltant/api"
+    assert set(schema["paths"]["/containertaskinstances/{uuid}/clone/"]) == {"post", "parameters"}
+    assert set(schema["paths"]["/taskqueues/{id}/"]) == {"get", "put", "patch", "parameters"}
+    assert schema["paths"]["/token/"]["post"]["security"] == []
+    for page in ("swagger/", "redoc/"):
+        status, html = await raw.call("GET", page, token=None)
+        assert status == 200 and "swagger.json" in html

@@ -290,6 +290,64 @@ class SaltantService(EmbeddedService):
             PATCH=self._whitelists_patch,
         )
         route("updatetaskinstancestatus/(?P<uuid>[^/.]+)", PUT=self._update_status, PATCH=self._update_status)
+        # drf-yasg's schema and its two viewers, public (AllowAny) as saltant configures them
+        route(r"swagger\.json", auth=False, GET=self._swagger_json)
+        route("swagger", auth=False, GET=self._swagger_ui)
+        route("redoc", auth=False, GET=self._swagger_ui)
+
+    # -- API docs (drf-yasg) ------------------------------------------------------------------
+
+    def _schema(self, request: web.Request) -> dict[str, Any]:
+        """An OpenAPI 2.0 document of the routes above (drf-yasg writes Swagger 2.0)."""
+        paths: dict[str, Any] = {}
+        for pattern, methods, auth in self._routes:
+            template = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern.pattern[1 : -len("/?$")])
+            if template.startswith(("swagger", "redoc")):
+                continue
+            operations: dict[str, Any] = {}
+            for method in methods:
+                operation: dict[str, Any] = {
+                    "operationId": f"{template.replace('/', '_').strip('_')}_{method.lower()}",
+                    "responses": {"201" if method == "POST" else "200": {"description": ""}},
+                }
+                if not auth:
+                    operation["security"] = []
+                operations[method.lower()] = operation
+            parameters = [
+                {"name": name, "in": "path", "required": True, "type": "string"}
+                for name in re.findall(r"{(\w+)}", template)
+            ]
+            if parameters:
+                operations["parameters"] = parameters
+            paths[f"/{template}/"] = operations
+        return {
+            "swagger": "2.0",
+            "info": {"title": "saltant API", "version": "v1"},
+            "host": request.host,
+            "schemes": [request.scheme],
+            "basePath": self.prefix,
+            "consumes": ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"],
+            "produces": ["application/json"],
+            "securityDefinitions": {
+                "Token": {"type": "apiKey", "name": "Authorization", "in": "header"},
+                "Bearer": {"type": "apiKey", "name": "Authorization", "in": "header"},
+            },
+            "security": [{"Token": []}, {"Bearer": []}],
+            "paths": paths,
+        }
+
+    async def _swagger_json(self, request: web.Request, user: None) -> web.Response:
+        return web.json_response(self._schema(request))
+
+    async def _swagger_ui(self, request: web.Request, user: None) -> web.Response:
+        viewer = "ReDoc" if request.path.rstrip("/").endswith("redoc") else "Swagger UI"
+        page = (
+            f"<!DOCTYPE html><html><head><title>saltant API - {viewer}</title></head>"
+            f'<body data-spec-url="{self.prefix}/swagger.json"><h1>saltant API</h1>'
+            f'<p>{viewer}: the OpenAPI document is <a href="{self.prefix}/swagger.json">swagger.json</a>.</p>'
+            "</body></html>"
+        )
+        return web.Response(text=page, content_type="text/html")
 
     @staticmethod
     def _bind(kind: str) -> Callable[[Handler], Handler]:
@@ -321,6 +379,10 @@ class SaltantService(EmbeddedService):
                 return web.json_response({"detail": str(exc)}, status=400)
             except UnsupportedMediaType as exc:
                 return web.json_response({"detail": str(exc)}, status=415)
+        if request.method not in ("GET", "HEAD"):
+            # saltant's custom error views handle GET only: any other method on an unknown
+            # URL gets an empty 405 (protocol §9)
+            return web.Response(status=405)
         return web.json_response({"detail": "Not found."}, status=404)
 
     async def _authenticate(self, request: web.Request) -> sqlite3.Row:
@@ -818,7 +880,7 @@ class SaltantService(EmbeddedService):
             if old is None:
                 raise _not_found()
             # No serializer here (the allowed-queue check is skipped) but the model is
-            # still validated on save; a failure is an unhandled 500 on the real server.
+            # still validated on save; a failure is an unhandled server error.
             queue = conn.execute(
                 "SELECT * FROM saltant_taskqueues WHERE id = ?", (old["task_queue"],)
             ).fetchone()
@@ -841,7 +903,8 @@ class SaltantService(EmbeddedService):
             row = await self.store.run(clone)
         except HTTPError as exc:
             if exc.status == 500:
-                return web.Response(status=500, text=str(exc.body), content_type="text/html")
+                # The unhandled error goes to saltant's GET-only error view: an empty 405 (§9).
+                return web.Response(status=405)
             raise
         return web.json_response(self._render_instance(row), status=201)
 
