@@ -170,6 +170,10 @@ class GroupFiles:
         (it may have been stored): its outcome is the error, never a duplicate.
         """
         check_id("group_id", group_id)
+        if isinstance(files, (str, bytes, os.PathLike)):
+            raise TypeError(
+                f"files must be an iterable of paths or (source, name) pairs, not one {type(files).__name__}"
+            )
 
         async def upload(item: UploadItem) -> FileHandle:
             if isinstance(item, tuple):

@@ -13,12 +13,28 @@ if TYPE_CHECKING:
 __all__ = ["Users", "check_id"]
 
 
+_UNSAFE_IN_PATH = frozenset("/?#%\\")
+
+
 def check_id(name: str, value: Any) -> str:
-    """A non-empty identifier without ``/`` (ids are placed in URL paths)."""
+    """An identifier that can sit in a URL path as it is.
+
+    flowserv ids are 32-hex strings (workflow ids may be chosen: letters, digits,
+    ``_``), so anything that would change the URL (``/ ? # % \\``, spaces, control
+    characters, or a ``.``/``..`` segment) is refused here instead of reaching a
+    different resource.
+    """
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
-    if not value or "/" in value:
-        raise ValueError(f"{name} must be a non-empty identifier without '/', got {value!r}")
+    if (
+        not value
+        or value in (".", "..")
+        or any(c in _UNSAFE_IN_PATH or c.isspace() or not c.isprintable() for c in value)
+    ):
+        raise ValueError(
+            f"{name} must be a non-empty identifier without '/', '?', '#', '%', '\\' or spaces, "
+            f"got {value!r}"
+        )
     return value
 
 

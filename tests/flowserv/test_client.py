@@ -97,3 +97,15 @@ async def test_a_bare_host_gets_the_default_api_path(backend: Backend) -> None:
     async with FlowservClient(host) as client:
         assert client.base_url == backend.url
         assert backend.workflow_id in [w.id async for w in client.workflows.list()]
+
+
+async def test_ids_that_would_change_the_url_are_refused_before_any_request(backend: Backend) -> None:
+    async with backend.client(token="f" * 32) as client:
+        for bad in ("..", ".", "a?b", "a#b", "a%2Fb", "a b", "a\\b", "a\nb", "a/b"):
+            with pytest.raises(ValueError, match="group_id"):
+                await client.groups.get(bad)
+        with pytest.raises(ValueError, match="file_id"):
+            await client.groups.download_file("g" * 32, "..")
+        with pytest.raises(ValueError, match="workflow_id"):
+            await client.workflows.get("x?y")
+        assert client.session.stats.requests == 0

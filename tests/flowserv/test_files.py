@@ -8,10 +8,11 @@ import os
 import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from aioplatform import BadRequest, NotFound
+from aioplatform import APIError, BadRequest, NotFound
 from aioplatform.flowserv import FileHandle, FlowservClient, NotAuthorized, NotLoggedIn
 
 from .conftest import Backend, unique
@@ -224,4 +225,64 @@ async def test_a_failed_download_leaves_no_file_and_no_busy_connection(
         assert os.listdir(tmp_path) == []  # neither the target nor its .part
         with pytest.raises(OSError, match="No space"):
             await client.groups.download_file(group_id, handle.id, Full())
+        assert client.session.pool_status()["in_use"] == 0
+
+
+async def test_upload_many_gives_one_outcome_per_item_in_order(backend: Backend, tmp_path: Path) -> None:
+    async def stream(i: int) -> AsyncIterator[bytes]:
+        yield f"streamed {i}".encode()
+
+    items: list[Any] = []
+    expected: list[bytes | type[BaseException]] = []
+    for i in range(12):
+        kind = i % 4
+        if kind == 0:
+            path = tmp_path / f"p{i:02d}.txt"
+            path.write_bytes(f"path {i}".encode())
+            items.append(path)
+            expected.append(f"path {i}".encode())
+        elif kind == 1:
+            items.append((f"bytes {i}".encode(), f"b{i:02d}.txt"))
+            expected.append(f"bytes {i}".encode())
+        elif kind == 2:
+            items.append((stream(i), f"s{i:02d}.txt"))
+            expected.append(f"streamed {i}".encode())
+        else:
+            items.append((b"x", "../.."))  # nothing left after sanitizing: the server says 400
+            expected.append(BadRequest)
+    items.insert(5, tmp_path / "missing.bin")
+    expected.insert(5, FileNotFoundError)
+    items.insert(9, (b"x", "a", "b"))
+    expected.insert(9, ValueError)
+    async with backend.logged_in() as client:
+        group_id = await new_group(client, backend)
+        result = await client.groups.upload_many(group_id, items, concurrency=4)
+        assert len(result) == len(items)
+        for outcome, want in zip(result, expected, strict=True):
+            if isinstance(want, bytes):
+                assert isinstance(outcome, FileHandle), outcome
+                assert await client.groups.download_file(group_id, outcome.id) == want
+            else:
+                assert isinstance(outcome, want), outcome
+        stored = [f.id for f in await client.groups.list_files(group_id).to_list()]
+        assert sorted(stored) == sorted(v.id for v in result.values)
+        assert client.session.pool_status()["in_use"] == 0
+
+
+async def test_upload_many_refuses_a_single_path_before_any_request(backend: Backend) -> None:
+    async with backend.client(token="f" * 32) as client:
+        with pytest.raises(TypeError, match="files must be an iterable"):
+            await client.groups.upload_many("g" * 32, "data.csv")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="concurrency"):
+            await client.groups.upload_many("g" * 32, [], concurrency=0)
+        assert client.session.stats.requests == 0
+
+
+async def test_an_upload_over_the_16_mib_limit_is_413_and_stores_nothing(backend: Backend) -> None:
+    async with backend.logged_in() as client:
+        group_id = await new_group(client, backend)
+        with pytest.raises(APIError) as caught:
+            await client.groups.upload_file(group_id, bytes(17 * MiB), "big.bin")
+        assert caught.value.status == 413 and "Request Entity Too Large" in caught.value.message
+        assert await client.groups.list_files(group_id).to_list() == []
         assert client.session.pool_status()["in_use"] == 0

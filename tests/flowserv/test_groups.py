@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from aioplatform import BadRequest, NotFound
@@ -143,7 +145,8 @@ async def test_non_members_cannot_update_or_delete(backend: Backend) -> None:
 async def test_a_member_added_by_the_owner_may_update(backend: Backend) -> None:
     bob_user = await backend.new_user()
     async with backend.logged_in() as alice, backend.logged_in(bob_user) as bob:
-        group = await alice.groups.create(backend.workflow_id, unique("team"), members=[bob_user.id])
+        # Any iterable of ids will do (a set here), not only a list.
+        group = await alice.groups.create(backend.workflow_id, unique("team"), members={bob_user.id})
         assert (await bob.groups.update(group.id, name=group.name + "-bob")).name == group.name + "-bob"
 
 
@@ -181,6 +184,10 @@ async def test_bad_group_arguments_fail_before_any_request(backend: Backend) -> 
             await client.groups.create(backend.workflow_id, "  ")
         with pytest.raises(TypeError, match="members"):
             await client.groups.create(backend.workflow_id, "x", members="abc")
+        with pytest.raises(TypeError, match="members"):
+            await client.groups.update("g" * 32, members=5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="members"):
+            await client.groups.update("g" * 32, members={"id": "x"})
         with pytest.raises(ValueError, match="workflow_id"):
             client.groups.list("")
         assert client.session.stats.requests == 0
@@ -212,3 +219,26 @@ async def test_a_failed_member_update_leaves_the_members_alone_on_the_emulator(b
             assert [m.id for m in members] == [other.id]
             with pytest.raises(NotAuthorized):
                 await client.groups.update(group.id, name="locked out")
+
+
+async def test_a_refused_create_stores_no_group_on_the_emulator(backend: Backend) -> None:
+    async with backend.logged_in() as client:
+        me = await client.users.whoami()
+        names = [unique("half") for _ in range(16)]
+        for name in names:
+            with pytest.raises(BadRequest, match="unknown user"):
+                await client.groups.create(backend.workflow_id, name, members=[uuid.uuid4().hex])
+        stored = {g.name: g.id async for g in client.groups.list(backend.workflow_id) if g.name in names}
+        if backend.name == "embedded":
+            # Our choice: a refused create changes nothing, so the corrected retry can use the name.
+            assert stored == {}
+            assert (await client.groups.create(backend.workflow_id, names[0])).name == names[0]
+        else:
+            # rob-flask 0.6.0 bug (docs/flowserv.md): it adds the members in set order and commits
+            # despite the 400, so the group is stored whenever the creator came before the unknown
+            # id (about half the time; all 16 escaping has odds of 1 in 65536).
+            assert stored
+            for name, group_id in stored.items():
+                assert [m.id for m in (await client.groups.get(group_id)).members] == [me.id]
+                with pytest.raises(BadRequest, match=f"group '{name}' exists"):
+                    await client.groups.create(backend.workflow_id, name)
