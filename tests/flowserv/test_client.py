@@ -109,3 +109,24 @@ async def test_ids_that_would_change_the_url_are_refused_before_any_request(back
         with pytest.raises(ValueError, match="workflow_id"):
             await client.workflows.get("x?y")
         assert client.session.stats.requests == 0
+
+
+async def test_passwords_never_appear_in_errors_or_logs(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="aioplatform")
+    secret = "pw-" + unique("secret")
+    user = await backend.new_user()
+    async with backend.client() as client:
+        failures: list[PlatformError] = []
+        for call in (
+            lambda: client.users.login(user.username, secret),  # wrong password: 404
+            lambda: client.users.register(user.username, secret),  # duplicate: 400
+            lambda: client.users.reset_password("0" * 32, secret),  # unknown request: 404
+        ):
+            with pytest.raises(PlatformError) as caught:
+                await call()
+            failures.append(caught.value)
+    for exc in failures:
+        assert secret not in str(exc) and secret not in repr(exc) and secret not in exc.body
+    assert secret not in caplog.text

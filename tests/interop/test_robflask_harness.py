@@ -23,9 +23,14 @@ def test_the_virtualenv_is_cached_outside_the_repo_and_keyed_by_the_pins() -> No
 
 
 def test_an_unavailable_server_fails_under_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CI", "true")
-    with pytest.raises(Failed, match="under CI"):
-        harness.unavailable("no network")
+    for value in ("true", "True", "1"):
+        monkeypatch.setenv("CI", value)
+        with pytest.raises(Failed, match="under CI"):
+            harness.unavailable("no network")
+    for value in ("false", ""):
+        monkeypatch.setenv("CI", value)
+        with pytest.raises(Skipped, match="no network"):
+            harness.unavailable("no network")
     monkeypatch.delenv("CI")
     with pytest.raises(Skipped, match="no network"):
         harness.unavailable("no network")
