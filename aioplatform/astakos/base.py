@@ -175,3 +175,12 @@ def check_ids(values: Any, name: str, kind: type = str) -> list[Any]:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise TypeError(f"{name} must contain only {kind.__name__} values, got {value!r}")
     return result
+
+
+def one_of(project_id: Any, project: Any) -> Any:
+    """``project_id`` (astakosclient's documented name) or ``project`` (its 0.19 code's name)."""
+    if project is not None:
+        if project_id is not None:
+            raise TypeError("give project_id or project (the same argument), not both")
+        return project
+    return project_id

@@ -23,8 +23,14 @@ class _TokenInPath(HeaderAuth):
 
 
 class IdentityMixin(AstakosBase):
-    async def get_endpoints(self) -> ServiceCatalog:
-        """The service catalog (``POST tokens`` without credentials); also refreshes discovery."""
+    async def get_endpoints(self, extra: bool = False) -> ServiceCatalog:
+        """The service catalog (``POST tokens`` without credentials); also refreshes discovery.
+
+        ``extra`` is accepted for astakosclient 0.19 code (it also looked up the OAuth2
+        root, which this client does not use): the whole catalog is returned either way.
+        """
+        if not isinstance(extra, bool):
+            raise TypeError(f"extra must be a bool, got {type(extra).__name__}")
         catalog = await self._fetch_catalog()
         self._discovery.learn(catalog)
         return catalog

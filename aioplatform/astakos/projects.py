@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.paging import AsyncPager
-from .base import AstakosBase
+from .base import AstakosBase, one_of
 from .models import Membership, Project, SubmittedApplication
 
 __all__ = ["ProjectsMixin"]
@@ -114,8 +114,14 @@ class ProjectsMixin(AstakosBase):
         # astakosclient sent the reason as "reasons", which the server ignores; "reason" is read.
         await self._account("POST", path, json={action: {"reason": reason, "app_id": app_id}})
 
-    def get_memberships(self, project_id: str | None = None) -> AsyncPager[Membership]:
-        """The caller's memberships and those of projects the caller owns (one project's if given)."""
+    def get_memberships(
+        self, project_id: str | None = None, *, project: str | None = None
+    ) -> AsyncPager[Membership]:
+        """The caller's memberships and those of projects the caller owns (one project's if given).
+
+        ``project=`` is the same as ``project_id=`` (astakosclient 0.19's code names it so).
+        """
+        project_id = one_of(project_id, project)
         params = {"project": _check_id(project_id, "project_id")} if project_id is not None else None
 
         async def fetch() -> list[Membership]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import AstakosBase, check_ids
+from .base import AstakosBase, check_ids, one_of
 from .models import ProjectQuota, Quota
 
 __all__ = ["QuotasMixin"]
@@ -33,13 +33,19 @@ class QuotasMixin(AstakosBase):
         }
 
     async def service_get_quotas(
-        self, user: str | list[str] | None = None, project_id: str | list[str] | None = None
+        self,
+        user: str | list[str] | None = None,
+        project_id: str | list[str] | None = None,
+        *,
+        project: str | list[str] | None = None,
     ) -> dict[str, dict[str, dict[str, Quota]]]:
         """Every user's quotas of the calling component's resources: ``{user: {project: {resource: Quota}}}``.
 
         ``user`` and ``project_id`` (a uuid or a list) restrict the answer; an unknown
-        ``user`` is :class:`~aioplatform.NotFound`.
+        ``user`` is :class:`~aioplatform.NotFound`. ``project=`` is the same as
+        ``project_id=`` (astakosclient 0.19's code names it so).
         """
+        project_id = one_of(project_id, project)
         params = {}
         if (u := _joined(user, "user")) is not None:
             params["user"] = u
@@ -55,10 +61,13 @@ class QuotasMixin(AstakosBase):
         }
 
     async def service_get_project_quotas(
-        self, project_id: str | list[str] | None = None
+        self, project_id: str | list[str] | None = None, *, project: str | list[str] | None = None
     ) -> dict[str, dict[str, ProjectQuota]]:
-        """Projects' quotas of the calling component's resources: ``{project: {resource: ProjectQuota}}``."""
-        p = _joined(project_id, "project_id")
+        """Projects' quotas of the calling component's resources: ``{project: {resource: ProjectQuota}}``.
+
+        ``project_id`` (a uuid or a list; ``project=`` as in astakosclient 0.19) restricts it.
+        """
+        p = _joined(one_of(project_id, project), "project_id")
         response = await self._account("GET", "service_project_quotas", params={"project": p} if p else None)
         return {
             project: {res: ProjectQuota.parse(q) for res, q in by_res.items()}

@@ -133,3 +133,24 @@ async def test_each_fault_status_is_its_error_with_the_faults_message(
     for caught in (bad, unauthorized, fault_404, empty_404, not_allowed, over, unavailable):
         assert isinstance(caught.value, PlatformError)
         assert a.user_token not in str(caught.value) and a.service_token not in str(caught.value)
+
+
+async def test_astakosclient_019_keyword_names_work_too(
+    platform: LocalPlatform, service: AstakosClient, user: AstakosClient
+) -> None:
+    a = platform.astakos
+    by_doc = await service.service_get_quotas(user=a.user_uuid, project_id=a.project_uuid)
+    by_code = await service.service_get_quotas(user=a.user_uuid, project=a.project_uuid)
+    assert by_doc == by_code and list(by_code[a.user_uuid]) == [a.project_uuid]
+    assert await service.service_get_project_quotas(project=[a.project_uuid]) == (
+        await service.service_get_project_quotas(project_id=[a.project_uuid])
+    )
+    memberships = await user.get_memberships(project=a.project_uuid).to_list()
+    assert [m.project for m in memberships] == [a.project_uuid]
+    assert (await user.get_endpoints(extra=True)).endpoint("astakos_account") is not None
+    sent = platform.stats.requests
+    with pytest.raises(TypeError, match="project_id or project"):
+        await service.service_get_quotas(project_id="p", project="p")
+    with pytest.raises(TypeError, match="project_id or project"):
+        user.get_memberships("p", project="p")
+    assert platform.stats.requests == sent
