@@ -14,8 +14,9 @@ HTML pages for routes it does not serve.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -98,6 +99,33 @@ class FlowservClient(BaseClient):
             base_url, auth=self._api_key, session=session, retry=retry, timeouts=timeouts, limits=limits
         )
         self._rebind()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> FlowservClient:
+        """A client configured as flowserv's own remote client is: from its environment variables.
+
+        The API root is built like ``flowserv.config.API_URL``: ``FLOWSERV_API_PROTOCOL``
+        (default ``http``), ``FLOWSERV_API_HOST`` (``localhost``), ``FLOWSERV_API_PORT``
+        (``5000``, left out when 80) and ``FLOWSERV_API_PATH`` (``/flowserv/api/v1``); the
+        token is ``FLOWSERV_ACCESS_TOKEN`` if set. ``env`` defaults to ``os.environ``;
+        ``options`` (session, retry, timeouts, limits) are passed on.
+        """
+        env = os.environ if env is None else env
+        protocol = env.get("FLOWSERV_API_PROTOCOL") or "http"
+        host = env.get("FLOWSERV_API_HOST") or "localhost"
+        raw_port = env.get("FLOWSERV_API_PORT") or "5000"
+        try:
+            port = int(raw_port)
+        except ValueError:
+            raise ValueError(f"FLOWSERV_API_PORT must be an integer, got {raw_port!r}") from None
+        if not 0 < port < 65536:
+            raise ValueError(f"FLOWSERV_API_PORT must be a port number (1-65535), got {port}")
+        path = env.get("FLOWSERV_API_PATH") or DEFAULT_API_PATH
+        if not path.startswith("/"):
+            path = "/" + path
+        netloc = host if port == 80 else f"{host}:{port}"
+        token = env.get("FLOWSERV_ACCESS_TOKEN") or None
+        return cls(f"{protocol}://{netloc}{path}", token=token, **options)
 
     def _rebind(self) -> None:
         self.users = Users(self)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -130,3 +131,26 @@ async def test_passwords_never_appear_in_errors_or_logs(
     for exc in failures:
         assert secret not in str(exc) and secret not in repr(exc) and secret not in exc.body
     assert secret not in caplog.text
+
+
+async def test_from_env_reads_flowservs_own_variables(backend: Backend) -> None:
+    url = urlsplit(backend.url)
+    async with backend.logged_in() as first:
+        token = first.token
+        me = await first.users.whoami()
+    assert token and url.port
+    env = {
+        "FLOWSERV_API_HOST": url.hostname or "",
+        "FLOWSERV_API_PORT": str(url.port),
+        "FLOWSERV_API_PATH": url.path.rstrip("/").lstrip("/"),  # flowserv adds the leading slash
+        "FLOWSERV_ACCESS_TOKEN": token,
+    }
+    async with FlowservClient.from_env(env) as client:
+        assert client.base_url == backend.url
+        assert (await client.users.whoami()).id == me.id
+    async with FlowservClient.from_env({}) as default:
+        assert default.base_url == "http://localhost:5000/flowserv/api/v1/" and default.token is None
+    async with FlowservClient.from_env({"FLOWSERV_API_HOST": "example.org", "FLOWSERV_API_PORT": "80"}) as c:
+        assert c.base_url == "http://example.org/flowserv/api/v1/"
+    with pytest.raises(ValueError, match="FLOWSERV_API_PORT"):
+        FlowservClient.from_env({"FLOWSERV_API_PORT": "five thousand"})
