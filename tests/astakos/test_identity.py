@@ -184,3 +184,25 @@ async def test_a_deactivated_users_token_is_refused_until_reactivated(
     assert on_authenticate.value.message == on_quotas.value.message == "User inactive"
     await platform.astakos.set_active(a.user_uuid, True)
     assert (await user.authenticate()).user.id == a.user_uuid
+
+
+async def test_first_calls_to_both_roots_at_once_share_one_discovery(
+    platform: LocalPlatform, user: AstakosClient
+) -> None:
+    platform.faults.latency = 0.02  # the catalog answer is slow: every first call is waiting on it
+    calls = [user.get_services() if i % 2 else user.get_quotas() for i in range(100)]
+    results = await asyncio.gather(*calls)
+    assert len(results) == 100
+    assert platform.stats.count("POST", "/astakos/identity/v2.0/tokens") == 1
+    assert platform.stats.count("GET", "/astakos/ui/get_services") == 50
+
+
+async def test_a_discovery_failing_under_concurrent_first_calls_fails_only_the_call_that_made_it(
+    platform: LocalPlatform, user: AstakosClient
+) -> None:
+    platform.faults.script("POST /astakos/identity/v2.0/tokens", [500])
+    results = await asyncio.gather(*(user.get_quotas() for _ in range(100)), return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert len(failures) == 1 and isinstance(failures[0], ServerError)
+    assert platform.stats.count("POST", "/astakos/identity/v2.0/tokens") == 2  # the next waiter re-tried
+    assert platform.stats.count("GET", "/astakos/account/v1.0/quotas") == 99
