@@ -237,7 +237,7 @@ class CommissionRequest:
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
         if not self.provisions:
-            raise ValueError("a commission needs at least one provision")
+            raise ValueError("provisions must not be empty: a commission needs at least one provision")
 
     @classmethod
     def one(

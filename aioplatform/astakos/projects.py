@@ -40,8 +40,10 @@ def _specs(specs: Any) -> dict[str, Any]:
         raise TypeError(f"specs must be a mapping, got {type(specs).__name__}")
     body = dict(specs)
     for key in ("start_date", "end_date"):
-        if isinstance(body.get(key), dt.datetime):
-            value: dt.datetime = body[key]
+        value = body.get(key)
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            value = dt.datetime.combine(value, dt.time(), tzinfo=dt.timezone.utc)  # midnight UTC
+        if isinstance(value, dt.datetime):
             body[key] = (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).isoformat()
     return body
 

@@ -385,3 +385,15 @@ async def test_a_lost_chunk_whose_fate_cannot_be_read_is_failed_and_the_other_ch
         assert all(isinstance(f.exception, TransportError) for _, f in result.failed)
     assert list(await platform.astakos.commissions()) == []  # the lost chunk was resolved, once
     assert (await usage(platform))[0]["usage_min"] == 4
+
+
+async def test_a_commission_without_provisions_is_refused_naming_them(
+    platform: LocalPlatform, service: AstakosClient
+) -> None:
+    with pytest.raises(ValueError, match="provisions"):
+        await service.issue_one_commission("u", "p", {})
+    with pytest.raises(ValueError, match="provisions"):
+        await service.issue_commission_generic({}, {})
+    with pytest.raises(TypeError, match="on_progress"):
+        await service.issue_many([CommissionRequest.one("u", "p", {VM: 1})], on_progress=5)  # type: ignore[arg-type]
+    assert platform.stats.requests == 0

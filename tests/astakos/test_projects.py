@@ -348,3 +348,15 @@ async def test_system_projects_keep_their_name_and_owner(
     assert system.system_project and system.id == platform.astakos.user_uuid
     with pytest.raises(Conflict):
         await user.modify_project(system.id, {"name": "renamed.example.org"})
+
+
+async def test_dates_may_be_dates_or_naive_datetimes_and_are_sent_as_utc(
+    platform: LocalPlatform, user: AstakosClient
+) -> None:
+    submitted = await user.create_project(
+        {**SPECS, "end_date": dt.date(2098, 5, 6), "start_date": dt.datetime(2097, 1, 2, 3, 4)}
+    )
+    project = await user.get_project(submitted.id)
+    assert project.end_date == dt.datetime(2098, 5, 6, tzinfo=dt.timezone.utc)
+    assert project.last_application is not None
+    assert project.last_application.start_date == dt.datetime(2097, 1, 2, 3, 4, tzinfo=dt.timezone.utc)
