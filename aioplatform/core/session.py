@@ -64,6 +64,26 @@ log = logging.getLogger("aioplatform")
 _NO_AUTH = Auth()
 # Query parameters whose values are credentials (Astakos accepts ?X-Auth-Token=).
 _SECRET_PARAMS = frozenset({"x-auth-token", "token", "api_key", "password", "access_token"})
+# Headers whose values are credentials, wherever they come from (an Auth, the Session's
+# default headers or a call's own headers): scrubbed from every error, URL and log line.
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-auth-token", "api_key", "api-key", "x-api-key", "cookie"}
+)
+
+
+def header_secrets(headers: Mapping[str, str] | None) -> tuple[str, ...]:
+    """The credential values among ``headers``: each whole value and, after a scheme word
+    (``Bearer abc``), the credential alone."""
+    if not headers:
+        return ()
+    found: list[str] = []
+    for name, value in headers.items():
+        if name.lower() in _SECRET_HEADERS and isinstance(value, str) and value:
+            found.append(value)
+            _, _, credential = value.partition(" ")
+            if credential.strip():
+                found.append(credential.strip())
+    return tuple(found)
 
 
 def _positive_or_none(name: str) -> Callable[[Any, Any, Any], None]:
@@ -186,7 +206,7 @@ class Response:
     The connection it came on is already back in the pool.
     """
 
-    __slots__ = ("_auth", "_url", "body", "headers", "method", "reason", "status")
+    __slots__ = ("_auth", "_extra_secrets", "_url", "body", "headers", "method", "reason", "status")
 
     def __init__(
         self,
@@ -198,6 +218,7 @@ class Response:
         headers: CIMultiDictProxy[str],
         body: bytes,
         auth: Auth | None = None,
+        secrets: tuple[str, ...] = (),
     ):
         self.method = method
         self._url = url
@@ -206,10 +227,12 @@ class Response:
         self.headers = headers
         self.body = body
         self._auth = auth
+        self._extra_secrets = secrets
 
     @property
     def _secrets(self) -> tuple[str, ...]:
-        return tuple(self._auth.secrets()) if self._auth is not None else ()
+        held = tuple(self._auth.secrets()) if self._auth is not None else ()
+        return held + self._extra_secrets
 
     @property
     def url(self) -> str:
@@ -315,13 +338,22 @@ class _Call:
     retry: RetryPolicy
     timeouts: Timeouts
     errors: ErrorTranslator | None
+    header_secrets: tuple[str, ...] = ()  # credentials in the session's and the call's headers
     deadline: float | None = None  # loop time
     stream: bool = False
     refreshed: bool = False
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).netloc
+        return urlsplit(self.url).netloc.rpartition("@")[2]  # never the user:password part
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every credential this call carries (an Auth's may change on refresh)."""
+        return (*self.auth.secrets(), *self.header_secrets)
+
+    def safe_url(self) -> str:
+        """The URL as errors and logs show it: credentials scrubbed, in the path too."""
+        return scrub_url(self.url, self.secrets())
 
 
 class Session:
@@ -358,6 +390,7 @@ class Session:
         self.retry = retry or RetryPolicy()
         self.stats = SessionStats()
         self._headers = {"User-Agent": "aioplatform/0.1", **(headers or {})}
+        self._header_secrets = header_secrets(self._headers)
         self._trace_configs = list(trace_configs)
         self._client: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -469,7 +502,8 @@ class Session:
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) < 9:
-            raise ValueError(f"url must be an absolute http(s) URL, got {scrub_url(str(url))!r}")
+            known = (*(auth.secrets() if auth else ()), *self._header_secrets, *header_secrets(headers))
+            raise ValueError(f"url must be an absolute http(s) URL, got {scrub_url(str(url), known)!r}")
         call = _Call(
             method=method.upper(),
             url=url,
@@ -482,6 +516,9 @@ class Session:
             retry=retry or self.retry,
             timeouts=timeouts,
             errors=errors,
+            header_secrets=(
+                self._header_secrets + header_secrets(headers) if headers else self._header_secrets
+            ),
         )
         return call
 
@@ -555,7 +592,7 @@ class Session:
             raise
         assert isinstance(raw, aiohttp.ClientResponse)
         try:
-            yield StreamResponse(raw, scrub_url(str(raw.url), tuple(call.auth.secrets())))
+            yield StreamResponse(raw, scrub_url(str(raw.url), call.secrets()))
         finally:
             raw.release()
 
@@ -591,7 +628,7 @@ class Session:
             exc = state.outcome.exception() if state.outcome else None
             log.debug(
                 "retrying %s %s after %s (attempt %d, sleeping %.2fs)",
-                call.method, scrub_url(call.url), type(exc).__name__,
+                call.method, call.safe_url(), type(exc).__name__,
                 state.attempt_number + 2, state.upcoming_sleep,
             )  # fmt: skip
 
@@ -601,7 +638,7 @@ class Session:
         self.stats.retries += 1
         log.debug(
             "retrying %s %s after %s (attempt 2, sleeping %.2fs)",
-            call.method, scrub_url(call.url), type(first).__name__, delay,
+            call.method, call.safe_url(), type(first).__name__, delay,
         )  # fmt: skip
         await asyncio.sleep(delay)
         retrying = AsyncRetrying(
@@ -625,7 +662,7 @@ class Session:
         if remaining <= 0:
             raise RequestTimeout(
                 f"deadline of {call.timeouts.deadline}s exceeded",
-                phase="deadline", method=call.method, url=scrub_url(call.url),
+                phase="deadline", method=call.method, url=call.safe_url(),
             )  # fmt: skip
         return call.timeouts._client_timeout(total=remaining)
 
@@ -640,7 +677,7 @@ class Session:
         if call.deadline is not None and until > call.deadline:
             raise RequestTimeout(
                 f"the host's rate-limit pause outlasts the {call.timeouts.deadline}s deadline",
-                phase="deadline", method=call.method, url=scrub_url(call.url),
+                phase="deadline", method=call.method, url=call.safe_url(),
             )  # fmt: skip
         await asyncio.sleep(until - now)
 
@@ -672,8 +709,9 @@ class Session:
                 )
             except aiohttp.ClientConnectorError as exc:
                 raise ConnectError(
-                    f"cannot connect to {call.host}: {exc.os_error.strerror or str(exc)}",
-                    method=call.method, url=scrub_url(call.url),
+                    f"cannot connect to {call.host}: "
+                    f"{redact(exc.os_error.strerror or str(exc), call.secrets())}",
+                    method=call.method, url=call.safe_url(),
                 ) from None  # fmt: skip
             except aiohttp.ConnectionTimeoutError:
                 queued = isinstance(client.connector, _PoolConnector) and client.connector.saturated()
@@ -681,22 +719,22 @@ class Session:
                 limit = call.timeouts.pool if queued else call.timeouts.connect
                 raise RequestTimeout(
                     f"{phase} timeout after {limit}s",
-                    phase=phase, method=call.method, url=scrub_url(call.url),
+                    phase=phase, method=call.method, url=call.safe_url(),
                 ) from None  # fmt: skip
             except aiohttp.SocketTimeoutError:
                 raise RequestTimeout(
                     f"read timeout after {call.timeouts.read}s",
-                    phase="read", method=call.method, url=scrub_url(call.url),
+                    phase="read", method=call.method, url=call.safe_url(),
                 ) from None  # fmt: skip
             except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
                 raise RequestTimeout(
                     f"deadline of {call.timeouts.deadline}s exceeded",
-                    phase="deadline", method=call.method, url=scrub_url(call.url),
+                    phase="deadline", method=call.method, url=call.safe_url(),
                 ) from None  # fmt: skip
             except aiohttp.ClientError as exc:
                 raise TransportError(
-                    f"{type(exc).__name__}: {redact(str(exc), call.auth.secrets())}",
-                    method=call.method, url=scrub_url(call.url),
+                    f"{type(exc).__name__}: {redact(str(exc), call.secrets())}",
+                    method=call.method, url=call.safe_url(),
                 ) from None  # fmt: skip
 
             if call.stream and raw.status < 400:
@@ -709,11 +747,11 @@ class Session:
                     which = "read" if isinstance(exc, aiohttp.SocketTimeoutError) else "deadline"
                     raise RequestTimeout(
                         f"{which} timeout while reading the response",
-                        phase=which, method=call.method, url=scrub_url(call.url),
+                        phase=which, method=call.method, url=call.safe_url(),
                     ) from None  # fmt: skip
                 raise TransportError(
                     f"{type(exc).__name__} while reading the response",
-                    method=call.method, url=scrub_url(call.url),
+                    method=call.method, url=call.safe_url(),
                 ) from None  # fmt: skip
             finally:
                 raw.release()
@@ -725,6 +763,7 @@ class Session:
                 headers=raw.headers,
                 body=body,
                 auth=call.auth,
+                secrets=call.header_secrets,
             )
             if response.status < 400:
                 return response

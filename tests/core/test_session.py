@@ -13,8 +13,12 @@ from aioplatform import (
     Auth,
     BadRequest,
     BaseClient,
+    Conflict,
+    ConnectError,
+    Forbidden,
     Limits,
     NotFound,
+    RateLimited,
     RetryPolicy,
     ServerError,
     Session,
@@ -99,7 +103,10 @@ async def test_user_trace_configs_are_called(server: ScriptedServer) -> None:
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [(400, BadRequest), (401, Unauthorized), (404, NotFound), (500, ServerError), (418, APIError)],
+    [
+        (400, BadRequest), (401, Unauthorized), (403, Forbidden), (404, NotFound), (409, Conflict),
+        (429, RateLimited), (500, ServerError), (503, ServerError), (418, APIError),
+    ],
 )
 async def test_error_statuses_become_typed_errors_with_the_server_message(
     server: ScriptedServer, status: int, cls: type[APIError]
@@ -138,6 +145,40 @@ async def test_secrets_never_appear_in_errors_reprs_or_urls(server: ScriptedServ
                 "GET", server.u("/status/404"), params={"X-Auth-Token": SECRET}, auth=auth
             )
         assert SECRET not in str(info2.value) and "X-Auth-Token=%2A%2A%2A" in info2.value.url
+
+
+async def test_credentials_in_plain_headers_are_scrubbed_like_an_auth(server: ScriptedServer) -> None:
+    # A caller may skip Auth and pass the header itself, per call or as a session default.
+    async with Session(retry=RetryPolicy.none()) as session:
+        with pytest.raises(Unauthorized) as info:
+            await session.request(
+                "GET", server.u("/echo-auth"), headers={"Authorization": f"Bearer {SECRET}"}
+            )
+    async with Session(retry=RetryPolicy.none(), headers={"Authorization": SECRET}) as session:
+        with pytest.raises(Unauthorized) as info2:
+            await session.request("GET", server.u("/echo-auth"))
+    for err in (info.value, info2.value):
+        assert "***" in err.message
+        for text in (str(err), repr(err), err.message, err.body):
+            assert SECRET not in text
+
+
+async def test_a_secret_in_the_url_path_never_reaches_a_transport_error() -> None:
+    # Astakos validates a token with GET tokens/<token>: the credential is in the path.
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with Session(retry=RetryPolicy.none()) as session:
+        with pytest.raises(ConnectError) as info:
+            await session.request("GET", f"http://127.0.0.1:{port}/tokens/{SECRET}", auth=TokenAuth(SECRET))
+        with pytest.raises(ValueError) as bad:
+            await session.request("GET", f"ftp://x/{SECRET}", auth=TokenAuth(SECRET))
+    err = info.value
+    assert "/tokens/***" in err.url
+    for text in (str(err), repr(err), err.url, str(bad.value)):
+        assert SECRET not in text
 
 
 async def test_a_client_repr_hides_its_token(server: ScriptedServer) -> None:
