@@ -97,7 +97,9 @@ class BatchResult(Generic[T]):
             exc = err.exception
             if not isinstance(exc, Exception):  # pragma: no cover - BaseExceptions are re-raised
                 exc = ItemCancelled(repr(exc))
-            exc.add_note(f"item {err.index}: {err.item!r}")
+            note = f"item {err.index}: {err.item!r}"
+            if note not in getattr(exc, "__notes__", ()):  # raising twice adds no second note
+                exc.add_note(note)
             excs.append(exc)
         raise BatchError(
             f"{len(self._failed)} of {len(self)} items failed", excs, result=self
@@ -197,13 +199,24 @@ async def gather(
                 await record(index, value, False)
             return
         # fail_fast needs a handle on every call in flight to cancel the others.
-        task = asyncio.ensure_future(fn(item))
+        began = False
+
+        async def call() -> Any:
+            nonlocal began
+            began = True
+            return await fn(item)
+
+        task = asyncio.ensure_future(call())
         in_flight[index] = task
         try:
             value = await asyncio.shield(task)
         except asyncio.CancelledError:
             if task.cancelled() and stopping and not cancelled_from_outside():
-                await record(index, ItemCancelled("cancelled in flight by fail_fast"), True)
+                # A task cancelled before its first step never ran ``fn``: provably not sent.
+                outcome = ItemCancelled("cancelled in flight by fail_fast") if began else NotAttempted(
+                    "not attempted: the batch stopped at the first failure"
+                )
+                await record(index, outcome, True)
                 return
             task.cancel()
             raise

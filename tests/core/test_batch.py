@@ -185,7 +185,8 @@ async def test_cancelling_gather_cancels_in_flight_requests_and_leaves_no_open_c
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert session.pool_status()["in_use"] == 0
+        # Aborted requests close their connections: none checked out, none kept half-read.
+        assert session.pool_status() == {"in_use": 0, "idle": 0}
         assert server.seen["/slow"] == 10  # nothing new started after the cancel
 
 
@@ -206,3 +207,114 @@ async def test_a_batch_of_real_requests_under_faults_loses_nothing(server: Scrip
         assert handled == len(result.values) + 5  # the drops did the work once; never twice
         assert all(v == 1 for v in result.values)
         assert session.pool_status()["in_use"] == 0
+
+
+async def test_batch_error_splits_keep_the_result_and_raising_twice_adds_no_second_note() -> None:
+    async def fn(i: int) -> int:
+        if i % 3 == 0:
+            raise ServerError("down", status=503, method="GET", url="http://h/x")
+        if i % 3 == 1:
+            raise Boom(i)
+        return i
+
+    result = await gather(fn, range(6))
+    for _ in range(2):
+        with pytest.raises(BatchError) as info:
+            result.raise_for_errors()
+    err = info.value
+    assert [e.__notes__ for e in err.exceptions] == [[f"item {i}: {i}"] for i in (0, 1, 3, 4)]
+    servers, rest = err.split(ServerError)
+    assert isinstance(servers, BatchError) and isinstance(rest, BatchError)
+    assert servers.result is result and rest.result is result
+    assert [type(e) for e in servers.exceptions] == [ServerError, ServerError]
+    booms = err.subgroup(lambda e: isinstance(e, Boom))  # what ``except* Boom`` receives
+    assert isinstance(booms, BatchError) and booms.result is result
+    assert [e.args for e in booms.exceptions] == [(1,), (4,)]
+
+
+async def test_fail_fast_still_reports_progress_exactly_once_per_input() -> None:
+    seen: list[tuple[int, int | None]] = []
+
+    async def fn(i: int) -> int:
+        if i == 2:
+            raise Boom()
+        await asyncio.sleep(0.05)
+        return i
+
+    result = await gather(
+        fn, list(range(30)), concurrency=4, fail_fast=True, on_progress=lambda d, t, o: seen.append((d, t))
+    )
+    assert len(result) == 30
+    assert seen == [(d, 30) for d in range(1, 31)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    pattern=st.lists(st.booleans(), min_size=1, max_size=40),
+    concurrency=st.integers(min_value=1, max_value=8),
+)
+def test_fail_fast_accounts_for_every_input_whatever_fails(pattern: list[bool], concurrency: int) -> None:
+    started: set[int] = set()
+
+    async def fn(i: int) -> int:
+        started.add(i)
+        await asyncio.sleep(random.random() / 500)
+        if not pattern[i]:
+            raise Boom(i)
+        return i
+
+    result = asyncio.run(gather(fn, iter(range(len(pattern))), concurrency=concurrency, fail_fast=True))
+    assert len(result) == len(pattern) and result.items == list(range(len(pattern)))
+    for i, outcome in enumerate(result):
+        if isinstance(outcome, NotAttempted):
+            assert i not in started  # never started
+        elif isinstance(outcome, Boom):
+            assert not pattern[i] and outcome.args == (i,)
+        elif isinstance(outcome, ItemCancelled):
+            assert i in started
+        else:
+            assert outcome == i and pattern[i]
+    assert result.ok == all(pattern)
+    assert result.values == [o for o in result if isinstance(o, int)]
+    assert sum(isinstance(o, Boom) for o in result) >= (0 if all(pattern) else 1)
+
+
+async def test_fail_fast_cancels_in_flight_requests_and_leaves_no_open_connection(
+    server: ScriptedServer,
+) -> None:
+    async with Session(retry=RetryPolicy.none()) as session:
+
+        async def fetch(i: int) -> int:
+            if i == 5:
+                while server.seen["/slow"] < 5:  # noqa: ASYNC110 - the others are in flight
+                    await asyncio.sleep(0.01)
+                await session.request("GET", server.u("/status/500"))
+            await session.request("GET", server.u("/slow?delay=5"))
+            return i
+
+        result = await gather(fetch, range(20), concurrency=6, fail_fast=True)
+        assert isinstance(result[5], ServerError)
+        assert sum(isinstance(o, ItemCancelled) for o in result) == 5
+        assert sum(isinstance(o, NotAttempted) for o in result) == 14
+        # Cancelled requests close their connections: none is checked out, none kept.
+        assert session.pool_status() == {"in_use": 0, "idle": 1}  # the 500's, fully read
+
+
+@pytest.mark.parametrize("fail_fast", [False, True])
+async def test_a_long_async_input_keeps_only_o_concurrency_tasks_alive(fail_fast: bool) -> None:
+    peak_tasks = 0
+
+    async def source() -> AsyncIterator[int]:
+        for i in range(2000):
+            yield i
+
+    async def fn(i: int) -> int:
+        nonlocal peak_tasks
+        peak_tasks = max(peak_tasks, len(asyncio.all_tasks()))
+        await asyncio.sleep(0)
+        return i
+
+    result = await gather(fn, source(), concurrency=5, fail_fast=fail_fast)
+    assert result.values == list(range(2000))
+    # 5 workers (+ one task per call in flight with fail_fast) and the test's own task.
+    assert peak_tasks <= (2 * 5 if fail_fast else 5) + 1
