@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from ..core.auth import HeaderAuth
 from ..core.client import BaseClient
-from ..core.errors import APIError, NotFound
+from ..core.errors import APIError, NotFound, PlatformError
 from ..core.retry import RetryPolicy
 from ..core.session import Body, Limits, Response, Session, Timeouts, default_error_message, scrub_url
 from .errors import CatalogError, QuotaLimit
@@ -95,6 +95,24 @@ class AstakosBase(BaseClient):
     def token(self) -> str:
         assert isinstance(self._auth, HeaderAuth)
         return self._auth.token
+
+    # -- requests -----------------------------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, **options: Any) -> Response:
+        # astakosclient logs each request to the logger it is given; so does this client, at
+        # DEBUG, with every secret (the token, a token in the path) scrubbed from the URL.
+        if not self.logger.isEnabledFor(logging.DEBUG):
+            return await super()._request(method, path, **options)
+        auth = options.get("auth") or self._auth
+        shown = scrub_url(self._url(path), tuple(auth.secrets()) if auth is not None else ())
+        self.logger.debug("astakos: %s %s", method, shown)
+        try:
+            response = await super()._request(method, path, **options)
+        except PlatformError as exc:
+            self.logger.debug("astakos: %s %s failed: %s: %s", method, shown, type(exc).__name__, exc)
+            raise
+        self.logger.debug("astakos: %s %s -> %d", method, shown, response.status)
+        return response
 
     # -- errors -------------------------------------------------------------------------------------
 

@@ -144,6 +144,25 @@ async def test_the_given_logger_hears_about_discovery_without_the_token(
     assert platform.astakos_user_token not in caplog.text
 
 
+async def test_the_given_logger_hears_each_request_and_its_outcome_without_any_token(
+    platform: LocalPlatform, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = platform.astakos
+    logger = logging.getLogger("test.astakos.requests")
+    async with AstakosClient(a.user_token, platform.astakos_auth_url, logger=logger) as client:
+        with caplog.at_level(logging.DEBUG, logger="test.astakos.requests"):
+            await client.get_quotas()
+            await client.validate_token(a.tokens["other"])
+            with pytest.raises(NotFound):
+                await client.validate_token(a.tokens["other"], belongs_to="someone-else")
+    messages = [r.getMessage() for r in caplog.records if r.name == "test.astakos.requests"]
+    assert f"astakos: GET {a.account_url}/quotas -> 200" in messages
+    assert f"astakos: GET {a.auth_url}/tokens/*** -> 200" in messages
+    failed = f"astakos: GET {a.auth_url}/tokens/*** failed: NotFound: 404 Invalid token"
+    assert any(m.startswith(failed) for m in messages)
+    assert a.user_token not in caplog.text and a.tokens["other"] not in caplog.text
+
+
 async def test_from_env_reads_the_token_and_auth_url_the_cli_reads(
     platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
