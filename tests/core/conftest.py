@@ -87,7 +87,7 @@ async def server() -> AsyncIterator[ScriptedServer]:
 
     app = web.Application(middlewares=[count, faults.middleware()])
     app.router.add_route("*", "/ok/{name}", ok)
-    app.router.add_get("/slow", slow)
+    app.router.add_route("*", "/slow", slow)
     app.router.add_route("*", "/status/{code}", status)
     app.router.add_get("/echo-auth", echo_auth)
     app.router.add_get("/auth", auth)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import socket
 import time
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aioplatform import (
+    APIError,
     ConnectError,
     RateLimited,
     RequestTimeout,
@@ -70,6 +72,31 @@ async def test_post_and_patch_are_not_retried_on_statuses_that_may_follow_proces
     assert server.seen["/ok/x"] == 1
 
 
+@pytest.mark.parametrize("method", IDEMPOTENT + NON_IDEMPOTENT)
+@pytest.mark.parametrize("status", [400, 404, 409, 500])
+async def test_no_method_is_retried_on_a_client_error_or_a_500(
+    server: ScriptedServer, session: Session, method: str, status: int
+) -> None:
+    with pytest.raises(APIError) as info:
+        await session.request(method, server.u(f"/status/{status}"))
+    assert info.value.status == status
+    assert server.seen[f"/status/{status}"] == 1
+    assert session.stats.retries == 0
+
+
+@pytest.mark.parametrize("method", IDEMPOTENT)
+async def test_idempotent_methods_give_up_after_max_attempts_with_the_last_error(
+    server: ScriptedServer, session: Session, method: str
+) -> None:
+    server.faults.script("* /ok/x", ["503"] * 10)
+    with pytest.raises(ServerError) as info:
+        await session.request(method, server.u("/ok/x"))
+    assert info.value.status == 503
+    assert server.seen["/ok/x"] == FAST.max_attempts
+    assert session.stats.retries == FAST.max_attempts - 1
+    assert session.pool_status()["in_use"] == 0
+
+
 @pytest.mark.parametrize("method", NON_IDEMPOTENT)
 async def test_post_dropped_after_the_handler_ran_is_one_attempt_and_a_transport_error(
     server: ScriptedServer, session: Session, method: str
@@ -82,13 +109,15 @@ async def test_post_dropped_after_the_handler_ran_is_one_attempt_and_a_transport
     assert server.handled["/ok/x"] == 1  # the work happened once, and only once
 
 
+@pytest.mark.parametrize("method", NON_IDEMPOTENT)
 async def test_post_dropped_before_the_handler_is_not_retried_either(
-    server: ScriptedServer, session: Session
+    server: ScriptedServer, session: Session, method: str
 ) -> None:
     # From the client's side a drop before and after the handler look the same.
-    server.faults.script("POST /ok/x", ["drop_before"])
-    with pytest.raises(TransportError):
-        await session.request("POST", server.u("/ok/x"), json={})
+    server.faults.script("* /ok/x", ["drop_before"])
+    with pytest.raises(TransportError) as info:
+        await session.request(method, server.u("/ok/x"), json={})
+    assert info.value.sent is True
     assert server.seen["/ok/x"] == 1
     assert server.handled["/ok/x"] == 0
 
@@ -117,7 +146,7 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("method", IDEMPOTENT + NON_IDEMPOTENT)
 async def test_connection_refused_is_retried_for_every_method_then_raises_connect_error(
     session: Session, method: str
 ) -> None:
@@ -129,21 +158,56 @@ async def test_connection_refused_is_retried_for_every_method_then_raises_connec
     assert session.stats.retries == FAST.max_attempts - 1
 
 
-async def test_post_read_timeout_is_not_retried(server: ScriptedServer) -> None:
+@pytest.mark.parametrize("method", NON_IDEMPOTENT)
+async def test_post_and_patch_read_timeouts_are_not_retried(server: ScriptedServer, method: str) -> None:
     async with Session(retry=FAST, timeouts=Timeouts(read=0.1)) as session:
         with pytest.raises(RequestTimeout) as info:
-            await session.request("GET", server.u("/slow?delay=1"), idempotent=False)
-        assert info.value.phase == "read"
+            await session.request(method, server.u("/slow?delay=0.6"), json={})
+        assert info.value.phase == "read" and info.value.sent is True
         assert server.seen["/slow"] == 1
+        assert server.handled["/slow"] == 1  # it reached the application: re-sending could repeat it
         assert session.pool_status()["in_use"] == 0
 
 
-async def test_get_read_timeout_is_retried_up_to_max_attempts(server: ScriptedServer) -> None:
+async def test_idempotent_false_makes_a_get_read_timeout_final(server: ScriptedServer) -> None:
+    async with Session(retry=FAST, timeouts=Timeouts(read=0.1)) as session:
+        with pytest.raises(RequestTimeout):
+            await session.request("GET", server.u("/slow?delay=0.6"), idempotent=False)
+        assert server.seen["/slow"] == 1
+
+
+@pytest.mark.parametrize("method", IDEMPOTENT)
+async def test_idempotent_read_timeouts_are_retried_up_to_max_attempts(
+    server: ScriptedServer, method: str
+) -> None:
+    async with Session(retry=FAST, timeouts=Timeouts(read=0.05)) as session:
+        with pytest.raises(RequestTimeout) as info:
+            await session.request(method, server.u("/slow?delay=0.6"))
+        assert info.value.phase == "read"
+        assert server.seen["/slow"] == FAST.max_attempts
+        # A timed-out connection is closed, never handed back to the pool half-read.
+        assert session.pool_status() == {"in_use": 0, "idle": 0}
+
+
+async def test_idempotent_true_opts_a_post_in_to_read_timeout_retries(server: ScriptedServer) -> None:
     async with Session(retry=FAST, timeouts=Timeouts(read=0.05)) as session:
         with pytest.raises(RequestTimeout):
-            await session.request("GET", server.u("/slow?delay=1"))
+            await session.request("POST", server.u("/slow?delay=0.6"), json={}, idempotent=True)
         assert server.seen["/slow"] == FAST.max_attempts
-        assert session.pool_status()["in_use"] == 0
+
+
+async def test_each_timeout_phase_can_be_overridden_per_call(server: ScriptedServer) -> None:
+    patient = Timeouts(pool=30, connect=10, read=30)
+    async with Session(retry=RetryPolicy.none(), timeouts=patient) as session:
+        with pytest.raises(RequestTimeout) as info:
+            await session.request("GET", server.u("/slow?delay=0.6"), timeout=patient.replace(read=0.1))
+        assert info.value.phase == "read"
+        started = time.monotonic()
+        response = await session.request("GET", server.u("/slow?delay=0.3"))  # the session's own
+        assert response.status == 200 and time.monotonic() - started >= 0.3
+        with pytest.raises(RequestTimeout) as info2:
+            await session.request("GET", server.u("/slow?delay=0.6"), timeout=0.1)  # a number: the deadline
+        assert info2.value.phase == "deadline"
 
 
 async def test_max_attempts_bounds_the_attempts(server: ScriptedServer) -> None:
@@ -172,6 +236,20 @@ async def test_retry_after_seconds_is_honoured(server: ScriptedServer, session: 
         )
     assert server.seen["/status/429"] == 2
     assert time.monotonic() - started >= 0.2
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_retry_after_on_a_503_is_honoured_too(
+    server: ScriptedServer, session: Session, method: str
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(ServerError) as info:
+        await session.request(
+            method, server.u("/status/503?retry_after=0.3"), json={}, retry=FAST.replace(max_attempts=2)
+        )
+    assert info.value.retry_after == 0.3
+    assert server.seen["/status/503"] == 2
+    assert time.monotonic() - started >= 0.3
 
 
 async def test_retry_after_http_date_is_honoured(server: ScriptedServer, session: Session) -> None:
@@ -204,18 +282,37 @@ async def test_retry_after_above_the_cap_raises_rate_limited_without_sleeping(
 async def test_a_429_with_retry_after_pauses_every_request_to_that_host(
     server: ScriptedServer, session: Session
 ) -> None:
-    server.faults.script("GET /ok/first", ["429"])  # injected 429s carry Retry-After: 0 here
-    server.faults.rules.clear()
-    # A real 429 with a 0.3 s Retry-After from another route of the same host:
-    first = asyncio.ensure_future(
-        session.request("GET", server.u("/status/429?retry_after=0.3"), retry=RetryPolicy.none())
-    )
-    with pytest.raises(RateLimited):
-        await first
-    told_at = next(t for t, p in server.arrivals if p == "/status/429")
-    await session.request("GET", server.u("/ok/other"))
-    arrived_at = next(t for t, p in server.arrivals if p == "/ok/other")
-    assert arrived_at - told_at >= 0.29
+    from aiohttp import web
+
+    other_hits: list[float] = []
+
+    async def other(request: web.Request) -> web.Response:
+        other_hits.append(asyncio.get_running_loop().time())
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/", other)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    other_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/"  # type: ignore[union-attr]
+    try:
+        # A 429 with a 0.5 s Retry-After, told to one call that does not retry...
+        with pytest.raises(RateLimited):
+            await session.request("GET", server.u("/status/429?retry_after=0.5"), retry=RetryPolicy.none())
+        told_at = next(t for t, p in server.arrivals if p == "/status/429")
+        # ...holds back other calls, on other routes, to that host, started in parallel,
+        waiting = [asyncio.ensure_future(session.request("GET", server.u(f"/ok/{i}"))) for i in range(3)]
+        # ...but not calls to another host.
+        await session.request("GET", other_url)
+        assert other_hits and other_hits[0] - told_at < 0.4
+        await asyncio.gather(*waiting)
+        for i in range(3):
+            arrived_at = next(t for t, p in server.arrivals if p == f"/ok/{i}")
+            assert arrived_at - told_at >= 0.49
+    finally:
+        await runner.cleanup()
 
 
 async def test_the_deadline_bounds_a_whole_call_across_retries(server: ScriptedServer) -> None:
@@ -244,16 +341,46 @@ async def test_pool_wait_timeout_is_typed_and_safe_to_retry_for_post(server: Scr
     async with Session(
         limits=Limits(max_connections=1), timeouts=Timeouts(pool=0.1, connect=0.1), retry=FAST
     ) as session:
-        hog = asyncio.ensure_future(session.request("GET", server.u("/slow?delay=1.5")))
-        await asyncio.sleep(0.1)
+        hog = asyncio.ensure_future(session.request("GET", server.u("/slow?delay=3")))
+        while server.seen["/slow"] == 0:  # noqa: ASYNC110 - the hog holds the only connection
+            await asyncio.sleep(0.01)
         with pytest.raises(RequestTimeout) as info:
             await session.request("POST", server.u("/ok/x"), json={})
         assert info.value.phase == "pool"
         assert info.value.sent is False
         assert server.seen["/ok/x"] == 0
-        assert session.stats.retries >= FAST.max_attempts - 1  # POST retried: it was never sent
+        # The POST was retried (it was never sent): every attempt waited for the pool.
+        assert session.stats.retries == FAST.max_attempts - 1
+        assert session.stats.requests == 1 + FAST.max_attempts  # the hog, then each attempt
         await hog
         assert session.pool_status()["in_use"] == 0
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PATCH"])
+async def test_a_connect_timeout_is_retried_for_every_method_it_was_never_sent(method: str) -> None:
+    # A listener whose accept queue is full drops new SYNs: the handshake never completes.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    try:
+        async with Session(retry=FAST.replace(max_attempts=3), timeouts=Timeouts(connect=0.2)) as session:
+            with pytest.raises(RequestTimeout) as info:
+                await session.request(method, f"http://127.0.0.1:{port}/x", json={})
+            assert (info.value.phase, info.value.sent) == ("connect", False)
+            assert session.stats.requests == 3 and session.stats.retries == 2
+            assert session.stats.connections_opened == 0
+            assert session.pool_status() == {"in_use": 0, "idle": 0}
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
 
 
 async def test_concurrent_calls_keep_their_own_attempt_counts(server: ScriptedServer) -> None:
@@ -306,3 +433,47 @@ def test_policy_validates_its_arguments() -> None:
         RetryPolicy(max_attempts=0)
     with pytest.raises(ValueError, match="backoff_cap"):
         RetryPolicy(backoff_cap=-1)
+
+
+_FULL = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+
+
+@given(
+    method=st.sampled_from(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST", "PATCH"]),
+    idempotent=st.sampled_from([None, True, False]),
+    status=st.integers(min_value=400, max_value=599),
+    retry_after=st.one_of(st.none(), st.floats(min_value=0, max_value=120)),
+)
+def test_status_decisions_follow_the_contract(
+    method: str, idempotent: bool | None, status: int, retry_after: float | None
+) -> None:
+    from aioplatform.core.errors import error_class_for_status
+
+    policy = RetryPolicy()
+    cls = error_class_for_status(status)
+    exc = cls("x", status=status, method=method, url="http://h/", retry_after=retry_after)
+    full = idempotent if idempotent is not None else method in _FULL
+    expected = status in ({429, 502, 503, 504} if full else {429, 503})
+    if retry_after is not None and retry_after > policy.retry_after_cap:
+        expected = False  # raised at once, with .retry_after, instead of sleeping
+    assert policy.should_retry(exc, method, idempotent) is expected
+
+
+@given(
+    method=st.sampled_from(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST", "PATCH"]),
+    idempotent=st.sampled_from([None, True, False]),
+    failure=st.sampled_from(["connect", "pool", "connect-timeout", "read", "deadline", "disconnect"]),
+)
+def test_transport_decisions_follow_the_contract(method: str, idempotent: bool | None, failure: str) -> None:
+    exc: TransportError
+    if failure == "connect":
+        exc = ConnectError("refused")
+    elif failure == "disconnect":
+        exc = TransportError("ServerDisconnectedError")
+    else:
+        exc = RequestTimeout("t", phase=failure.removesuffix("-timeout"))
+    full = idempotent if idempotent is not None else method in _FULL
+    never_sent = failure in ("connect", "pool", "connect-timeout")
+    expected = failure != "deadline" and (full or never_sent)
+    assert exc.sent is not never_sent
+    assert RetryPolicy().should_retry(exc, method, idempotent) is expected
