@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -77,11 +79,26 @@ async def test_faults_are_seeded_and_repeatable() -> None:
     assert {429, 503, 500, 200} <= set(first)
 
 
-async def test_injected_429_and_503_carry_retry_after() -> None:
-    async with LocalPlatform(faults=FaultRule(rate_429=1.0, retry_after=7)) as platform:
+@pytest.mark.parametrize("status", [429, 503])
+async def test_injected_429_and_503_carry_retry_after(status: int) -> None:
+    rule = FaultRule(**{f"rate_{status}": 1.0}, retry_after=7)  # type: ignore[arg-type]
+    async with LocalPlatform(faults=rule) as platform:
         async with aiohttp.ClientSession() as s, s.get(platform.url + "/") as r:
-            assert r.status == 429 and r.headers["Retry-After"] == "7"
-        assert platform.faults.injected["429"] == 1
+            assert r.status == status and r.headers["Retry-After"] == "7"
+        assert platform.faults.injected[str(status)] == 1
+
+
+async def test_retry_after_can_be_an_http_date_and_500s_carry_none() -> None:
+    when = "Wed, 21 Oct 2037 07:28:00 GMT"
+    faults = [
+        FaultRule(match="GET /a", rate_429=1.0, retry_after=when),
+        FaultRule(match="GET /b", rate_500=1.0),
+    ]
+    async with LocalPlatform(faults=faults) as platform, aiohttp.ClientSession() as s:
+        async with s.get(platform.url + "/a") as r:
+            assert r.status == 429 and r.headers["Retry-After"] == when
+        async with s.get(platform.url + "/b") as r:
+            assert r.status == 500 and "Retry-After" not in r.headers
 
 
 async def test_rules_apply_only_to_matching_routes() -> None:
@@ -117,6 +134,28 @@ async def test_latency_is_added_to_every_request() -> None:
         assert time.monotonic() - started >= 0.1
 
 
+async def test_a_rule_adds_latency_only_to_its_routes() -> None:
+    async with LocalPlatform(faults=FaultRule(match="GET /slow*", latency=0.3)) as platform:
+        started = time.monotonic()
+        await get(platform.url + "/slow/x")
+        assert time.monotonic() - started >= 0.3
+        started = time.monotonic()
+        await get(platform.url + "/")
+        assert time.monotonic() - started < 0.3
+
+
+async def test_a_script_forces_exact_outcomes_then_normal_answers() -> None:
+    async with LocalPlatform() as platform, aiohttp.ClientSession() as s:
+        platform.faults.script("GET /", [503, "ok", 500])
+        statuses = []
+        for _ in range(4):
+            async with s.get(platform.url + "/") as r:
+                statuses.append(r.status)
+        assert statuses == [503, 200, 500, 200]
+        with pytest.raises(ValueError, match="unknown fault"):
+            platform.faults.script("GET /", ["explode"])
+
+
 async def test_stats_count_requests_routes_and_connections() -> None:
     async with LocalPlatform() as platform:
         async with aiohttp.ClientSession() as s:
@@ -143,6 +182,18 @@ def test_the_pytest_fixture_takes_its_arguments_from_the_marker(local_platform: 
     assert local_platform.faults.latency == 0.01 and local_platform.seed == 5
     with urllib.request.urlopen(local_platform.url + "/") as r:
         assert r.status == 200
+
+
+@pytest.mark.local_platform(faults=FaultRule(match="GET /x", rate_503=1.0))
+async def test_the_pytest_fixture_serves_async_tests_too(local_platform: LocalPlatform) -> None:
+    from aioplatform import RetryPolicy, ServerError, Session
+
+    async with Session(retry=RetryPolicy.none()) as session:
+        assert (await session.request("GET", local_platform.url + "/")).status == 200
+        with pytest.raises(ServerError):
+            await session.request("GET", local_platform.url + "/x")
+    assert local_platform.stats.requests == 2
+    assert local_platform.faults.count("503") == 1
 
 
 def test_bad_arguments_are_named() -> None:
@@ -178,6 +229,42 @@ def test_serve_runs_the_platform_from_the_shell_until_interrupted(tmp_path: Path
         out, _ = proc.communicate(timeout=20)
         assert proc.returncode == 0, out
         assert "stopping: 1 requests" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_serve_applies_latency_and_fault_rate(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aioplatform.cli", "serve", "--port", str(port), "--latency-ms", "200",
+         "--fault-rate", "1", "--seed", "4"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert f"127.0.0.1:{port}" in proc.stdout.readline()
+        outcomes: list[int | str] = []
+        for _ in range(8):
+            started = time.monotonic()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+                    outcomes.append(r.status)
+            except urllib.error.HTTPError as exc:
+                outcomes.append(exc.code)
+                assert exc.headers["Retry-After"]  # every injected 429/503 says when to come back
+            except (urllib.error.URLError, ConnectionError, http.client.HTTPException):
+                outcomes.append("dropped")
+            assert time.monotonic() - started >= 0.2
+        assert 200 not in outcomes  # --fault-rate 1: every request is faulted
+        assert set(outcomes) <= {429, 503, "dropped"} and {429, 503} <= set(outcomes)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+        assert proc.returncode == 0
     finally:
         if proc.poll() is None:
             proc.kill()
