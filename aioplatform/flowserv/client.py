@@ -50,6 +50,8 @@ class ApiKeyAuth(Auth):
         if token is not None and (not isinstance(token, str) or not token):
             raise ValueError("token must be a non-empty string or None")
         self.token = token
+        # The id of the user whose login issued the token (None if it came from elsewhere).
+        self.user_id: str | None = None
 
     def apply(self, headers: MutableMapping[str, str]) -> None:
         if self.token:
@@ -142,6 +144,12 @@ class FlowservClient(BaseClient):
         if value is not None and (not isinstance(value, str) or not value):
             raise ValueError("token must be a non-empty string or None")
         self._api_key.token = value
+        self._api_key.user_id = None
+
+    def _logged_in(self, token: str | None, user_id: str | None) -> None:
+        """Keep a login's key and whose it is (shared with every ``with_options`` copy)."""
+        self.token = token
+        self._api_key.user_id = user_id if token else None
 
     def _error(self, response: Response) -> APIError:
         message = flowserv_error_message(response)

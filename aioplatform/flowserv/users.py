@@ -92,7 +92,7 @@ class Users:
             "POST", "users/login", json={"username": username, "password": password}, idempotent=True
         )
         user = converter.structure(response.json(), User)
-        self._client.token = user.token
+        self._client._logged_in(user.token, user.id)
         return user
 
     async def logout(self) -> User:
@@ -128,10 +128,17 @@ class Users:
         return request_id
 
     async def reset_password(self, request_id: str, password: str) -> User:
-        """Set a new password with a reset request id. The user's login ends on the server."""
+        """Set a new password with a reset request id. The user's login ends on the server.
+
+        If that user is the one this client logged in as, the client forgets the
+        (now invalid) token too.
+        """
         check_id("request_id", request_id)
         _check_text("password", password)
         response = await self._client._request(
             "POST", "users/password/reset", json={"requestId": request_id, "password": password}
         )
-        return converter.structure(response.json(), User)
+        user = converter.structure(response.json(), User)
+        if user.id == self._client._api_key.user_id:
+            self._client.token = None
+        return user

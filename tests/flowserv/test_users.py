@@ -140,10 +140,13 @@ async def test_password_reset_round_trip_logs_the_user_out(backend: Backend) -> 
         await client.users.login(user.username, PASSWORD)
         request_id = await client.users.request_password_reset(user.username)
         assert len(request_id) == 32
+        stale = client.token
         reset = await client.users.reset_password(request_id, "a new password")
         assert reset.id == user.id and reset.token is None
-        with pytest.raises(NotLoggedIn):
-            await client.users.whoami()  # the reset ended the login
+        assert client.token is None  # the client's own login ended: it forgets the key
+        async with backend.client(token=stale) as old:
+            with pytest.raises(NotLoggedIn):
+                await old.users.whoami()  # ... which the server no longer accepts
         with pytest.raises(NotFound):
             await client.users.login(user.username, PASSWORD)
         assert (await client.users.login(user.username, "a new password")).id == user.id
@@ -157,6 +160,15 @@ async def test_password_request_for_an_unknown_user_looks_the_same(backend: Back
         assert len(request_id) == 32
         with pytest.raises(NotFound, match="unknown request"):
             await client.users.reset_password(request_id, "whatever")
+
+
+async def test_resetting_someone_elses_password_keeps_the_clients_login(backend: Backend) -> None:
+    other = await backend.new_user()
+    async with backend.logged_in() as client:
+        me = await client.users.whoami()
+        request_id = await client.users.request_password_reset(other.username)
+        await client.users.reset_password(request_id, "their new password")
+        assert client.token is not None and (await client.users.whoami()).id == me.id
 
 
 async def test_a_newer_password_request_replaces_the_older(backend: Backend) -> None:
