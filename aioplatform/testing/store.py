@@ -5,28 +5,105 @@ Handlers never touch sqlite3 on the event loop: ``await store.run(fn)`` runs
 COMMIT, or ROLLBACK if ``fn`` raises), so a handler's reads and writes are atomic
 and every request is serialised exactly as a real database would order them.
 Tests on another thread use ``store.run_sync(fn)``.
+
+The hand-off is a plain queue rather than a ``ThreadPoolExecutor``: under a batch of
+concurrent requests the executor's locks and idle-thread bookkeeping cost more than
+the SQL itself (a quarter of the server's time when profiled). The worker drains what
+is waiting and answers each event loop once per drained run, so fifty queued
+transactions wake the loop once, not fifty times. Each job is still its own
+transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
+import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 __all__ = ["Store"]
 
 T = TypeVar("T")
 
+# At most this many jobs run before their answers go back (bounds the added wait).
+_DRAIN = 64
+
+_Job = tuple[Callable[[], Any], "asyncio.Future[Any] | concurrent.futures.Future[Any]"]
+
+
+def _settle(future: asyncio.Future[Any] | concurrent.futures.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return  # the request went away while its transaction ran; the work stands, as in a database
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+def _deliver(answers: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in answers:
+        _settle(future, ok, value)
+
 
 class Store:
     def __init__(self, path: str = ":memory:"):
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aioplatform-store")
         self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    # -- the worker thread -------------------------------------------------------------------
+
+    def _work(self) -> None:
+        stopping = False
+        while not stopping:
+            batch = [self._jobs.get()]
+            while len(batch) < _DRAIN:
+                try:
+                    batch.append(self._jobs.get_nowait())
+                except queue.Empty:
+                    break
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+            for job in batch:
+                if job is None:
+                    stopping = True  # finish what was queued before the stop, then end
+                    continue
+                call, future = job
+                try:
+                    ok, value = True, call()
+                except BaseException as exc:  # handed to the awaiting request, re-raised there
+                    ok, value = False, exc
+                if isinstance(future, asyncio.Future):
+                    by_loop.setdefault(future.get_loop(), []).append((future, ok, value))
+                else:
+                    _settle(future, ok, value)
+            for loop, answers in by_loop.items():
+                # A closed loop raises RuntimeError: nobody is waiting there any more.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_deliver, answers)
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="aioplatform-store", daemon=True)
+            self._thread.start()
+
+    def _submit_sync(self, call: Callable[[], T]) -> T:
+        self._start()
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._jobs.put((call, future))
+        return future.result()
+
+    async def _submit(self, call: Callable[[], T]) -> T:
+        self._start()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.put((call, future))
+        return await future
+
+    # -- on the worker thread ----------------------------------------------------------------
 
     def _open(self) -> None:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -50,25 +127,26 @@ class Store:
         conn.execute("COMMIT")
         return result
 
+    # -- the API -----------------------------------------------------------------------------
+
     async def open(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
+        await self._submit(self._open)
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in one transaction on the store's thread."""
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._transaction, fn
-        )
+        return await self._submit(lambda: self._transaction(fn))
 
     def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Same as :meth:`run`, blocking: for tests and tools outside the server's loop."""
-        return self._executor.submit(self._transaction, fn).result()
+        return self._submit_sync(lambda: self._transaction(fn))
 
     async def executescript(self, sql: str) -> None:
         def script() -> None:
-            assert self._conn is not None
+            if self._conn is None:
+                raise RuntimeError("the store is not open")
             self._conn.executescript(sql)
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, script)
+        await self._submit(script)
 
     async def close(self) -> None:
         def close() -> None:
@@ -76,5 +154,9 @@ class Store:
                 self._conn.close()
                 self._conn = None
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, close)
-        self._executor.shutdown(wait=True)
+        if self._thread is None:
+            return
+        await self._submit(close)
+        self._jobs.put(None)
+        thread, self._thread = self._thread, None
+        await asyncio.get_running_loop().run_in_executor(None, thread.join)

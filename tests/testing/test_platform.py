@@ -49,6 +49,19 @@ async def test_a_file_database_survives_a_restart(tmp_path: Path) -> None:
         assert [tuple(r) for r in rows] == [("a", "b")]
 
 
+async def test_the_same_platform_can_be_stopped_and_started_again(tmp_path: Path) -> None:
+    platform = LocalPlatform(str(tmp_path / "p.sqlite3"))
+    async with platform:
+        await platform.store.run(lambda c: c.execute("CREATE TABLE kv (k TEXT)"))
+        await platform.store.run(lambda c: c.execute("INSERT INTO kv VALUES ('kept')"))
+    with pytest.raises(RuntimeError, match="not open"):
+        await platform.store.run(lambda c: None)
+    async with platform:
+        assert (await get(platform.url + "/"))[0] == 200
+        rows = await platform.store.run(lambda c: c.execute("SELECT k FROM kv").fetchall())
+        assert [r[0] for r in rows] == ["kept"]
+
+
 async def test_a_store_transaction_is_all_or_nothing() -> None:
     async with LocalPlatform() as platform:
         await platform.store.run(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
