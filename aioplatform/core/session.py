@@ -323,7 +323,7 @@ class StreamResponse:
         return await self._raw.read()
 
 
-@attrs.define(slots=True)
+@attrs.define(slots=True, repr=False)
 class _Call:
     """One logical call: what every attempt of it needs."""
 
@@ -354,6 +354,9 @@ class _Call:
     def safe_url(self) -> str:
         """The URL as errors and logs show it: credentials scrubbed, in the path too."""
         return scrub_url(self.url, self.secrets())
+
+    def __repr__(self) -> str:  # never the headers or body: they may hold credentials
+        return f"<call {self.method} {self.safe_url()}>"
 
 
 class Session:

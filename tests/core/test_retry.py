@@ -8,6 +8,7 @@ import email.utils
 import socket
 import time
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from aioplatform import (
     RetryPolicy,
     ServerError,
     Session,
+    SessionError,
     Timeouts,
     TransportError,
 )
@@ -477,3 +479,51 @@ def test_transport_decisions_follow_the_contract(method: str, idempotent: bool |
     expected = failure != "deadline" and (full or never_sent)
     assert exc.sent is not never_sent
     assert RetryPolicy().should_retry(exc, method, idempotent) is expected
+
+
+async def test_a_host_pause_longer_than_the_deadline_fails_at_once_without_sending(
+    server: ScriptedServer, session: Session
+) -> None:
+    with pytest.raises(RateLimited):
+        await session.request("GET", server.u("/status/429?retry_after=5"), retry=RetryPolicy.none())
+    started = time.monotonic()
+    with pytest.raises(RequestTimeout) as info:
+        await session.request("POST", server.u("/ok/x"), json={}, timeout=0.5)
+    assert info.value.phase == "deadline"
+    assert time.monotonic() - started < 0.4  # it did not sit out a pause it could never finish
+    assert server.seen["/ok/x"] == 0
+
+
+async def test_closing_the_session_during_a_backoff_ends_the_call_with_session_error(
+    server: ScriptedServer,
+) -> None:
+    session = Session(retry=FAST)
+    call = asyncio.ensure_future(session.request("GET", server.u("/status/503?retry_after=0.5")))
+    while server.seen["/status/503"] == 0:  # noqa: ASYNC110 - the first attempt's answer is a 503
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    await session.aclose()
+    with pytest.raises(SessionError, match="closed"):
+        await asyncio.wait_for(call, 5)  # never a hang
+    assert server.seen["/status/503"] == 1
+
+
+def test_the_default_policy_is_the_documented_one() -> None:
+    policy = RetryPolicy()
+    assert (policy.max_attempts, policy.backoff_base, policy.backoff_cap, policy.retry_after_cap) == (
+        4, 0.5, 8.0, 60.0,
+    )  # fmt: skip
+    assert policy.idempotent_methods == {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+    assert policy.retry_statuses == {429, 502, 503, 504}
+    assert policy.unprocessed_statuses == {429, 503}
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        policy.max_attempts = 9  # type: ignore[misc]
+
+
+async def test_the_default_retry_after_cap_is_sixty_seconds(server: ScriptedServer) -> None:
+    async with Session() as session:
+        started = time.monotonic()
+        with pytest.raises(RateLimited) as info:
+            await session.request("POST", server.u("/status/429?retry_after=61"), json={})
+        assert info.value.retry_after == 61 and time.monotonic() - started < 5
+        assert server.seen["/status/429"] == 1
