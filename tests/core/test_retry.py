@@ -300,19 +300,19 @@ async def test_a_429_with_retry_after_pauses_every_request_to_that_host(
     await site.start()
     other_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/"  # type: ignore[union-attr]
     try:
-        # A 429 with a 0.5 s Retry-After, told to one call that does not retry...
+        # A 429 with a 1 s Retry-After, told to one call that does not retry...
         with pytest.raises(RateLimited):
-            await session.request("GET", server.u("/status/429?retry_after=0.5"), retry=RetryPolicy.none())
+            await session.request("GET", server.u("/status/429?retry_after=1"), retry=RetryPolicy.none())
         told_at = next(t for t, p in server.arrivals if p == "/status/429")
         # ...holds back other calls, on other routes, to that host, started in parallel,
         waiting = [asyncio.ensure_future(session.request("GET", server.u(f"/ok/{i}"))) for i in range(3)]
         # ...but not calls to another host.
         await session.request("GET", other_url)
-        assert other_hits and other_hits[0] - told_at < 0.4
+        assert other_hits and other_hits[0] - told_at < 0.8
         await asyncio.gather(*waiting)
         for i in range(3):
             arrived_at = next(t for t, p in server.arrivals if p == f"/ok/{i}")
-            assert arrived_at - told_at >= 0.49
+            assert arrived_at - told_at >= 0.99
     finally:
         await runner.cleanup()
 
@@ -498,7 +498,7 @@ async def test_closing_the_session_during_a_backoff_ends_the_call_with_session_e
     server: ScriptedServer,
 ) -> None:
     session = Session(retry=FAST)
-    call = asyncio.ensure_future(session.request("GET", server.u("/status/503?retry_after=0.5")))
+    call = asyncio.ensure_future(session.request("GET", server.u("/status/503?retry_after=2")))
     while server.seen["/status/503"] == 0:  # noqa: ASYNC110 - the first attempt's answer is a 503
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.05)
