@@ -82,6 +82,17 @@ async def server() -> AsyncIterator[ScriptedServer]:
         items = list(range((page - 1) * 10, page * 10))
         return web.json_response({"results": items, "next": page + 1 if page < last else None})
 
+    async def partial(request: web.Request) -> web.StreamResponse:
+        # Headers and the start of the body, then the connection dies mid-response.
+        state.handled[request.path] += 1
+        response = web.StreamResponse(headers={"Content-Length": "1000"})
+        await response.prepare(request)
+        await response.write(b"x" * 10)
+        await asyncio.sleep(0.05)
+        if request.transport is not None:
+            request.transport.abort()
+        return response
+
     async def text_error(request: web.Request) -> web.Response:
         return web.Response(text="<html>gateway exploded</html>", status=502, content_type="text/html")
 
@@ -93,6 +104,7 @@ async def server() -> AsyncIterator[ScriptedServer]:
     app.router.add_get("/auth", auth)
     app.router.add_get("/pages", pages)
     app.router.add_get("/text-error", text_error)
+    app.router.add_route("*", "/partial", partial)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
 

@@ -130,6 +130,17 @@ async def test_post_dropped_before_the_handler_is_not_retried_either(
     assert server.handled["/ok/x"] == 0
 
 
+@pytest.mark.parametrize("method", ["GET", "OPTIONS", "PUT", "DELETE", *NON_IDEMPOTENT])  # HEAD has no body
+async def test_a_disconnect_in_the_middle_of_the_body_is_retried_only_for_idempotent_methods(
+    server: ScriptedServer, session: Session, method: str
+) -> None:
+    with pytest.raises(TransportError) as info:
+        await session.request(method, server.u("/partial"), json={})
+    assert info.value.sent is True and "reading the response" in str(info.value)
+    assert server.handled["/partial"] == (FAST.max_attempts if method in IDEMPOTENT else 1)
+    assert session.pool_status() == {"in_use": 0, "idle": 0}  # a broken connection is not kept
+
+
 async def test_idempotent_true_opts_a_post_in_to_full_retries(
     server: ScriptedServer, session: Session
 ) -> None:
