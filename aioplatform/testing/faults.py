@@ -114,6 +114,8 @@ class FaultInjector:
     def script(self, match: str, outcomes: Iterable[str | int]) -> None:
         """Force ``outcomes`` (``503``, ``"drop_after"``, ``"ok"`` …) on the next matching requests.
 
+        Scripted 429/503 answers carry no ``Retry-After`` (a rule's ``retry_after`` does).
+
         >>> platform.faults.script("GET /saltant/api/users/", [503, 503])  # then normal answers
         """
         queue = collections.deque(str(o) for o in outcomes)
