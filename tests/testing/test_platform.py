@@ -164,6 +164,7 @@ async def test_a_script_forces_exact_outcomes_then_normal_answers() -> None:
         for _ in range(4):
             async with s.get(platform.url + "/") as r:
                 statuses.append(r.status)
+                assert "Retry-After" not in r.headers  # scripts leave the backoff to the client
         assert statuses == [503, 200, 500, 200]
         with pytest.raises(ValueError, match="unknown fault"):
             platform.faults.script("GET /", ["explode"])
