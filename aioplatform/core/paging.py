@@ -3,17 +3,22 @@
 Each service supplies only how to fetch one page from a cursor; the pager does the
 rest. ``async for item in pager`` fetches lazily (breaking out early fetches no
 further pages), ``pager.pages()`` yields whole pages, ``await pager.to_list()``
-collects (optionally only the first ``max_items``).
+collects (optionally only the first ``max_items``), and ``await pager`` fetches just
+the first :class:`Page` — a read-only sequence of its items, so for a listing the
+server sends whole (Astakos projects, flowserv groups) ``await`` gives everything,
+as the sync SDKs' plain lists did.
 
 >>> async for instance in client.container_task_instances.list({"state": "running"}):
 ...     print(instance.uuid)
 >>> first_50 = await client.container_task_instances.list().to_list(max_items=50)
+>>> first_page = await client.container_task_instances.list()
+>>> projects = list(await astakos.get_projects())
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
+from typing import Any, Generic, TypeVar, overload
 
 import attrs
 
@@ -29,6 +34,22 @@ class Page(Generic[T]):
     items: Sequence[T]
     next: Any = None
     total: int | None = None
+
+    # A page reads as the sequence of its items: len(page), page[0], for item in page.
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        return self.items[index]
 
 
 class AsyncPager(Generic[T]):
@@ -91,6 +112,13 @@ class AsyncPager(Generic[T]):
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._items()
+
+    async def first_page(self) -> Page[T]:
+        """The first page only (what ``await pager`` gives)."""
+        return await self._fetch(self._first)
+
+    def __await__(self) -> Generator[Any, None, Page[T]]:
+        return self.first_page().__await__()
 
     async def to_list(self, max_items: int | None = None) -> list[T]:
         """All items (or the first ``max_items``), fetching no page beyond what is needed."""

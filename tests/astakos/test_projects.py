@@ -56,6 +56,9 @@ async def test_listing_filters_by_mode_name_and_state(
     assert await user.get_projects(state="suspended").to_list() == []
     with pytest.raises(BadRequest, match="Unrecognized state"):
         await user.get_projects(state="sleeping").to_list()
+    # Awaited, as astakosclient code ported with `await` does: the whole list, in one request.
+    awaited = await user.get_projects()
+    assert [p.id for p in awaited] == [p.id for p in mine] and len(awaited) == len(mine)
 
 
 async def test_joining_an_auto_project_gives_the_member_its_capacity_and_leaving_takes_it_back(

@@ -79,3 +79,29 @@ async def test_single_shot_listings_are_one_page() -> None:
     assert len(pages) == 1 and pages[0].total == 2
     with pytest.raises(ValueError, match="max_items"):
         await AsyncPager.single(fetch).to_list(max_items=-1)
+
+
+async def test_awaiting_a_pager_fetches_only_the_first_page_which_reads_as_a_sequence(
+    server: ScriptedServer,
+) -> None:
+    async with Session() as session:
+        pager = pager_over(server, session)
+        page = await pager
+        assert fetched_pages(server) == [1]
+        assert len(page) == 10 and page[0] == 0 and page[-1] == 9 and list(page[2:4]) == [2, 3]
+        assert list(page) == list(range(10)) and page.next == 2
+        # The pager is still whole: iterating it starts again from the first page.
+        assert await pager.to_list() == list(range(50))
+
+
+async def test_awaiting_a_single_shot_listing_gives_every_item() -> None:
+    calls = 0
+
+    async def fetch() -> list[str]:
+        nonlocal calls
+        calls += 1
+        return ["a", "b", "c"]
+
+    everything = await AsyncPager.single(fetch)
+    assert list(everything) == ["a", "b", "c"] and everything.next is None and everything.total == 3
+    assert calls == 1
