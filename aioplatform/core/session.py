@@ -106,7 +106,9 @@ class Timeouts:
     * ``deadline`` — the whole call, across every retry and backoff.
 
     >>> Timeouts(read=5.0, deadline=30.0)
-    >>> await client.container_task_instances.get(uuid, timeout=Timeouts(deadline=2.0))
+    >>> await session.request("GET", url, timeout=Timeouts(deadline=2.0))  # one call
+    >>> quick = client.with_options(timeouts=Timeouts(deadline=2.0))  # a client's calls
+    >>> await quick.container_task_instances.get(uuid)
     """
 
     pool: float | None = attrs.field(
