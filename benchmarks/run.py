@@ -27,7 +27,7 @@ from aioplatform import Limits, RetryPolicy
 from aioplatform.saltant import SaltantClient
 
 from . import commissions
-from .servers import ServedPlatform, serve
+from .servers import ServedPlatform, serve, serve_trivial
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PERFORMANCE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
@@ -131,9 +131,17 @@ def sync_batch(platform: ServedPlatform, action: str, uuids: list[str]) -> int:
 
 
 def measure_batch(
-    platform: ServedPlatform, n: int, run: Callable[[list[str]], Awaitable[int] | int]
+    platform: ServedPlatform, n: int, run: Callable[[list[str]], Awaitable[int] | int], fake: bool = False
 ) -> tuple[float, dict[str, int]]:
-    """Wall time of ``run(uuids)`` on ``n`` fresh instances, and the connections it opened."""
+    """Wall time of ``run(uuids)`` on ``n`` fresh instances, and the connections it opened.
+
+    ``fake``: made-up uuids for a server that keeps nothing (its connections are not counted).
+    """
+    if fake:
+        started = time.perf_counter()
+        outcome = run([f"{i:08d}-0000-4000-8000-000000000000" for i in range(n)])
+        failures = asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome
+        return time.perf_counter() - started, {"failures": int(failures), "connections": -1}
     uuids = asyncio.run(make_instances(platform, n))
     before = platform.connections
     started = time.perf_counter()
@@ -149,6 +157,17 @@ def batch_section(quick: bool, rows: list[dict[str, Any]]) -> None:
     concurrencies = [10, 50] if quick else [10, 50, 100]
     repeats = 1 if quick else 3
     for latency in (0, 20):
+        # The same raw client against a server that does nothing: how fast the rig lets
+        # any client go (the embedded platform's own cost is the rest).
+        with serve_trivial(latency_ms=latency) as trivial:
+            ceiling = {
+                (n, c): statistics.median(
+                    measure_batch(trivial, n, lambda u, c=c: raw_batch(trivial, "clone", u, c), fake=True)[0]
+                    for _ in range(repeats)
+                )
+                for n in sizes
+                for c in concurrencies
+            }
         with serve(latency_ms=latency) as platform:
             for n in sizes:
                 for action in ("clone", "terminate"):
@@ -168,6 +187,7 @@ def batch_section(quick: bool, rows: list[dict[str, Any]]) -> None:
                             "section": "batch", "case": case, "concurrency": c,
                             "raw_aiohttp_s": raw_wall, "aioplatform_s": ours_wall,
                             "ratio_vs_raw": ours_wall / raw_wall, "latency_floor_s": n * latency / 1000 / c,
+                            "trivial_server_s": ceiling[(n, c)],
                             "connections": runs[-1][1]["connections"], "failures": runs[-1][1]["failures"],
                         })  # fmt: skip
                     # saltant-py is sequential: one run at N=1000 already takes tens of seconds.
@@ -359,8 +379,11 @@ def target_status(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
         found.append((TARGETS["batch_vs_raw"], f"{worst:.2f}x (worst of clone/terminate, N=1000, 20 ms, C=50)",
                       "met" if worst <= 1.10 else "missed"))  # fmt: skip
         speed = min(r["speedup_vs_sync"] for r in headline)
-        found.append((TARGETS["batch_vs_sync"], f"{speed:.0f}x (worst of clone/terminate)",
-                      "met" if speed >= 45 else "missed"))  # fmt: skip
+        figure = f"{speed:.0f}x (worst of clone/terminate)"
+        if all(r.get("trivial_server_s") for r in headline):
+            ceiling = min(r["sync_s"] / r["trivial_server_s"] for r in headline)
+            figure += f"; a do-nothing server would allow {ceiling:.0f}x"
+        found.append((TARGETS["batch_vs_sync"], figure, "met" if speed >= 45 else "missed"))
     for r in (r for r in rows if r["section"] == "overhead"):
         found.append((TARGETS["cpu_vs_raw"], f"{r['ratio_vs_raw']:.2f}x", "met" if r["ratio_vs_raw"] <= 1.25 else "missed"))
     memory = [r["aioplatform_peak_mib"] for r in rows if r["section"] == "memory"]
@@ -380,15 +403,16 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     batch = [r for r in rows if r["section"] == "batch"]
     if batch:
         out += ["", "## Batch (wall seconds, medians)", "",
-                "| case | C | aioplatform | raw aiohttp | ratio vs raw | sync SDK | sync SDK s | speedup vs sync | floor N·lat/C | connections |",
-                "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+                "| case | C | aioplatform | raw aiohttp | ratio vs raw | sync SDK | sync SDK s | speedup vs sync | floor N·lat/C | raw vs a do-nothing server | connections |",
+                "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for r in batch:
             sync_s = f"{r['sync_s']:.2f}" if r.get("sync_s") else "skipped"
             speedup = f"{r['speedup_vs_sync']:.0f}x" if r.get("speedup_vs_sync") else "-"
+            trivial = f"{r['trivial_server_s']:.3f}" if r.get("trivial_server_s") else "-"
             out.append(
                 f"| {r['case']} | {r['concurrency']} | {r['aioplatform_s']:.3f} | {r['raw_aiohttp_s']:.3f} | "
                 f"{r['ratio_vs_raw']:.2f}x | {r['sync_sdk']} | {sync_s} | {speedup} | "
-                f"{r['latency_floor_s']:.3f} | {r['connections']} |"
+                f"{r['latency_floor_s']:.3f} | {trivial} | {r['connections']} |"
             )
         skipped = sorted({(r["sync_sdk"], r["sync_skipped"]) for r in batch if r.get("sync_skipped")})
         out += [f"\n{sdk} rows skipped: {why}" for sdk, why in skipped]

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +68,58 @@ def serve(latency_ms: float = 0.0, db: str = ":memory:", fault_rate: float = 0.0
                 raise RuntimeError(f"the platform did not start:\n{out}")
             time.sleep(0.05)
         yield ServedPlatform(url, process, json.loads(creds.read_text()))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+# A server that does nothing but wait out the latency and answer a fixed instance: what
+# the client stack achieves when the server costs (almost) nothing — the rig's ceiling.
+TRIVIAL_SERVER = """
+import asyncio, sys
+from aiohttp import web
+latency = float(sys.argv[2]) / 1000
+body = {"uuid": "00000000-0000-4000-8000-000000000000", "name": "", "state": "created", "user": "admin",
+        "task_queue": 1, "task_type": 1, "datetime_created": "2026-01-01T00:00:00.000000Z",
+        "datetime_finished": None, "arguments": {}}
+async def answer(request):
+    await request.read()
+    if latency:
+        await asyncio.sleep(latency)
+    return web.json_response(body, status=201)
+app = web.Application()
+app.router.add_route("*", "/{tail:.*}", answer)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+"""
+
+
+@contextlib.contextmanager
+def serve_trivial(latency_ms: float = 0.0) -> Iterator[ServedPlatform]:
+    """:data:`TRIVIAL_SERVER` in a child process, shaped like a served platform."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", TRIVIAL_SERVER, str(port), str(latency_ms)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/", timeout=1):
+                    break
+            except urllib.error.HTTPError:
+                break  # it answers
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                out = process.stdout.read() if process.stdout else ""
+                raise RuntimeError(f"the trivial server did not start:\n{out}")
+            time.sleep(0.05)
+        yield ServedPlatform(url, process, {"saltant_url": url + "/saltant/api/", "saltant_token": "unused"})
     finally:
         process.terminate()
         try:
