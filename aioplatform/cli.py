@@ -220,10 +220,31 @@ def _saltant_app() -> Any:
         command.__doc__ = doc
         return command
 
-    for action, verb in (("clone", "Clone"), ("terminate", "Terminate")):
-        sub.command(f"{action}-many")(
-            batch_command(action, f"{verb} task instances; one outcome per UUID, exit 1 if any failed.")
-        )
+    sub.command("terminate-many")(
+        batch_command("terminate", "Terminate task instances; one outcome per UUID, exit 1 if any failed.")
+    )
+
+    @sub.command("clone-many")
+    def clone_many(
+        url: Url,
+        token: Token,
+        uuids: Ids = None,
+        from_file: FromFile = None,
+        concurrency: Concurrency = 32,
+        executable: Executable = False,
+        as_json: Json = False,
+        reconcile: Annotated[
+            bool,
+            typer.Option(
+                "--reconcile",
+                help="Look up clones whose answer was lost (dropped after sending) instead of "
+                "reporting them failed; the server then holds one clone per ok line.",
+            ),
+        ] = False,
+    ) -> None:
+        """Clone task instances; one outcome per UUID, exit 1 if any failed."""
+        ids = _read_ids(uuids or [], from_file)
+        run("clone", url, token, ids, executable, concurrency, as_json, reconcile=reconcile)
 
     @sub.command("wait")
     def wait(
@@ -277,9 +298,14 @@ async def _saltant_batch(
                 result = await manager.wait_many(
                     ids, concurrency=concurrency, on_progress=reporter.advance, **extra
                 )
+            elif action == "clone":
+                result = await manager.clone_many(
+                    ids, concurrency=concurrency, on_progress=reporter.advance, **extra
+                )
             else:
-                many = manager.clone_many if action == "clone" else manager.terminate_many
-                result = await many(ids, concurrency=concurrency, on_progress=reporter.advance)
+                result = await manager.terminate_many(
+                    ids, concurrency=concurrency, on_progress=reporter.advance
+                )
         # After the bar is gone, so lines never interleave with it.
         failed = 0
         for uuid, outcome in zip(ids, result.outcomes, strict=True):

@@ -150,13 +150,14 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         clone is returned if it exists, else the original error is raised.
         """
         uuid = _uuid(uuid)
+        mark = await self._high_water() if reconcile else None
         sent_at = time.time()
         try:
             return await self._post_clone(uuid)
         except Exception as exc:
             if not reconcile or not _lost_answer(exc):
                 raise
-            found = await self._find_lost_clone(uuid, sent_at, exc, claimed={uuid})
+            found = await self._find_lost_clone(uuid, sent_at, exc, claimed={uuid}, mark=mark)
             if found is None:
                 raise
             return found
@@ -167,13 +168,29 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         self._client._remember_clone(clone.uuid, clone.user)
         return clone
 
+    async def _high_water(self) -> TI | None:
+        """The newest instance before a reconciled clone is sent (task instances list newest
+        first): only instances created after it can be that clone. None if there is none or
+        the listing fails (the lookup then relies on the request's estimated server time)."""
+        try:
+            page = await self.list(page_size=1)
+        except Exception:
+            return None
+        return page[0] if len(page) else None
+
     async def _find_lost_clone(
-        self, original_uuid: str, sent_at: float, error: BaseException, claimed: set[str]
+        self,
+        original_uuid: str,
+        sent_at: float,
+        error: BaseException,
+        claimed: set[str],
+        mark: TI | None = None,
     ) -> TI | None:
         """The clone of ``original_uuid`` requested at ``sent_at`` (our clock) whose answer was lost.
 
         Candidates have the original's name, type, queue and arguments, were created by
-        this client's user (when known) no earlier than the request, and are not an
+        this client's user (when known) after ``mark`` (the newest instance before the
+        request) and no earlier than the request's estimated server time, and are not an
         instance this client already holds (``claimed`` or any clone it was answered
         with). The oldest candidate is taken and claimed. None if there is none, or if
         the lookup itself fails (noted on ``error``).
@@ -182,6 +199,12 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
             response = await self._client._request("GET", f"{self.path}{segment('uuid', original_uuid)}/")
             original = self.response_data_to_model_instance(response.json())
             since = sent_at + _server_skew(response) - _CLOCK_SLACK
+            older = ""  # the mark itself: rendered to the microsecond, it may compare equal
+            if mark is not None and mark.datetime_created is not None:
+                # The Date header's one-second resolution leaves room for instances made just
+                # before the request (another run's identical clones): the mark closes it.
+                since = max(since, mark.datetime_created.timestamp())
+                older = mark.uuid
             filters: dict[str, Any] = {
                 "task_type": original.task_type,
                 "task_queue": original.task_queue,
@@ -196,6 +219,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
             async for candidate in self.list(filters):  # newest first: the last match is the oldest
                 if (
                     candidate.uuid in claimed
+                    or candidate.uuid == older
                     or self._client._knows_clone(candidate.uuid)
                     or candidate.name != original.name
                     or candidate.arguments != original.arguments
@@ -232,7 +256,9 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         With ``reconcile=True``, once every request is done, each clone whose answer was
         lost is looked up (one at a time, never claiming an instance another outcome
         holds): a found clone becomes that item's outcome, so the server holds exactly
-        one clone per successful outcome and none for a failed one. ``on_progress``
+        one clone per successful outcome and none for a failed one. One extra request
+        before the batch notes the newest instance, so a clone made before the batch
+        (by another run with the same inputs) is never taken for a lost one. ``on_progress``
         reports the requests as they finish, before any reconciliation.
         """
         ids = _uuids(uuids)
@@ -240,6 +266,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
             return await gather(
                 self._post_clone, ids, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
             )
+        mark = await self._high_water()
         sent_at: dict[int, float] = {}
 
         async def clone(item: tuple[int, str]) -> TI:
@@ -255,7 +282,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         for index in sorted(failed):
             error = outcomes[index]
             if index in sent_at and isinstance(error, BaseException) and _lost_answer(error):
-                found = await self._find_lost_clone(ids[index], sent_at[index], error, claimed)
+                found = await self._find_lost_clone(ids[index], sent_at[index], error, claimed, mark)
                 if found is not None:
                     outcomes[index] = found
                     failed.discard(index)

@@ -67,6 +67,28 @@ def test_clone_many_partial_failure_exits_1_with_one_line_per_input_in_input_ord
     assert "clone: 3 ok, 2 failed" in out.stderr
 
 
+def test_clone_many_reconcile_turns_a_lost_answer_into_the_clone_the_server_made(
+    platform: LocalPlatform, saltant_env: dict[str, str], instances: list[str]
+) -> None:
+    # The second clone is made, then its answer is dropped: without --reconcile that item
+    # fails (its clone exists, unreported); with it, the clone is found and reported.
+    before = instance_count(platform)
+    platform.faults.script("POST " + CLONE, ["ok", "drop_after"])
+    plain = invoke(["saltant", "clone-many", *instances, "--json"], env=saltant_env)
+    assert plain.code == 1, plain
+    assert [r["ok"] for r in plain.records] == [True, False, True]
+    assert instance_count(platform) == before + 3  # the lost one was made all the same
+
+    platform.faults.script("POST " + CLONE, ["ok", "drop_after"])
+    reconciled = invoke(["saltant", "clone-many", *instances, "--json", "--reconcile"], env=saltant_env)
+    assert reconciled.code == 0, reconciled
+    records = reconciled.records
+    assert [r["input"] for r in records] == instances and all(r["ok"] for r in records)
+    assert instance_count(platform) == before + 6  # one clone per ok line, nothing re-sent
+    assert len({r["uuid"] for r in records} | {r["uuid"] for r in plain.records if r["ok"]}) == 5
+    assert platform.stats.count("POST", CLONE) == 6
+
+
 def test_clone_many_without_json_keeps_stdout_empty_and_lists_failures_on_stderr(
     saltant_env: dict[str, str], instances: list[str]
 ) -> None:

@@ -171,3 +171,21 @@ async def test_a_single_lost_clone_answer_is_found_or_reraised(platform: LocalPl
             await manager.clone(original.uuid)  # without reconcile: the honest failure
         listed = {i.uuid async for i in manager.list({"name": "o"})}
         assert len(listed) == 4 and {original.uuid, earlier.uuid, found.uuid} < listed  # + that orphan
+
+
+async def test_a_lost_clone_is_never_matched_to_another_clients_clone_made_just_before(
+    platform: LocalPlatform, ready: Setup
+) -> None:
+    platform.saltant.publish_delay = 10_000.0
+    async with SaltantClient(platform.saltant_url, platform.saltant_token) as first:
+        original = await first.container_task_instances.create(
+            ready.task_type.id, ready.queue.id, {"who": "y"}, name="twin"
+        )
+        theirs = await original.clone()  # same inputs, made well within the Date header's second
+    platform.faults.add(FaultRule(match="POST " + CLONE_ROUTE, drop_after=1.0))
+    async with SaltantClient(platform.saltant_url, platform.saltant_token) as second:  # knows no clone
+        result = await second.container_task_instances.clone_many([original.uuid], reconcile=True)
+        ours = result.values[0]
+        assert ours.uuid not in (original.uuid, theirs.uuid)
+        single = await second.container_task_instances.clone(original.uuid, reconcile=True)
+        assert single.uuid not in (original.uuid, theirs.uuid, ours.uuid)
