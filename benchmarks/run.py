@@ -440,13 +440,17 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [r["case"].replace(" latency=", "\n") for r in batch]
+    labels = [r["case"].replace("issue_many+resolve", "issue+resolve").replace(" latency=", "\n") for r in batch]
     xs = range(len(batch))
     width = 0.27
     fig, ax = plt.subplots(figsize=(max(8, len(batch) * 1.6), 5))
     ax.bar([x - width for x in xs], [r.get("sync_s") or 0 for r in batch], width, label="sync SDK (saltant-py, astakosclient)")
     ax.bar(list(xs), [r["raw_aiohttp_s"] for r in batch], width, label="raw aiohttp, C=50")
     ax.bar([x + width for x in xs], [r["aioplatform_s"] for r in batch], width, label="aioplatform, C=50")
+    ceiling = [(x, r["trivial_server_s"]) for x, r in zip(xs, batch, strict=True) if r.get("trivial_server_s")]
+    if ceiling:
+        ax.scatter([x for x, _ in ceiling], [y for _, y in ceiling], marker="_", s=400, color="black",
+                   zorder=3, label="raw aiohttp vs a do-nothing server (rig ceiling)")  # fmt: skip
     ax.set_yscale("log")
     ax.set_ylabel("wall time (s, log scale)")
     ax.set_xticks(list(xs), labels, fontsize=8)
