@@ -3,17 +3,15 @@
 aioplatform (``issue_many`` + ``resolve_commissions``) vs raw aiohttp (a semaphore over
 the same POSTs) vs astakosclient 0.19, the sync SDK. astakosclient is Python 2 only, so
 its rows need a Python 2.7 interpreter: found on PATH, under pyenv, or named by
-``AIOPLATFORM_PYTHON27``; it is installed once into a cache folder outside the repo.
-Without one its rows are skipped with the reason in the report.
+``AIOPLATFORM_PYTHON27``; it is installed once into a cache folder outside the repo
+(the interop tests' harness, ``tests/astakos/astakosclient27.py``, does both). Without
+one its rows are skipped with the reason in the report.
 """
 
 from __future__ import annotations
 
 import asyncio
-import glob
 import json
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -24,13 +22,16 @@ import aiohttp
 from aioplatform import Limits
 from aioplatform.astakos import AstakosClient, CommissionRequest
 
+# The interop tests' harness finds the interpreter and installs astakosclient (cached).
+from tests.astakos.astakosclient27 import install_astakosclient, python27
+
 from .servers import ServedPlatform
 
-ASTAKOSCLIENT = "astakosclient==0.19"
+__all__ = ["Setup", "install_astakosclient", "ours", "python27", "raw", "sync"]
+
 # One byte of RAM per commission: the seeded system project allows 40 GiB, so repeated
 # runs never hit the limit and every commission is accepted.
 RESOURCE, QUANTITY = "cyclades.ram", 1
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "aioplatform" / "bench"
 
 # Runs under Python 2.7 with astakosclient on sys.path; times itself, so interpreter
 # start-up is not counted against it. (A string: the linters target Python 3.)
@@ -113,42 +114,6 @@ async def ours(setup: Setup, n: int, concurrency: int) -> tuple[float, int]:
         issued = await client.issue_many(requests, concurrency=concurrency)
         resolved = await client.resolve_commissions(issued.values, [])
         return time.perf_counter() - started, len(issued.errors) + len(resolved.failed)
-
-
-def python27() -> tuple[str | None, str]:
-    """A Python 2.7 interpreter that really runs (pyenv shims exist without one), or why not."""
-    candidates = [os.environ.get("AIOPLATFORM_PYTHON27", "")]
-    candidates += [shutil.which(name) or "" for name in ("python2.7", "python2")]
-    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
-    candidates += sorted(glob.glob(f"{pyenv_root}/versions/2.7*/bin/python"), reverse=True)
-    for candidate in filter(None, candidates):
-        try:
-            done = subprocess.run(
-                [candidate, "-c", "import sys; print(sys.version_info[:2] == (2, 7))"],
-                capture_output=True, text=True, timeout=30,
-            )  # fmt: skip
-        except OSError:
-            continue
-        if done.returncode == 0 and done.stdout.strip() == "True":
-            return candidate, ""
-    return None, "no Python 2.7 interpreter (astakosclient 0.19 is Python 2 only; set AIOPLATFORM_PYTHON27)"
-
-
-def install_astakosclient(python: str) -> tuple[Path | None, str]:
-    """astakosclient 0.19 and its one dependency in a cached folder, or why it could not be."""
-    target = CACHE / "astakosclient-0.19-py27"
-    if (target / "astakosclient" / "__init__.py").exists():
-        return target, ""
-    tmp = target.with_suffix(".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    done = subprocess.run(
-        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target", str(tmp), ASTAKOSCLIENT],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    if done.returncode != 0:
-        return None, f"pip could not install {ASTAKOSCLIENT} for Python 2.7: {done.stderr.strip()[-300:]}"
-    tmp.rename(target)
-    return target, ""
 
 
 def sync(setup: Setup, n: int, python: str, site: Path) -> float:

@@ -435,7 +435,11 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
     batch = [r for r in rows if r["section"] == "batch" and r["concurrency"] == 50]
     if not batch:
         return
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # the test extra has no matplotlib; the bench extra does
+        print(f"no chart: matplotlib is not installed (pip install -e '.[bench]'); {path} not written")
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

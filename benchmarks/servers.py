@@ -13,9 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,36 +43,43 @@ class ServedPlatform:
 
 
 @contextlib.contextmanager
-def serve(latency_ms: float = 0.0, db: str = ":memory:", fault_rate: float = 0.0) -> Iterator[ServedPlatform]:
-    port = free_port()
-    creds = Path(tempfile.mkdtemp(prefix="aioplatform-bench-")) / "credentials.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aioplatform.cli", "serve", "--port", str(port), "--db", db,
-         "--latency-ms", str(latency_ms), "--fault-rate", str(fault_rate),
-         "--credentials-file", str(creds)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+def running(
+    name: str, argv: list[str], url: str, ready: Callable[[], bool] = lambda: True
+) -> Iterator[subprocess.Popen[str]]:
+    """``argv`` in a child process, yielded once ``url + "/"`` answers 2xx and ``ready()``; stopped after."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
                 with urllib.request.urlopen(url + "/", timeout=1):
-                    if creds.exists() and creds.stat().st_size:
-                        break
-            except OSError:
+                    pass
+                if ready():
+                    break
+            except OSError:  # not listening yet
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 out = process.stdout.read() if process.stdout else ""
-                raise RuntimeError(f"the platform did not start:\n{out}")
+                raise RuntimeError(f"{name} did not start:\n{out}")
             time.sleep(0.05)
-        yield ServedPlatform(url, process, json.loads(creds.read_text()))
+        yield process
     finally:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextlib.contextmanager
+def serve(latency_ms: float = 0.0, db: str = ":memory:", fault_rate: float = 0.0) -> Iterator[ServedPlatform]:
+    port = free_port()
+    creds = Path(tempfile.mkdtemp(prefix="aioplatform-bench-")) / "credentials.json"
+    argv = [sys.executable, "-m", "aioplatform.cli", "serve", "--port", str(port), "--db", db,
+            "--latency-ms", str(latency_ms), "--fault-rate", str(fault_rate), "--credentials-file", str(creds)]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    with running("the platform", argv, url, lambda: creds.exists() and creds.stat().st_size > 0) as process:
+        yield ServedPlatform(url, process, json.loads(creds.read_text()))
 
 
 # A server that does nothing but wait out the latency and answer a fixed instance: what
@@ -100,29 +106,7 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 def serve_trivial(latency_ms: float = 0.0) -> Iterator[ServedPlatform]:
     """:data:`TRIVIAL_SERVER` in a child process, shaped like a served platform."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", TRIVIAL_SERVER, str(port), str(latency_ms)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/", timeout=1):
-                    break
-            except urllib.error.HTTPError:
-                break  # it answers
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                out = process.stdout.read() if process.stdout else ""
-                raise RuntimeError(f"the trivial server did not start:\n{out}")
-            time.sleep(0.05)
+    argv = [sys.executable, "-c", TRIVIAL_SERVER, str(port), str(latency_ms)]
+    with running("the do-nothing server", argv, url) as process:
         yield ServedPlatform(url, process, {"saltant_url": url + "/saltant/api/", "saltant_token": "unused"})
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
