@@ -147,7 +147,8 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
 
         With ``reconcile=True``, a clone whose answer was lost (connection dropped or
         timed out after sending, a 5xx other than 503) is looked up on the server: the
-        clone is returned if it exists, else the original error is raised.
+        clone is returned if it exists, else the original error is raised. It costs one
+        listing request before the clone (the newest instance marks where to look from).
         """
         uuid = _uuid(uuid)
         mark = await self._high_water() if reconcile else None
