@@ -16,7 +16,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -130,26 +131,31 @@ def sync_batch(platform: ServedPlatform, action: str, uuids: list[str]) -> int:
 # -- measuring -------------------------------------------------------------------------------
 
 
+BatchRun = Callable[[list[str]], "Coroutine[Any, Any, int] | int"]
+
+
+def _timed(run: BatchRun, uuids: list[str]) -> tuple[float, int]:
+    started = time.perf_counter()
+    outcome = run(uuids)
+    failures = outcome if isinstance(outcome, int) else asyncio.run(outcome)
+    return time.perf_counter() - started, failures
+
+
 def measure_batch(
-    platform: ServedPlatform, n: int, run: Callable[[list[str]], Awaitable[int] | int], fake: bool = False
+    platform: ServedPlatform, n: int, run: BatchRun, fake: bool = False
 ) -> tuple[float, dict[str, int]]:
     """Wall time of ``run(uuids)`` on ``n`` fresh instances, and the connections it opened.
 
     ``fake``: made-up uuids for a server that keeps nothing (its connections are not counted).
     """
     if fake:
-        started = time.perf_counter()
-        outcome = run([f"{i:08d}-0000-4000-8000-000000000000" for i in range(n)])
-        failures = asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome
-        return time.perf_counter() - started, {"failures": int(failures), "connections": -1}
+        wall, failures = _timed(run, [f"{i:08d}-0000-4000-8000-000000000000" for i in range(n)])
+        return wall, {"failures": failures, "connections": -1}
     uuids = asyncio.run(make_instances(platform, n))
     before = platform.connections
-    started = time.perf_counter()
-    outcome = run(uuids)
-    failures = asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome
-    wall = time.perf_counter() - started
+    wall, failures = _timed(run, uuids)
     # `platform.connections` itself opens one connection to read the counter.
-    return wall, {"failures": int(failures), "connections": platform.connections - before - 1}
+    return wall, {"failures": failures, "connections": platform.connections - before - 1}
 
 
 def batch_section(quick: bool, rows: list[dict[str, Any]]) -> None:
@@ -162,7 +168,7 @@ def batch_section(quick: bool, rows: list[dict[str, Any]]) -> None:
         with serve_trivial(latency_ms=latency) as trivial:
             ceiling = {
                 (n, c): statistics.median(
-                    measure_batch(trivial, n, lambda u, c=c: raw_batch(trivial, "clone", u, c), fake=True)[0]
+                    measure_batch(trivial, n, partial(raw_batch, trivial, "clone", concurrency=c), fake=True)[0]
                     for _ in range(repeats)
                 )
                 for n in sizes
@@ -172,14 +178,14 @@ def batch_section(quick: bool, rows: list[dict[str, Any]]) -> None:
             for n in sizes:
                 for action in ("clone", "terminate"):
                     case = f"{action}_many N={n} latency={latency}ms"
-                    case_rows = []
+                    case_rows: list[dict[str, Any]] = []
                     for c in concurrencies:
                         raw_wall = statistics.median(
-                            measure_batch(platform, n, lambda u, a=action, c=c: raw_batch(platform, a, u, c))[0]
+                            measure_batch(platform, n, partial(raw_batch, platform, action, concurrency=c))[0]
                             for _ in range(repeats)
                         )
                         runs = [
-                            measure_batch(platform, n, lambda u, a=action, c=c: ours_batch(platform, a, u, c))
+                            measure_batch(platform, n, partial(ours_batch, platform, action, concurrency=c))
                             for _ in range(repeats)
                         ]
                         ours_wall = statistics.median(w for w, _ in runs)
@@ -193,7 +199,7 @@ def batch_section(quick: bool, rows: list[dict[str, Any]]) -> None:
                     # saltant-py is sequential: one run at N=1000 already takes tens of seconds.
                     sync_repeats = 1 if n >= 1000 or quick else repeats
                     sync_wall = statistics.median(
-                        measure_batch(platform, n, lambda u, a=action: sync_batch(platform, a, u))[0]
+                        measure_batch(platform, n, partial(sync_batch, platform, action))[0]
                         for _ in range(sync_repeats)
                     )
                     for row in case_rows:
@@ -218,7 +224,7 @@ def commissions_section(quick: bool, rows: list[dict[str, Any]]) -> None:
             setup = asyncio.run(commissions.Setup.discover(platform))
             for n in sizes:
                 case = f"issue_many+resolve N={n} latency={latency}ms"
-                case_rows = []
+                case_rows: list[dict[str, Any]] = []
                 for c in concurrencies:
                     raw_wall = statistics.median(
                         asyncio.run(commissions.raw(setup, n, c))[0] for _ in range(repeats)
@@ -263,7 +269,7 @@ def overhead_section(quick: bool, rows: list[dict[str, Any]]) -> None:
                     async with s.get(url) as r:
                         await r.json()
 
-        def ours(policy: RetryPolicy | None) -> Callable[[], Awaitable[None]]:
+        def ours(policy: RetryPolicy | None) -> Callable[[], Coroutine[Any, Any, None]]:
             async def run() -> None:
                 async with SaltantClient(creds["saltant_url"], creds["saltant_token"], retry=policy) as c:
                     for _ in range(n):
