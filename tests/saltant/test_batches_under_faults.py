@@ -32,6 +32,14 @@ def names_in_store(platform: LocalPlatform) -> collections.Counter[str]:
     return platform.store.run_sync(count)
 
 
+async def instance_spec(client: SaltantClient) -> dict[str, int]:
+    """A task type whitelisted on a queue: the create_many spec the instances here share."""
+    task_type = await client.container_task_types.create("t", "true", "busybox", "docker")
+    whitelist = await client.task_whitelists.create("w", whitelisted_container_task_types=[task_type.id])
+    queue = await client.task_queues.create("q", whitelists=[whitelist.id])
+    return {"task_type_id": task_type.id, "task_queue_id": queue.id}
+
+
 async def test_clone_many_under_429_503_and_dropped_connections_never_duplicates() -> None:
     rule = FaultRule(
         match="POST " + CLONE_ROUTE, rate_429=0.05, rate_503=0.05, drop_after=0.02, retry_after=0.05
@@ -40,12 +48,7 @@ async def test_clone_many_under_429_503_and_dropped_connections_never_duplicates
     async with LocalPlatform(faults=rule, seed=7) as platform:
         platform.saltant.publish_delay = 10_000.0  # states are irrelevant here
         async with SaltantClient(platform.saltant_url, platform.saltant_token, retry=policy) as client:
-            task_type = await client.container_task_types.create("t", "true", "busybox", "docker")
-            whitelist = await client.task_whitelists.create(
-                "w", whitelisted_container_task_types=[task_type.id]
-            )
-            queue = await client.task_queues.create("q", whitelists=[whitelist.id])
-            base = {"task_type_id": task_type.id, "task_queue_id": queue.id}
+            base = await instance_spec(client)
             made = await client.container_task_instances.create_many(
                 [{**base, "name": f"orig-{i}"} for i in range(N)], concurrency=50
             )
@@ -121,12 +124,7 @@ async def test_reconciled_clone_many_leaves_one_clone_per_success_and_none_per_f
     async with LocalPlatform(faults=rule, seed=11) as platform:
         platform.saltant.publish_delay = 10_000.0
         async with SaltantClient(platform.saltant_url, platform.saltant_token, retry=policy) as client:
-            task_type = await client.container_task_types.create("t", "true", "busybox", "docker")
-            whitelist = await client.task_whitelists.create(
-                "w", whitelisted_container_task_types=[task_type.id]
-            )
-            queue = await client.task_queues.create("q", whitelists=[whitelist.id])
-            base = {"task_type_id": task_type.id, "task_queue_id": queue.id}
+            base = await instance_spec(client)
             # every original has the same name and arguments: only uuids and times tell clones apart
             made = await client.container_task_instances.create_many([base] * N, concurrency=50)
             assert made.ok
