@@ -205,25 +205,6 @@ def _saltant_app() -> Any:
         code = asyncio.run(_saltant_batch(action, url, token, ids, executable, concurrency, as_json, extra))
         raise typer.Exit(code)
 
-    def batch_command(action: str, doc: str) -> Any:
-        def command(
-            url: Url,
-            token: Token,
-            uuids: Ids = None,
-            from_file: FromFile = None,
-            concurrency: Concurrency = 32,
-            executable: Executable = False,
-            as_json: Json = False,
-        ) -> None:
-            run(action, url, token, _read_ids(uuids or [], from_file), executable, concurrency, as_json)
-
-        command.__doc__ = doc
-        return command
-
-    sub.command("terminate-many")(
-        batch_command("terminate", "Terminate task instances; one outcome per UUID, exit 1 if any failed.")
-    )
-
     @sub.command("clone-many")
     def clone_many(
         url: Url,
@@ -245,6 +226,19 @@ def _saltant_app() -> Any:
         """Clone task instances; one outcome per UUID, exit 1 if any failed."""
         ids = _read_ids(uuids or [], from_file)
         run("clone", url, token, ids, executable, concurrency, as_json, reconcile=reconcile)
+
+    @sub.command("terminate-many")
+    def terminate_many(
+        url: Url,
+        token: Token,
+        uuids: Ids = None,
+        from_file: FromFile = None,
+        concurrency: Concurrency = 32,
+        executable: Executable = False,
+        as_json: Json = False,
+    ) -> None:
+        """Terminate task instances; one outcome per UUID, exit 1 if any failed."""
+        run("terminate", url, token, _read_ids(uuids or [], from_file), executable, concurrency, as_json)
 
     @sub.command("wait")
     def wait(
