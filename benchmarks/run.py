@@ -158,10 +158,30 @@ def measure_batch(
     return wall, {"failures": failures, "connections": platform.connections - before - 1}
 
 
+def batch_grid(quick: bool) -> tuple[list[int], list[int], int]:
+    """Sizes, concurrencies and repeats of every batch-shaped section."""
+    if quick:
+        return [50, 200], [10, 50], 1
+    return [100, 1000], [10, 50, 100], 3
+
+
+def with_sync(
+    case: str, case_rows: list[dict[str, Any]], sdk: str, sync_wall: float | None, skipped: str = ""
+) -> list[dict[str, Any]]:
+    """The case's rows with the sync SDK's wall time and speedup (or why it was skipped); prints the case."""
+    for row in case_rows:
+        row.update(sync_sdk=sdk, sync_s=sync_wall)
+        row["speedup_vs_sync"] = sync_wall / row["aioplatform_s"] if sync_wall else None
+        if sync_wall is None:
+            row["sync_skipped"] = skipped
+    ours = next(r["aioplatform_s"] for r in case_rows if r["concurrency"] == 50)
+    sync_text = f"{sync_wall:.2f}s" if sync_wall else "skipped"
+    print(f"  {case}: {sdk} {sync_text}, aioplatform C=50 {ours:.3f}s", flush=True)
+    return case_rows
+
+
 def batch_section(quick: bool, rows: list[dict[str, Any]]) -> None:
-    sizes = [50, 200] if quick else [100, 1000]
-    concurrencies = [10, 50] if quick else [10, 50, 100]
-    repeats = 1 if quick else 3
+    sizes, concurrencies, repeats = batch_grid(quick)
     for latency in (0, 20):
         # The same raw client against a server that does nothing: how fast the rig lets
         # any client go (the embedded platform's own cost is the rest).
@@ -202,19 +222,12 @@ def batch_section(quick: bool, rows: list[dict[str, Any]]) -> None:
                         measure_batch(platform, n, partial(sync_batch, platform, action))[0]
                         for _ in range(sync_repeats)
                     )
-                    for row in case_rows:
-                        row.update(sync_sdk="saltant-py", sync_s=sync_wall)
-                        row["speedup_vs_sync"] = sync_wall / row["aioplatform_s"]
-                    rows.extend(case_rows)
-                    print(f"  {case}: saltant-py {sync_wall:.2f}s, aioplatform C=50 "
-                          f"{next(r['aioplatform_s'] for r in case_rows if r['concurrency'] == 50):.3f}s", flush=True)
+                    rows.extend(with_sync(case, case_rows, "saltant-py", sync_wall))
 
 
 def commissions_section(quick: bool, rows: list[dict[str, Any]]) -> None:
     """issue_many + one resolve_commissions vs raw aiohttp vs astakosclient 0.19 (Python 2.7)."""
-    sizes = [50, 200] if quick else [100, 1000]
-    concurrencies = [10, 50] if quick else [10, 50, 100]
-    repeats = 1 if quick else 3
+    sizes, concurrencies, repeats = batch_grid(quick)
     python, why = commissions.python27()
     site, why = commissions.install_astakosclient(python) if python else (None, why)
     if site is None:
@@ -244,15 +257,7 @@ def commissions_section(quick: bool, rows: list[dict[str, Any]]) -> None:
                         "connections": runs[-1][2], "failures": runs[-1][1],
                     })  # fmt: skip
                 sync_wall = commissions.sync(setup, n, python, site) if python and site else None
-                for row in case_rows:
-                    row.update(sync_sdk="astakosclient", sync_s=sync_wall)
-                    row["speedup_vs_sync"] = sync_wall / row["aioplatform_s"] if sync_wall else None
-                    if sync_wall is None:
-                        row["sync_skipped"] = why
-                rows.extend(case_rows)
-                sync_text = f"{sync_wall:.2f}s" if sync_wall else "skipped"
-                print(f"  {case}: astakosclient {sync_text}, aioplatform C=50 "
-                      f"{next(r['aioplatform_s'] for r in case_rows if r['concurrency'] == 50):.3f}s", flush=True)
+                rows.extend(with_sync(case, case_rows, "astakosclient", sync_wall, skipped=why))
 
 
 def overhead_section(quick: bool, rows: list[dict[str, Any]]) -> None:
