@@ -20,10 +20,11 @@ import asyncio
 import collections
 import contextlib
 import fnmatch
+import ipaddress
 import shutil
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -62,11 +63,38 @@ class PlatformStats:
 
 def _service_classes() -> list[type[EmbeddedService]]:
     # Imported here so that a service under construction cannot break the shell's import.
+    from .agave import AgaveService
     from .astakos import AstakosService
     from .flowserv import FlowservService
     from .saltant import SaltantService
 
-    return [SaltantService, AstakosService, FlowservService]
+    return [SaltantService, AstakosService, FlowservService, AgaveService]
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and any loopback address (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_credentials(credentials: Mapping[str, str] | None) -> dict[str, str]:
+    if credentials is None:
+        return {}
+    if not isinstance(credentials, Mapping):
+        raise TypeError(f"credentials must be a mapping of name to str, got {type(credentials).__name__}")
+    known = {name for cls in _service_classes() for name in cls.credential_names}
+    unknown = sorted(set(credentials) - known)
+    if unknown:
+        raise ValueError(f"credentials has unknown names {unknown}; known: {sorted(known)}")
+    for name, value in credentials.items():
+        if not isinstance(value, str) or not value:
+            # The value itself is never shown: it is a secret.
+            raise TypeError(f"credentials[{name!r}] must be a non-empty str")
+    return dict(credentials)
 
 
 class LocalPlatform:
@@ -82,14 +110,35 @@ class LocalPlatform:
         host: str = "127.0.0.1",
         port: int = 0,
         data_dir: str | Path | None = None,
+        allow_remote: bool = False,
+        credentials: Mapping[str, str] | None = None,
+        cors_origins: Iterable[str] = (),
     ):
+        """``credentials`` fixes seeded secrets by name (``saltant_token``, ``astakos_user_token``
+        ... see each service's ``credential_names``); every one not given is drawn from
+        :mod:`secrets`, never from ``seed`` (which only drives faults and simulated outcomes).
+        ``host`` must be a loopback address unless ``allow_remote=True``. ``cors_origins``
+        are the browser origins a service with CORS (flowserv) answers; none by default.
+        """
         if not isinstance(latency, (int, float)) or latency < 0:
             raise ValueError(f"latency must be a number of seconds >= 0, got {latency!r}")
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an integer in 0..65535, got {port!r}")
+        if not isinstance(host, str) or not host:
+            raise TypeError(f"host must be a non-empty str, got {type(host).__name__}")
+        if not allow_remote and not is_loopback(host):
+            raise ValueError(
+                f"host {host!r} is not a loopback address: every service and its seeded credentials "
+                "would be reachable from the network; pass allow_remote=True if that is intended"
+            )
+        self.credentials = _check_credentials(credentials)
+        if isinstance(cors_origins, str) or not all(isinstance(o, str) and o for o in cors_origins):
+            raise TypeError("cors_origins must be an iterable of origin strings such as 'http://localhost:3000'")
+        self.cors_origins = frozenset(o.rstrip("/") for o in cors_origins)
         self.db = str(db)
         self.seed = seed
         self.host = host
+        self.allow_remote = allow_remote
         self._port = port
         rules = [faults] if isinstance(faults, FaultRule) else list(faults or ())
         self.faults = FaultInjector(rules, seed=seed, latency=float(latency))
@@ -146,6 +195,20 @@ class LocalPlatform:
     @property
     def flowserv_url(self) -> str:
         return str(self.flowserv.url)
+
+    @property
+    def agave(self) -> Any:
+        return self.service("agave")
+
+    @property
+    def agave_url(self) -> str:
+        """Agave's API root on this platform (``AgaveClient(platform.agave_url, ...)``)."""
+        return str(self.agave.base_url)
+
+    @property
+    def agave_token(self) -> str:
+        """The seeded user's access token (the refresh token is ``platform.agave.refresh_token``)."""
+        return str(self.agave.access_token)
 
     # -- lifecycle ------------------------------------------------------------------------
 

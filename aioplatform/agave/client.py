@@ -1,0 +1,235 @@
+"""AgaveClient: Agave / Tapis v2 (agavepy's 120 operations) as coroutines on a pooled session.
+
+>>> async with AgaveClient("https://api.tacc.utexas.edu", token=token, refresh_token=refresh,
+...                        api_key=key, api_secret=secret) as agave:
+...     job = await agave.jobs.submit({"name": "wc", "appId": "wc-1.00", "inputs": {...}})
+...     async for summary in agave.jobs.list(search={"status.eq": "RUNNING"}):
+...         print(summary.id)
+
+Unlike agavepy, any base URL works: plain http, an explicit port, a path prefix
+(``http://127.0.0.1:8080/agave``). Every JSON answer is Agave's envelope
+``{"status", "message", "version", "result"}``: methods return the typed ``result``
+(``None`` when absent); an error status raises the typed error of
+:mod:`aioplatform.core.errors` with the envelope's ``message`` (or the gateway
+fault's, or the page's text when the gateway answers HTML).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from ..core.auth import Auth
+from ..core.client import BaseClient
+from ..core.errors import APIError
+from ..core.paging import AsyncPager
+from ..core.retry import RetryPolicy
+from ..core.session import Limits, Response, Session, Timeouts
+from .auth import AgaveTokens, TokenSet, is_gateway_fault
+from .errors import AuthenticationError
+from .models.common import AgaveModel, structure
+
+__all__ = ["AgaveClient", "agave_error_message"]
+
+M = TypeVar("M", bound=AgaveModel)
+
+_NO_AUTH = Auth()
+# The page size the client asks for: the Java services' fallback maximum (agave.md §8).
+DEFAULT_PAGE_SIZE = 100
+
+
+def agave_error_message(response: Response) -> str:
+    """The readable message of an Agave error answer (envelope, gateway fault, OAuth, HTML)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        if isinstance(body.get("message"), str) and body["message"]:
+            return str(body["message"])
+        fault = body.get("fault")
+        if isinstance(fault, dict):
+            parts = [str(fault.get(k)) for k in ("message", "description") if fault.get(k)]
+            return ": ".join(parts) or "gateway fault"
+        if "error_description" in body or "error" in body:
+            return str(body.get("error_description") or body.get("error"))
+    text = response.text.strip()
+    if text.startswith("<"):
+        # An HTML or XML page from the gateway: its title or first text, not the markup.
+        import re
+
+        title = re.search(r"<(?:title|ams:message|h1)[^>]*>([^<]{1,200})<", text, re.I)
+        text = title.group(1).strip() if title else re.sub(r"<[^>]+>", " ", text)
+        text = " ".join(text.split())
+    return text[:300] or f"HTTP {response.status} {response.reason}".strip()
+
+
+class AgaveClient(BaseClient):
+    """An async Agave client. Resources as attributes, as in agavepy (``client.jobs`` ...).
+
+    Credentials: an access ``token``; to refresh it, ``refresh_token`` with the OAuth
+    client's ``api_key``/``api_secret``; or ``username``/``password`` (with the key and
+    secret) for the password grant. ``on_token_refresh(TokenSet)`` is called (and
+    awaited if it is a coroutine function) after every grant.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        refresh_token: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        expires_at: float | None = None,
+        on_token_refresh: Callable[[TokenSet], Any] | None = None,
+        session: Session | None = None,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        limits: Limits | None = None,
+        ssl: Any = None,
+    ):
+        tokens = AgaveTokens(
+            token=token,
+            refresh_token=refresh_token,
+            expires_at=expires_at,
+            api_key=api_key,
+            api_secret=api_secret,
+            username=username,
+            password=password,
+            on_refresh=on_token_refresh,
+        )
+        super().__init__(
+            base_url, auth=tokens, session=session, retry=retry, timeouts=timeouts, limits=limits
+        )
+        self._ssl = ssl
+        self.tokens = tokens
+        tokens.bind(self._grant)
+        self._rebind()
+
+    def _rebind(self) -> None:
+        """Resource modules attach themselves here (``self.jobs = Jobs(self)`` ...)."""
+        from .resources import attach
+
+        attach(self)
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    async def _grant(self, form: dict[str, str]) -> TokenSet:
+        key, secret = self.tokens.api_key, self.tokens.api_secret
+        assert key is not None and secret is not None
+        basic = base64.b64encode(f"{key}:{secret}".encode()).decode()
+        try:
+            # A password grant can be re-sent harmlessly; a refresh grant spends its token,
+            # so it is only re-sent when it provably never reached the server.
+            response = await BaseClient._request(
+                self, "POST", "token", data=form, headers={"Authorization": f"Basic {basic}"},
+                auth=_NO_AUTH, idempotent=form.get("grant_type") == "password",
+            )  # fmt: skip
+        except APIError as exc:
+            error = AuthenticationError(
+                f"the token endpoint refused the {form.get('grant_type', '')} grant: {exc.message}",
+                status=exc.status, method=exc.method, url=exc.url, body=exc.body,
+            )  # fmt: skip
+            with contextlib.suppress(ValueError, AttributeError):
+                error.error = json.loads(exc.body).get("error")
+            raise error from None
+        try:
+            body = response.json()
+            access = body["access_token"]
+            expires_in = int(body["expires_in"]) if body.get("expires_in") is not None else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise response.error(
+                "the token endpoint answered without an access_token", cls=AuthenticationError
+            ) from None
+        if not isinstance(access, str) or not access:
+            raise response.error(
+                "the token endpoint answered without an access_token", cls=AuthenticationError
+            )
+        return TokenSet(
+            access_token=access,
+            refresh_token=body.get("refresh_token") or None,
+            expires_at=time.time() + expires_in if expires_in is not None else None,
+            expires_in=expires_in,
+        )
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _error(self, response: Response) -> APIError:
+        message = agave_error_message(response)
+        if is_gateway_fault(response):
+            return response.error(f"the gateway rejected the token: {message}", cls=AuthenticationError)
+        return response.error(message)
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Response:
+        if kwargs.get("auth") is None:
+            await self.tokens.ensure()
+        return await super()._request(method, path, **kwargs)
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request; the envelope's ``result`` (``None`` when absent or empty)."""
+        response = await self._request(method, path, **kwargs)
+        if not response.body.strip():
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            raise response.error("Agave answered a success with a body that is not JSON") from None
+        if isinstance(body, dict) and "status" in body and "version" in body:
+            return body.get("result")
+        return body  # a naked answer
+
+    async def _model(self, method: str, path: str, cls: type[M], **kwargs: Any) -> M:
+        """One request whose ``result`` is one ``cls``."""
+        response = await self._request(method, path, **kwargs)
+        return self._structure(response, cls)
+
+    def _structure(self, response: Response, cls: type[M]) -> M:
+        try:
+            body = response.json()
+            result = body.get("result") if isinstance(body, dict) and "version" in body else body
+            return structure(result, cls)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise response.error(
+                f"unexpected answer for {cls.__name__}: {type(exc).__name__}: {str(exc)[:200]}"
+            ) from None
+
+    def _list(
+        self,
+        path: str,
+        cls: type[M],
+        *,
+        params: Mapping[str, Any] | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        offset: int = 0,
+    ) -> AsyncPager[M]:
+        """An ``AsyncPager`` over a ``limit``/``offset`` listing: a page shorter than
+        ``limit`` is the last (never assumes the server's maximum)."""
+        base = dict(params or {})
+
+        async def fetch(start: int, size: int) -> Sequence[M]:
+            query = {**base, "limit": str(size), "offset": str(start)}
+            response = await self._request("GET", path, params=query)
+            try:
+                body = response.json()
+                result = body.get("result") if isinstance(body, dict) and "version" in body else body
+                if result is None:
+                    return []
+                if not isinstance(result, list):
+                    raise TypeError(f"expected a list, got {type(result).__name__}")
+                return [structure(item, cls) for item in result]
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise response.error(
+                    f"unexpected answer for a list of {cls.__name__}: {type(exc).__name__}: {str(exc)[:200]}"
+                ) from None
+
+        return AsyncPager.from_offsets(fetch, limit=limit, offset=offset)
+
+
+Fetch = Callable[[int, int], Awaitable[Sequence[Any]]]

@@ -1,0 +1,16 @@
+"""The resources an :class:`AgaveClient` carries, attached in one place.
+
+Each resource module defines one class taking the client (``Jobs(client)``); ``attach``
+sets them as the client's attributes, as agavepy's ``ag.jobs``, ``ag.files`` ...
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .client import AgaveClient
+
+
+def attach(client: AgaveClient) -> None:
+    """Set every resource on ``client`` (called again on ``with_options`` copies)."""

@@ -1,0 +1,17 @@
+"""The resource modules of the embedded Agave, in the order they install their routes.
+
+Each module has ``async def install(service: AgaveService) -> None``: it creates its
+tables (idempotently) and registers its routes with ``service.route(method, path, handler)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .service import AgaveService
+
+Installer = Callable[["AgaveService"], Awaitable[None]]
+
+INSTALLERS: list[Installer] = []

@@ -1,0 +1,258 @@
+"""What every embedded Agave resource shares on the wire: the envelope, errors, ids, times,
+``naked``/``filter``, ``limit``/``offset`` and the search terms of agave.md §4.
+
+A resource handler returns ``ok(request, result, status=...)`` or raises
+:class:`AgaveError`; the service's middleware turns the error into the same envelope
+(``status: "error"``, ``message``, ``version``, no ``result`` key, as the Java services do).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import json
+import secrets
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+
+__all__ = [
+    "VERSION",
+    "AgaveError",
+    "agave_uuid",
+    "envelope_body",
+    "iso_millis",
+    "json_body",
+    "matches_search",
+    "ok",
+    "page",
+    "page_args",
+    "search_terms",
+    "truthy",
+]
+
+# What agavepy compares against to pick the classic job schema (agave.md §3, §8).
+VERSION = "2.2.22-r7deb380"
+# The Java services' fallback default and maximum page size (agave.md §8).
+DEFAULT_PAGE = 100
+MAX_PAGE = 100
+
+# The query parameters that are not search terms.
+RESERVED_PARAMS = frozenset(
+    {"limit", "offset", "filter", "naked", "pretty", "orderby", "order", "q", "x-nonce", "environment"}
+)
+
+_UUID_TYPES = {
+    "profile": "001",
+    "file": "002",
+    "user": "003",
+    "app": "005",
+    "system": "006",
+    "job": "007",
+    "postit": "010",
+    "notification": "011",
+    "metadata": "012",
+    "schema": "013",
+    "monitor": "014",
+}
+
+
+class AgaveError(Exception):
+    """An error answer: the HTTP status and the envelope's ``message``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def agave_uuid(kind: str) -> str:
+    """An Agave UUID, ``<19 digits>-<hex>-0001-<type>`` (agave.md §5)."""
+    digits = str(time.time_ns() % 10**13).rjust(13, "0") + str(secrets.randbelow(10**6)).rjust(6, "0")
+    return f"{digits}-{secrets.token_hex(4)}-0001-{_UUID_TYPES[kind]}"
+
+
+def iso_millis(when: float | None = None) -> str:
+    """Joda's ``DateTime.toString()``: milliseconds and the zone offset (UTC here, ``-00:00`` style)."""
+    moment = dt.datetime.fromtimestamp(time.time() if when is None else when, dt.timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "+00:00")
+
+
+def truthy(value: str | None) -> bool:
+    """agavepy sends booleans as ``True``/``False``; other clients ``true``/``1``."""
+    return value is not None and value.strip().lower() in ("true", "1", "yes", "on")
+
+
+def envelope_body(result: Any, *, status: str = "success", message: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": status, "message": message, "version": VERSION}
+    if result is not None:
+        body["result"] = result
+    return body
+
+
+def _project(value: Any, fields: Sequence[str]) -> Any:
+    """``filter=f1,f2,a.b``: keep only those fields (per element of a list); ``*`` keeps all."""
+    if "*" in fields or not fields:
+        return value
+    if isinstance(value, list):
+        return [_project(v, fields) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for field in fields:
+        head, _, rest = field.partition(".")
+        if head in value:
+            out[head] = _project(value[head], [rest]) if rest else value[head]
+    return out
+
+
+def ok(
+    request: web.Request,
+    result: Any = None,
+    *,
+    status: int = 200,
+    message: str | None = None,
+) -> web.Response:
+    """A success answer, honouring ``naked``, ``filter`` and ``pretty`` (agave.md §3)."""
+    query = request.query
+    fields = [f.strip() for f in query.get("filter", "").split(",") if f.strip()]
+    if fields and result is not None:
+        result = _project(result, fields)
+    indent = 2 if truthy(query.get("pretty")) else None
+    if truthy(query.get("naked")):
+        if result is None:
+            return web.Response(status=204 if status == 200 else status)
+        return web.Response(
+            status=status, text=json.dumps(result, indent=indent), content_type="application/json"
+        )
+    return web.Response(
+        status=status,
+        text=json.dumps(envelope_body(result, message=message), indent=indent),
+        content_type="application/json",
+    )
+
+
+async def json_body(request: web.Request) -> Any:
+    """The request body as JSON; a malformed body is a 400, as the Java services answer."""
+    raw = await request.read()
+    if not raw.strip():
+        raise AgaveError(400, "No request body provided")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise AgaveError(400, "Malformed JSON request body") from None
+
+
+def page_args(request: web.Request) -> tuple[int, int]:
+    """``limit`` (default and cap 100) and ``offset`` from the query; junk is a 400."""
+    try:
+        limit = int(request.query.get("limit", DEFAULT_PAGE))
+        offset = int(request.query.get("offset", 0))
+    except ValueError:
+        raise AgaveError(400, "limit and offset must be integers") from None
+    if limit < 0 or offset < 0:
+        raise AgaveError(400, "limit and offset must not be negative")
+    return min(limit or DEFAULT_PAGE, MAX_PAGE), offset
+
+
+def page(request: web.Request, items: Sequence[Any]) -> list[Any]:
+    limit, offset = page_args(request)
+    return list(items[offset : offset + limit])
+
+
+# -- search terms (agave.md §4) ----------------------------------------------------------------
+
+_OPS = frozenset(
+    {
+        "eq",
+        "neq",
+        "lt",
+        "lte",
+        "gt",
+        "gte",
+        "like",
+        "nlike",
+        "rlike",
+        "in",
+        "nin",
+        "on",
+        "before",
+        "after",
+        "between",
+    }
+)
+
+
+def search_terms(query: Mapping[str, str], fields: Iterable[str]) -> list[tuple[str, str, str]]:
+    """``(field, op, value)`` for each search term of the query.
+
+    ``fields`` are the JSON field names a resource can be searched on (matched
+    case-insensitively, as the Java services do); an unknown field or operator is a 400.
+    """
+    by_lower = {f.lower(): f for f in fields}
+    terms = []
+    for key, value in query.items():
+        if key.lower() in RESERVED_PARAMS:
+            continue
+        name, _, op = key.rpartition(".") if "." in key else (key, "", "eq")
+        if op.lower() not in _OPS:
+            name, op = key, "eq"
+        field = by_lower.get(name.lower())
+        if field is None:
+            continue  # other declared query parameters (publicOnly, type, ...) are the resource's
+        terms.append((field, op.lower(), value))
+    return terms
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def _compare(actual: Any, op: str, wanted: str) -> bool:
+    if isinstance(actual, bool):
+        actual_text = "true" if actual else "false"
+    else:
+        actual_text = "" if actual is None else str(actual)
+    if op in ("eq", "on"):
+        return actual_text.lower() == wanted.lower()
+    if op == "neq":
+        return actual_text.lower() != wanted.lower()
+    if op in ("like", "nlike"):
+        hit = fnmatch.fnmatchcase(actual_text.lower(), wanted.lower())
+        return hit if op == "like" else not hit
+    if op in ("in", "nin"):
+        hit = actual_text.lower() in {w.strip().lower() for w in wanted.split(",")}
+        return hit if op == "in" else not hit
+    if op == "between":
+        low, _, high = wanted.partition(",")
+        return _compare(actual, "gte", low) and _compare(actual, "lte", high)
+    if op == "rlike":
+        raise AgaveError(400, "regular expression search is not supported by this server")
+    a, w = _as_number(actual), _as_number(wanted)
+    if a is None or w is None:
+        a_s, w_s = actual_text, wanted  # ISO timestamps compare as text
+        pairs = {
+            "lt": a_s < w_s,
+            "lte": a_s <= w_s,
+            "gt": a_s > w_s,
+            "gte": a_s >= w_s,
+            "before": a_s < w_s,
+            "after": a_s > w_s,
+        }
+    else:
+        pairs = {"lt": a < w, "lte": a <= w, "gt": a > w, "gte": a >= w, "before": a < w, "after": a > w}
+    return pairs.get(op, False)
+
+
+def matches_search(doc: Mapping[str, Any], terms: Sequence[tuple[str, str, str]]) -> bool:
+    """Whether a JSON document satisfies every search term."""
+    return all(_compare(doc.get(field), op, value) for field, op, value in terms)

@@ -1,0 +1,62 @@
+"""The Agave foundation: the token endpoint, the gateway's fault, the envelope."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from aioplatform.agave import AgaveClient, AuthenticationError
+from aioplatform.testing import LocalPlatform
+
+from .conftest import client_for
+
+
+async def test_password_grant_gets_a_token_the_gateway_accepts(platform: LocalPlatform) -> None:
+    service = platform.agave
+    async with client_for(
+        platform, token=None, refresh_token=None, username=service.username, password=service.password
+    ) as client:
+        await client.tokens.ensure()
+        assert client.tokens.access_token and client.tokens.refresh_token
+        assert client.tokens.refreshes == 1
+        assert platform.stats.count("POST", "/agave/token") == 1
+
+
+async def test_a_wrong_password_is_an_authentication_error_with_the_oauth_description(
+    platform: LocalPlatform,
+) -> None:
+    service = platform.agave
+    async with client_for(
+        platform, token=None, refresh_token=None, username=service.username, password="wrong"
+    ) as client:
+        with pytest.raises(AuthenticationError, match="Authentication failed") as caught:
+            await client.tokens.ensure()
+        assert caught.value.status == 400
+        assert "wrong" not in str(caught.value) and "wrong" not in repr(caught.value)
+
+
+async def test_unknown_token_gets_the_gateway_fault(platform: LocalPlatform) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(platform.agave_url + "/jobs/v2/", headers={"Authorization": "Bearer nope"}) as r:
+            body = await r.json()
+    assert r.status == 401
+    assert body["fault"]["code"] == 900901 and body["fault"]["message"] == "Invalid Credentials"
+
+
+async def test_refresh_rotates_the_refresh_token(platform: LocalPlatform) -> None:
+    service = platform.agave
+    async with client_for(platform, token=None) as client:
+        await client.tokens.ensure()
+        first_refresh = client.tokens.refresh_token
+        assert first_refresh != service.refresh_token
+    # The spent refresh token is refused the second time.
+    async with client_for(platform, token=None) as again:
+        with pytest.raises(AuthenticationError, match="refresh_token grant"):
+            await again.tokens.ensure()
+
+
+def test_client_needs_a_credential_and_hides_it() -> None:
+    with pytest.raises(ValueError, match="token"):
+        AgaveClient("http://127.0.0.1:1/agave")
+    client = AgaveClient("http://127.0.0.1:1/agave", token="s3cret-token-value")
+    assert "s3cret" not in repr(client) and "s3cret" not in repr(client.tokens)
