@@ -30,8 +30,26 @@ def _build_app() -> Any:
 
     @app.command()
     def serve(
-        port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 = a free one).")] = 8080,
-        host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on (0 = a free one).")] = 8080,
+        host: Annotated[
+            str, typer.Option(help="Address to listen on: a loopback one unless --allow-remote is given.")
+        ] = "127.0.0.1",
+        allow_remote: Annotated[
+            bool,
+            typer.Option(
+                "--allow-remote",
+                help="Allow a --host other machines can reach (every service and its seeded "
+                "credentials become reachable from the network).",
+            ),
+        ] = False,
+        cors_origin: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--cors-origin",
+                metavar="ORIGIN",
+                help="A browser origin allowed to call the flowserv API (repeatable; default none).",
+            ),
+        ] = None,
         db: Annotated[str, typer.Option(help="SQLite file (':memory:' for none).")] = ":memory:",
         latency_ms: Annotated[float, typer.Option(min=0, help="Latency added to every request.")] = 0.0,
         fault_rate: Annotated[
@@ -40,14 +58,33 @@ def _build_app() -> Any:
                 min=0, max=1, help="Share of requests answered 429/503 or dropped after the handler."
             ),
         ] = 0.0,
-        seed: Annotated[int, typer.Option(help="Seed of the fault injector and seeded data.")] = 0,
+        seed: Annotated[
+            int, typer.Option(help="Seed of faults and simulated outcomes (never of credentials).")
+        ] = 0,
         credentials_file: Annotated[
             Path | None,
             typer.Option(help="Write the service URLs and seeded tokens to this JSON file (mode 600)."),
         ] = None,
     ) -> None:
         """Run the embedded reference platform until Ctrl-C."""
-        asyncio.run(_serve(host, port, db, latency_ms / 1000, fault_rate, seed, credentials_file))
+        from .testing.platform import is_loopback
+
+        if not is_loopback(host):
+            if not allow_remote:
+                raise typer.BadParameter(
+                    f"{host!r} is not a loopback address; add --allow-remote to listen where other "
+                    "machines can connect",
+                    param_hint="--host",
+                )
+            print(
+                f"warning: listening on {host}: the saltant, Astakos, flowserv and Agave APIs and "
+                "their seeded credentials are reachable by anyone who can connect to this "
+                "machine's port",
+                file=sys.stderr,
+                flush=True,
+            )
+        options = {"allow_remote": allow_remote, "cors_origins": cors_origin or []}
+        asyncio.run(_serve(host, port, db, latency_ms / 1000, fault_rate, seed, credentials_file, **options))
 
     @app.command()
     def demo(
@@ -432,6 +469,9 @@ async def _serve(
     fault_rate: float,
     seed: int,
     credentials_file: Path | None = None,
+    *,
+    allow_remote: bool = False,
+    cors_origins: list[str] | None = None,
 ) -> None:
     import json
     import os
@@ -442,8 +482,9 @@ async def _serve(
     # the default 5 ms, or a busy event loop starves it and serialises every request.
     sys.setswitchinterval(0.0005)
     platform = LocalPlatform(
-        db, host=host, port=port, latency=latency, faults=_fault_rules(fault_rate), seed=seed
-    )
+        db, host=host, port=port, latency=latency, faults=_fault_rules(fault_rate), seed=seed,
+        allow_remote=allow_remote, cors_origins=cors_origins or (),
+    )  # fmt: skip
     async with platform:
         if credentials_file is not None:
             # Tokens go to a private file, never to the terminal or a log.

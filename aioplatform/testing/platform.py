@@ -132,9 +132,10 @@ class LocalPlatform:
                 "would be reachable from the network; pass allow_remote=True if that is intended"
             )
         self.credentials = _check_credentials(credentials)
-        if isinstance(cors_origins, str) or not all(isinstance(o, str) and o for o in cors_origins):
-            raise TypeError("cors_origins must be an iterable of origin strings such as 'http://localhost:3000'")
-        self.cors_origins = frozenset(o.rstrip("/") for o in cors_origins)
+        origins = [cors_origins] if isinstance(cors_origins, str) else list(cors_origins)
+        if not all(isinstance(o, str) and o for o in origins):
+            raise TypeError("cors_origins must be origin strings such as 'http://localhost:3000'")
+        self.cors_origins = frozenset(o.rstrip("/") for o in origins)
         self.db = str(db)
         self.seed = seed
         self.host = host

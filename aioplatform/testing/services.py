@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -22,6 +23,8 @@ class EmbeddedService:
 
     name: str = ""
     prefix: str = ""  # e.g. "/saltant/api" (no trailing slash)
+    # Seeded secrets a caller may fix through ``LocalPlatform(credentials={...})``.
+    credential_names: tuple[str, ...] = ()
 
     def __init__(self, platform: LocalPlatform):
         self.platform = platform
@@ -29,6 +32,16 @@ class EmbeddedService:
     @property
     def store(self) -> Store:
         return self.platform.store
+
+    def credential(self, name: str, make: Callable[[], str]) -> str:
+        """The caller's fixed value for seeded secret ``name``, else a fresh one from ``make``.
+
+        ``make`` draws from :mod:`secrets`: a credential never derives from the platform's
+        seed, which anyone can guess.
+        """
+        assert name in self.credential_names, name
+        value = self.platform.credentials.get(name)
+        return value if value is not None else make()
 
     @property
     def url(self) -> str:

@@ -112,10 +112,14 @@ async def test_get_services_answers_jsonp_with_a_callback(platform: LocalPlatfor
     assert status == 200 and text.startswith("f([") and "javascript" in headers["Content-Type"]
 
 
-async def test_seeding_is_deterministic_and_a_file_database_keeps_its_data(tmp_path: Path) -> None:
+async def test_seeded_ids_follow_the_seed_tokens_never_do_and_a_file_database_keeps_its_data(
+    tmp_path: Path,
+) -> None:
     async with LocalPlatform(seed=3) as one, LocalPlatform(seed=3) as two:
-        assert one.astakos_user_token == two.astakos_user_token
         assert one.astakos.project_uuid == two.astakos.project_uuid
+        assert one.astakos.user_uuid == two.astakos.user_uuid
+        assert one.astakos_user_token != two.astakos_user_token
+        assert one.astakos_service_token != two.astakos_service_token
     db = tmp_path / "platform.db"
     async with LocalPlatform(db) as first:
         token = first.astakos_service_token

@@ -63,3 +63,35 @@ def test_serve_rejects_bad_options_before_starting(options: list[str], name: str
     assert out.code == 2
     assert name in out.text
     assert "embedded platform on" not in out.stdout
+
+
+def test_serve_refuses_a_remote_host_without_allow_remote() -> None:
+    out = invoke(["serve", "--host", "0.0.0.0", "--port", "0"])
+    assert out.code == 2
+    assert "--allow-remote" in out.text and "loopback" in out.text
+    assert "embedded platform on" not in out.stdout
+
+
+def test_serve_with_allow_remote_warns_what_becomes_reachable(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aioplatform.cli", "serve", "--host", "0.0.0.0", "--port", "0",
+         "--allow-remote", "--cors-origin", "http://localhost:3000"],
+        env=cli_env({}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("aioplatform embedded platform on http://0.0.0.0:"), first
+        port = first.strip().rsplit(":", 1)[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as answer:
+            assert answer.status == 200  # its loop is past installing the signal handlers
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "warning: listening on 0.0.0.0" in err
+    assert "credentials are reachable" in err

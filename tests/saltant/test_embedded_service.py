@@ -212,12 +212,12 @@ async def test_a_file_database_keeps_data_and_the_admin_token_across_restarts(tm
         assert [q["user"] for q in body["results"]] == ["bob"]
 
 
-async def test_the_admin_token_follows_the_seed_in_a_database_made_with_another(tmp_path: Path) -> None:
+async def test_a_fixed_admin_token_wins_over_the_one_a_file_database_has(tmp_path: Path) -> None:
     db = tmp_path / "platform.db"
     async with LocalPlatform(db, seed=1) as first:
         old = first.saltant_token
-    async with LocalPlatform(db, seed=2) as second:
-        assert second.saltant_token != old
+    async with LocalPlatform(db, seed=1, credentials={"saltant_token": "f" * 40}) as second:
+        assert second.saltant_token == "f" * 40 != old
         async with aiohttp.ClientSession() as session:
             raw = Raw(session, second)
             assert (await raw.call("GET", "users/"))[0] == 200

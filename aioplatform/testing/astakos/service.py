@@ -4,11 +4,14 @@ Roots under the platform's ``/astakos`` prefix: identity ``/astakos/identity/v2.
 (``auth_url``), account ``/astakos/account/v1.0`` and ui ``/astakos/ui``, the last two
 announced by the service catalog as absolute URLs on the running platform.
 
-Seeded deterministically from ``platform.seed``: a user (``user_token``), a project
-admin (``admin_token``), a second user, three components (``service_token`` is the
-``cyclades`` one, which owns the ``cyclades.*`` resources), every user's system
+Seeded with a user (``user_token``), a project admin (``admin_token``), a second
+user, three components (``service_token`` is the ``cyclades`` one, which owns the
+``cyclades.*`` resources), every user's system
 project (uuid = the user's uuid) with holdings for every resource, and one active
-project (``project_uuid``) with the user as an accepted member. Helpers for tests:
+project (``project_uuid``) with the user as an accepted member. Uuids follow
+``platform.seed``; tokens never do: they come from :mod:`secrets` unless the caller
+fixes them (``LocalPlatform(credentials={"astakos_user_token": ...})``, names in
+:attr:`AstakosService.credential_names`), and a file database keeps its own. Helpers for tests:
 :meth:`AstakosService.add_user`, :meth:`set_active`, :meth:`set_limit`, :meth:`holding`,
 :meth:`holdings`, :meth:`commissions`.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 import sqlite3
 import uuid as uuidlib
 from collections.abc import Awaitable, Callable
@@ -96,6 +100,11 @@ def _empty(status: int = 200) -> web.Response:
 class AstakosService(EmbeddedService):
     name = "astakos"
     prefix = "/astakos"
+    credential_names = (
+        *(f"astakos_{key}_token" for key, *_ in USERS),
+        "astakos_service_token",  # the cyclades component (what platform.astakos_service_token reads)
+        *(f"astakos_{name}_token" for name in COMPONENTS if name != "cyclades"),
+    )
 
     def __init__(self, platform: Any):
         super().__init__(platform)
@@ -156,8 +165,15 @@ class AstakosService(EmbeddedService):
     def _uuid(self) -> str:
         return str(uuidlib.UUID(int=self._rng.getrandbits(128), version=4))
 
-    def _token(self) -> str:
-        return f"{self._rng.getrandbits(128):032x}"
+    @staticmethod
+    def _token() -> str:
+        return secrets.token_hex(16)
+
+    @staticmethod
+    def _credential_name(kind: str, key: str) -> str:
+        if kind == "component":
+            return "astakos_service_token" if key == "cyclades" else f"astakos_{key}_token"
+        return f"astakos_{key}_token"
 
     async def setup(self) -> web.Application:
         await self.store.executescript(_SCHEMA)
@@ -169,6 +185,7 @@ class AstakosService(EmbeddedService):
             "project": self._uuid(),
         }
         await self.store.run(lambda conn: self._seed(conn, plan))
+        await self.store.run(self._fix_tokens)
         await self.store.run(self._load)
 
         app = web.Application(middlewares=[self._faults])
@@ -227,6 +244,23 @@ class AstakosService(EmbeddedService):
         app_id = conn.execute("SELECT last_application FROM astakos_projects WHERE uuid = ?", (project,))
         pj.project_action(conn, admin_uuid, project, {"approve": {"app_id": app_id.fetchone()[0]}})
         pj.add_membership(conn, user_uuid, project, "accepted")
+
+    def _fix_tokens(self, conn: sqlite3.Connection) -> None:
+        """Set the tokens the caller fixed (over a file database's own too)."""
+        for key, username, *_ in USERS:
+            name = self._credential_name("user", key)
+            if name in self.platform.credentials:
+                conn.execute(
+                    "UPDATE astakos_users SET token = ? WHERE username = ?",
+                    (self.platform.credentials[name], username),
+                )
+        for component in COMPONENTS:
+            name = self._credential_name("component", component)
+            if name in self.platform.credentials:
+                conn.execute(
+                    "UPDATE astakos_components SET token = ? WHERE name = ?",
+                    (self.platform.credentials[name], component),
+                )
 
     @staticmethod
     def _create_user(

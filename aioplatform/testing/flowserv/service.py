@@ -325,25 +325,31 @@ class FlowservService(EmbeddedService):
                 413,
             )
 
-    @staticmethod
-    def _options(request: web.Request, allowed: set[str]) -> web.Response:
-        """Flask's automatic OPTIONS answer, with flask-cors' preflight headers."""
+    def _options(self, request: web.Request, allowed: set[str]) -> web.Response:
+        """Flask's automatic OPTIONS answer, with flask-cors' preflight headers for an allowed origin."""
         response = web.Response(status=200, content_type="text/html", charset="utf-8")
         response.headers["Allow"] = _allow_header(allowed)
-        if "Access-Control-Request-Method" in request.headers:
+        if "Access-Control-Request-Method" in request.headers and self._origin_allowed(request):
             requested = request.headers.get("Access-Control-Request-Headers")
             if requested:
                 response.headers["Access-Control-Allow-Headers"] = requested
             response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
         return response
 
-    @staticmethod
-    async def _cors(request: web.Request, response: web.StreamResponse) -> None:
-        """flask-cors for all origins: echo the Origin (with ``Vary``) or allow ``*``."""
+    def _origin_allowed(self, request: web.Request) -> bool:
         origin = request.headers.get("Origin")
-        response.headers["Access-Control-Allow-Origin"] = origin or "*"
-        if origin:
-            response.headers["Vary"] = "Origin"
+        return origin is not None and origin.rstrip("/") in self.platform.cors_origins
+
+    async def _cors(self, request: web.Request, response: web.StreamResponse) -> None:
+        """flask-cors with an origin list: echo an allowed Origin (with ``Vary``), nothing else.
+
+        rob-flask allows every origin, so any web page a developer opens could call the API
+        with their browser; here only the origins the user lists (``serve --cors-origin``,
+        ``LocalPlatform(cors_origins=...)``) are answered, and none by default.
+        """
+        response.headers["Vary"] = "Origin"
+        if self._origin_allowed(request):
+            response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
 
     @staticmethod
     def _json(doc: Any, status: int = 200) -> web.Response:
@@ -513,17 +519,22 @@ class FlowservService(EmbeddedService):
         return self._json(await self.store.run(whoami))
 
     async def list_users(self, request: web.Request) -> web.Response:
-        self._token(request)  # required, but rob-flask 0.6.0 does not validate its value
+        # The header is required, but rob-flask 0.6.0 does not validate its value and lists
+        # every logged-in user's API key. Same shape here, but a key is shown only to its
+        # owner: the caller's own entry carries its token, nobody else's does.
+        token = self._token(request)
         query = request.query.get("query")
 
         def listing(conn: sqlite3.Connection) -> dict[str, Any]:
+            caller = self._user_for_token(conn, token)
             sql = "SELECT id FROM flowserv_users WHERE active = 1 AND id != ?"
             args: list[Any] = [DEFAULT_USER]
             if query is not None:
                 sql += " AND username LIKE ?"
                 args.append(query + "%")
             rows = conn.execute(sql + " ORDER BY username", args).fetchall()
-            return {"users": [self._user_doc(conn, r["id"]) for r in rows]}
+            mine = caller["id"] if caller is not None else None
+            return {"users": [self._user_doc(conn, r["id"], token=r["id"] == mine) for r in rows]}
 
         return self._json(await self.store.run(listing))
 

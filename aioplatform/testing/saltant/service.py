@@ -182,14 +182,16 @@ class SaltantService(EmbeddedService):
 
     name = "saltant"
     prefix = "/saltant/api"
+    credential_names = ("saltant_token", "saltant_password", "saltant_jwt_key")
 
     def __init__(self, platform: Any):
         super().__init__(platform)
-        seed = platform.seed
         self.admin_username = "admin"
-        self.admin_token = hashlib.sha1(f"aioplatform/saltant/admin-token/{seed}".encode()).hexdigest()
-        self.admin_password = hashlib.sha256(f"aioplatform/saltant/admin-pw/{seed}".encode()).hexdigest()[:20]
-        self._jwt_key = hashlib.sha256(f"aioplatform/saltant/jwt/{seed}".encode()).digest()
+        # Random unless the caller fixes them (never from the seed: anyone can compute that).
+        # The token is settled in setup(): a file database keeps the one it has.
+        self.admin_token = ""
+        self.admin_password = self.credential("saltant_password", lambda: secrets.token_urlsafe(15))
+        self._jwt_key = self.credential("saltant_jwt_key", lambda: secrets.token_hex(32)).encode()
         # Lifecycle simulation (seconds); change them on the live service object.
         self.publish_delay = 0.05
         self.run_delay = 0.1
@@ -199,7 +201,7 @@ class SaltantService(EmbeddedService):
         self._next_due: dict[str, float] = {}  # per instance table; touched on the store thread only
         self.jwt_access_lifetime = 300.0
         self.jwt_refresh_lifetime = 86400.0
-        self._rng = random.Random(seed)
+        self._rng = random.Random(platform.seed)  # simulated outcomes only
         self._seq = 0
         self._routes: list[tuple[re.Pattern[str], dict[str, Handler], bool]] = []
 
@@ -239,8 +241,14 @@ class SaltantService(EmbeddedService):
 
         def seed(conn: sqlite3.Connection) -> None:
             conn.create_function("regexp", 2, _regexp, deterministic=True)
+            stored = conn.execute(
+                "SELECT token FROM saltant_users WHERE username = ?", (self.admin_username,)
+            ).fetchone()
+            # A fixed token wins, even over a database's own; otherwise a file database keeps its.
+            self.admin_token = self.credential(
+                "saltant_token", lambda: stored["token"] if stored else secrets.token_hex(20)
+            )
             conn.execute(
-                # The admin's credentials follow the seed, even in a database made with another one.
                 "INSERT INTO saltant_users (username, email, password_hash, is_superuser, token)"
                 " VALUES (?, ?, ?, 1, ?) ON CONFLICT (username) DO UPDATE SET"
                 " token = excluded.token, password_hash = excluded.password_hash, is_superuser = 1",
