@@ -83,8 +83,11 @@ def _build_app() -> Any:
                 file=sys.stderr,
                 flush=True,
             )
-        options = {"allow_remote": allow_remote, "cors_origins": cors_origin or []}
-        asyncio.run(_serve(host, port, db, latency_ms / 1000, fault_rate, seed, credentials_file, **options))
+        serving = _serve(
+            host, port, db, latency_ms / 1000, fault_rate, seed, credentials_file,
+            allow_remote=allow_remote, cors_origins=cors_origin or [],
+        )  # fmt: skip
+        asyncio.run(serving)
 
     @app.command()
     def demo(

@@ -3,7 +3,8 @@
 Unknown parameters and empty values are ignored (as django-filter does); a value a lookup cannot use
 (a bad date, a non-integer id) is a 400 ``{"<param>": ["..."]}``. Lookups per kind:
 
-* CHAR: exact, contains, in, startswith, endswith, regex
+* CHAR: exact, contains, in, startswith, endswith, regex (linear time, see ``testing/regex.py``;
+  a pattern it will not run is a 400)
 * BOOL: exact
 * FK: exact, in (by integer id)
 * DATE: exact, year, range, lt, lte, gt, gte (on a datetime column stored as epoch seconds)
@@ -14,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
+
+from .. import regex
 
 __all__ = ["FilterError", "CHAR", "BOOL", "FK", "DATE", "compile_filters"]
 
@@ -95,6 +98,12 @@ def _clause(kind: str, column: str, lookup: str, value: str) -> tuple[str, list[
         if lookup == "endswith":
             return f"(length(?) = 0 OR substr({column}, -length(?)) = ?)", [value, value, value]
         if lookup == "regex":
+            # Compiled here, on the event loop, so that a pattern the platform will not run is
+            # a 400 before the store is touched; SQLite's regexp() finds it in the cache.
+            try:
+                regex.compile_pattern(value)
+            except regex.BadPattern:
+                return "0", []  # a pattern no engine accepts matches nothing
             return f"regexp(?, {column})", [value]
         items = [v for v in value.split(",")]
         return f"{column} IN ({','.join('?' * len(items))})", items
