@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +23,7 @@ __all__ = [
     "VERSION",
     "AgaveError",
     "agave_uuid",
+    "api_base",
     "envelope_body",
     "iso_millis",
     "json_body",
@@ -72,6 +74,21 @@ def agave_uuid(kind: str) -> str:
     """An Agave UUID, ``<19 digits>-<hex>-0001-<type>`` (agave.md §5)."""
     digits = str(time.time_ns() % 10**13).rjust(13, "0") + str(secrets.randbelow(10**6)).rjust(6, "0")
     return f"{digits}-{secrets.token_hex(4)}-0001-{_UUID_TYPES[kind]}"
+
+
+# The first Agave root in a request path; what precedes it is the mount prefix ("/agave" on
+# the platform's port, nothing on a site of its own).
+_API_ROOT = re.compile(
+    r"/(?:actors|apps|clients|files|jobs|meta|notifications|profiles|systems)/v2(?:/|$)|/token$"
+)
+
+
+def api_base(request: web.Request) -> str:
+    """The absolute API root the request came through, for ``_links`` hrefs
+    (``http://127.0.0.1:PORT/agave`` on the platform, ``https://127.0.0.2`` on the TLS site)."""
+    match = _API_ROOT.search(request.path)
+    prefix = request.path[: match.start()] if match else ""
+    return str(request.url.origin()) + prefix
 
 
 def iso_millis(when: float | None = None) -> str:
