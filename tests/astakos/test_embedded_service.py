@@ -139,3 +139,84 @@ async def test_resolve_refuses_serials_that_are_not_integers(platform: LocalPlat
         "POST", a.account_url + "/commissions/1/action", a.service_token, json={"accept": "", "reject": ""}
     )
     assert status == 400 and "Specify either accept or reject action." in text
+
+
+async def test_a_component_may_commission_only_its_own_resources(platform: LocalPlatform) -> None:
+    a = platform.astakos
+    u = a.user_uuid
+    before = await a.holdings()
+    pithos = {
+        "holder": f"user:{u}", "source": f"project:{u}", "resource": "pithos.diskspace", "quantity": 2**30
+    }  # fmt: skip
+    cyclades = {**pithos, "resource": "cyclades.vm", "quantity": 1}
+    for provisions in ([pithos], [cyclades, pithos]):
+        body = {"provisions": provisions, "force": True}
+        status, _, text = await call("POST", a.account_url + "/commissions", a.service_token, json=body)
+        assert status == 403
+        message = "Resource pithos.diskspace does not belong to component cyclades."
+        assert json.loads(text) == {"forbidden": {"code": 403, "message": message}}
+    assert await a.holdings() == before and await a.commissions() == {}
+    # pithos's own token may
+    status, _, _ = await call(
+        "POST", a.account_url + "/commissions", a.component_tokens["pithos"], json={"provisions": [pithos]}
+    )
+    assert status == 201
+
+
+async def test_quantities_stay_signed_64_bit_and_sums_are_checked_before_writing(
+    platform: LocalPlatform,
+) -> None:
+    a = platform.astakos
+    u = a.user_uuid
+    holding = {"holder": f"user:{u}", "source": f"project:{u}", "resource": "cyclades.ram"}
+    url = a.account_url + "/commissions"
+    for quantity in (2**63, -(2**63) - 1, 10**30):
+        body = {"provisions": [{**holding, "quantity": quantity}], "force": True}
+        status, _, text = await call("POST", url, a.service_token, json=body)
+        assert status == 400 and "signed 64-bit" in json.loads(text)["badRequest"]["message"]
+    big = {"provisions": [{**holding, "quantity": 2**63 - 1}], "force": True}
+    assert (await call("POST", url, a.service_token, json=big))[0] == 201
+    before = await a.holdings()
+    status, _, text = await call("POST", url, a.service_token, json=big)
+    assert status == 413 and json.loads(text)["overLimit"]["data"]["name"] == "NoCapacityError"
+    two = {"provisions": [{**holding, "resource": "cyclades.cpu", "quantity": 2**62}] * 2 + [
+        {**holding, "resource": "cyclades.cpu", "quantity": 2**62}], "force": True}
+    assert (await call("POST", url, a.service_token, json=two))[0] == 413
+    after = await a.holdings()
+    assert after == before
+    assert all(isinstance(v, int) for h in after.values() for v in h.values())
+
+
+async def test_ids_that_cannot_exist_are_unknown_not_errors(platform: LocalPlatform) -> None:
+    a = platform.astakos
+    for serial in (str(2**64), "9" * 5000):
+        status, _, text = await call("GET", f"{a.account_url}/commissions/{serial}", a.service_token)
+        assert (status, text) == (404, "")
+        status, _, text = await call(
+            "POST", f"{a.account_url}/commissions/{serial}/action", a.service_token, json={"accept": ""}
+        )
+        assert (status, text) == (404, "")
+        status, _, text = await call("GET", f"{a.account_url}/projects/memberships/{serial}", a.user_token)
+        assert status == 404 and "itemNotFound" in json.loads(text)
+        status, _, text = await call(
+            "POST", f"{a.account_url}/projects/memberships/{serial}/action", a.user_token, json={"leave": ""}
+        )
+        assert status == 404 and "itemNotFound" in json.loads(text)
+    body = {"accept": [2**64], "reject": [2**63]}
+    status, _, text = await call("POST", a.account_url + "/commissions/action", a.service_token, json=body)
+    assert status == 200 and [f[0] for f in json.loads(text)["failed"]] == [2**64, 2**63]
+    # A non-ASCII digit is no id: the route does not match (Astakos: unknown endpoint).
+    status, _, text = await call("GET", f"{a.account_url}/commissions/\u0661", a.service_token)
+    assert status == 400 and "API endpoint not found" in text
+
+
+async def test_json_nested_too_deep_is_a_400(platform: LocalPlatform) -> None:
+    a = platform.astakos
+    deep = "[" * 100_000 + "]" * 100_000
+    headers = {"Content-Type": "application/json"}
+    targets = ((a.account_url + "/commissions", a.service_token), (a.account_url + "/projects", a.user_token))
+    for url, token in targets:
+        status, _, text = await call("POST", url, token, data=deep, headers=headers)
+        assert status == 400 and "badRequest" in json.loads(text)
+    status, _, _ = await call("POST", a.auth_url + "/tokens", data=deep, headers=headers)
+    assert status == 400

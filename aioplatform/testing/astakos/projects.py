@@ -16,7 +16,7 @@ import sqlite3
 import uuid as uuidlib
 from typing import Any
 
-from .quotaholder import Fault, now, set_holding
+from .quotaholder import INT64_MAX, Fault, now, set_holding
 
 __all__ = [
     "SCHEMA",
@@ -253,7 +253,10 @@ def _validate_fields(conn: sqlite3.Connection, body: dict[str, Any], *, creating
                 raise Fault(400, "badRequest", f"Invalid {key}")
             fields[key] = body[key]
     if body.get("owner") is not None:
-        if not conn.execute("SELECT 1 FROM astakos_users WHERE uuid = ?", (body["owner"],)).fetchone():
+        owner = body["owner"]
+        if not isinstance(owner, str) or not conn.execute(
+            "SELECT 1 FROM astakos_users WHERE uuid = ?", (owner,)
+        ).fetchone():
             raise Fault(400, "badRequest", "User does not exist.")
         fields["owner"] = body["owner"]
     for key in ("join_policy", "leave_policy"):
@@ -265,7 +268,7 @@ def _validate_fields(conn: sqlite3.Connection, body: dict[str, Any], *, creating
         value = body["max_members"]
         if value == "inf":
             value = MAX_MEMBERS
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= INT64_MAX:
             raise Fault(400, "badRequest", "Invalid max_members")
         fields["max_members"] = value
     if body.get("private") is not None:
@@ -288,7 +291,7 @@ def _validate_resources(conn: sqlite3.Connection, resources: Any) -> dict[str, d
             raise malformed
         pc, mc = spec.get("project_capacity"), spec.get("member_capacity")
         for v in (pc, mc):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= INT64_MAX:
                 raise malformed
         assert isinstance(pc, int) and isinstance(mc, int)
         if pc < mc:

@@ -19,6 +19,7 @@ __all__ = [
     "Fault",
     "accept_or_reject",
     "commission_info",
+    "in_range",
     "issue_commission",
     "pending_commissions",
     "resolve_commissions",
@@ -78,6 +79,32 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
+# Quantities, limits, usages and ids are signed 64-bit, as SQLite's INTEGER (and the real
+# server's bigint columns): a value outside never reaches SQLite, which would raise
+# OverflowError for it or, for a sum, silently store a REAL.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def in_range(value: int) -> bool:
+    return INT64_MIN <= value <= INT64_MAX
+
+
+def _check_owner(conn: sqlite3.Connection, clientkey: str, resource: str) -> None:
+    """A component may commission only its own resources.
+
+    The real Astakos does not check this (any component's token can move any holding),
+    but ``service_quotas`` hides other components' resources from it, and a leaked
+    cyclades token must not be able to spend pithos quota. Answered like a permission
+    failure: 403 cloudFault ``forbidden`` (astakosclient: Forbidden, not retried as a
+    quota problem), without ``details`` as the issue call's other faults.
+    """
+    row = conn.execute("SELECT component FROM astakos_resources WHERE name = ?", (resource,)).fetchone()
+    if row is not None and row[0] != clientkey:
+        raise Fault(
+            403, "forbidden", f"Resource {resource} does not belong to component {clientkey}.", details=None
+        )
+
+
 def set_holding(conn: sqlite3.Connection, holder: str, source: str | None, resource: str, limit: int) -> None:
     """Create the holding with ``limit`` (usage 0) or change the limit of an existing one."""
     conn.execute(
@@ -103,6 +130,7 @@ def issue_commission(
     """Check and apply ``provisions``; raise :class:`Fault` (404/413) on the first that fails."""
     merged: dict[tuple[str, str, str], int] = {}
     for holder, source, resource, quantity in provisions:
+        _check_owner(conn, clientkey, resource)
         key = (holder, source or "", resource)
         merged[key] = merged.get(key, 0) + quantity
     for (holder, source, resource), quantity in merged.items():
@@ -122,7 +150,8 @@ def issue_commission(
             )
         limit, usage_min, usage_max = row
         if quantity >= 0:
-            if not force and usage_max + quantity > limit:
+            # Even forced, a usage past INT64_MAX is beyond any capacity the holding can record.
+            if (not force and usage_max + quantity > limit) or usage_max + quantity > INT64_MAX:
                 raise Fault(
                     413,
                     "overLimit",
@@ -189,6 +218,8 @@ def _finish(conn: sqlite3.Connection, serial: int, *, accept: bool) -> None:
 
 
 def _owned(conn: sqlite3.Connection, clientkey: str, serial: int) -> bool:
+    if not in_range(serial):
+        return False  # no commission can have it
     row = conn.execute(
         "SELECT 1 FROM astakos_commissions WHERE serial = ? AND clientkey = ?", (serial, clientkey)
     ).fetchone()
@@ -203,6 +234,8 @@ def pending_commissions(conn: sqlite3.Connection, clientkey: str) -> list[int]:
 
 
 def commission_info(conn: sqlite3.Connection, clientkey: str, serial: int) -> dict[str, Any] | None:
+    if not in_range(serial):
+        return None
     row = conn.execute(
         "SELECT serial, name, issue_time FROM astakos_commissions WHERE serial = ? AND clientkey = ?",
         (serial, clientkey),

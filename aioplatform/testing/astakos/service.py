@@ -29,6 +29,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from .. import jsonbody
 from ..services import EmbeddedService
 from . import projects as pj
 from . import quotaholder as qh
@@ -95,6 +96,26 @@ def _fault_response(fault: Fault) -> web.Response:
 
 def _empty(status: int = 200) -> web.Response:
     return web.Response(status=status, body=b"", content_type="application/json")
+
+
+def _path_id(request: web.Request, name: str) -> int | None:
+    """The integer id in the path (ASCII digits, by the route), or None when no row can have it.
+
+    SQLite keys are signed 64-bit: a larger id cannot exist, so it is answered as unknown
+    (never handed to SQLite, which raises OverflowError for it).
+    """
+    value = request.match_info[name]
+    if len(value) > 19:
+        return None
+    number = int(value)
+    return number if qh.in_range(number) else None
+
+
+def _membership_id(request: web.Request) -> int:
+    memb_id = _path_id(request, "memb_id")
+    if memb_id is None:
+        raise Fault(404, "itemNotFound", f"Membership {request.match_info['memb_id']} does not exist.")
+    return memb_id
 
 
 class AstakosService(EmbeddedService):
@@ -201,12 +222,14 @@ class AstakosService(EmbeddedService):
         r(app, "POST", ACCOUNT + "/commissions/action", self.resolve_commissions)
         r(app, "POST", ACCOUNT + "/commissions", self.issue_commission)
         r(app, "GET", ACCOUNT + "/commissions", self.pending_commissions)
-        r(app, "GET", ACCOUNT + r"/commissions/{serial:\d+}", self.commission_info)
-        r(app, "POST", ACCOUNT + r"/commissions/{serial:\d+}/action", self.commission_action)
+        # [0-9], not \d: a Unicode digit (Arabic-Indic one, U+0661) is no id (Python 2's re, which the real
+        # server's URLconf ran on, matched ASCII digits only).
+        r(app, "GET", ACCOUNT + "/commissions/{serial:[0-9]+}", self.commission_info)
+        r(app, "POST", ACCOUNT + "/commissions/{serial:[0-9]+}/action", self.commission_action)
         r(app, "GET", ACCOUNT + "/projects/memberships", self.list_memberships)
         r(app, "POST", ACCOUNT + "/projects/memberships", self.post_membership)
-        r(app, "GET", ACCOUNT + r"/projects/memberships/{memb_id:\d+}", self.get_membership)
-        r(app, "POST", ACCOUNT + r"/projects/memberships/{memb_id:\d+}/action", self.membership_action)
+        r(app, "GET", ACCOUNT + "/projects/memberships/{memb_id:[0-9]+}", self.get_membership)
+        r(app, "POST", ACCOUNT + "/projects/memberships/{memb_id:[0-9]+}/action", self.membership_action)
         r(app, "GET", ACCOUNT + "/projects", self.list_projects)
         r(app, "POST", ACCOUNT + "/projects", self.create_project)
         r(app, "GET", ACCOUNT + "/projects/{project_id}", self.get_project)
@@ -420,7 +443,7 @@ class AstakosService(EmbeddedService):
         if not raw:
             return {}
         try:
-            return json.loads(raw)
+            return jsonbody.loads(raw)
         except ValueError:
             raise Fault(400, "badRequest", "Could not decode request body as JSON.") from None
 
@@ -443,7 +466,7 @@ class AstakosService(EmbeddedService):
         if not raw:  # public mode: the service catalog only
             return web.json_response({"access": {"serviceCatalog": self._catalog()}})
         try:
-            body = json.loads(raw)
+            body = jsonbody.loads(raw)
         except ValueError:
             raise Fault(400, "badRequest", "Malformed request: missing credentials") from None
         auth = body.get("auth") if isinstance(body, dict) else None
@@ -710,6 +733,9 @@ class AstakosService(EmbeddedService):
                 or not (source is None or isinstance(source, str))
             ):  # fmt: skip
                 raise bad(f"Malformed provision {p}")
+            if not qh.in_range(quantity):
+                # Holdings are signed 64-bit (bigint on the real server's database).
+                raise bad(f"Malformed provision {p}: quantity outside signed 64-bit")
             parsed.append((holder, source, resource, quantity))
         force, auto_accept, name = (
             body.get("force", False),
@@ -737,7 +763,9 @@ class AstakosService(EmbeddedService):
 
     async def commission_info(self, request: web.Request) -> web.Response:
         component = self._component(request)
-        serial = int(request.match_info["serial"])
+        serial = _path_id(request, "serial")
+        if serial is None:
+            return _empty(404)
         info = await self.store.run(lambda conn: qh.commission_info(conn, component, serial))
         if info is None:
             return _empty(404)
@@ -745,10 +773,12 @@ class AstakosService(EmbeddedService):
 
     async def commission_action(self, request: web.Request) -> web.Response:
         component = self._component(request)
-        serial = int(request.match_info["serial"])
+        serial = _path_id(request, "serial")
         body = await self._json(request)
         if not isinstance(body, dict) or ("accept" in body) == ("reject" in body):
             raise Fault(400, "badRequest", "Specify either accept or reject action.")
+        if serial is None:
+            return _empty(404)
         accept = "accept" in body
         done = await self.store.run(lambda conn: qh.accept_or_reject(conn, component, serial, accept=accept))
         return _empty(200 if done else 404)
@@ -817,7 +847,7 @@ class AstakosService(EmbeddedService):
 
     async def get_membership(self, request: web.Request) -> web.Response:
         user = self._user(request)
-        memb_id = int(request.match_info["memb_id"])
+        memb_id = _membership_id(request)
         row = await self.store.run(lambda conn: pj.get_membership(conn, user, memb_id))
         return web.json_response(pj.membership_object(row))
 
@@ -844,7 +874,7 @@ class AstakosService(EmbeddedService):
 
     async def membership_action(self, request: web.Request) -> web.Response:
         user = self._user(request)
-        memb_id = int(request.match_info["memb_id"])
+        memb_id = _membership_id(request)
         body = await self._json(request)
         await self.store.run(lambda conn: pj.membership_action(conn, user, memb_id, body))
         return _empty()
