@@ -23,6 +23,7 @@ from .core.errors import (
     SessionError,
     TransportError,
     Unauthorized,
+    UnexpectedResponse,
 )
 from .core.paging import AsyncPager, Page
 from .core.retry import RetryPolicy
@@ -62,6 +63,7 @@ __all__ = [
     "TokenAuth",
     "TransportError",
     "Unauthorized",
+    "UnexpectedResponse",
     "__version__",
     "gather",
 ]

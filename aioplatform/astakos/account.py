@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.serde import parse
 from .base import AstakosBase
-from .models import Resource
+from .models import Resource, converter
 
 __all__ = ["AccountMixin"]
 
@@ -14,13 +15,12 @@ class AccountMixin(AstakosBase):
     async def get_resources(self) -> dict[str, Resource]:
         """Every API-visible resource by name (``service``, ``description``, ``unit`` ...)."""
         response = await self._account("GET", "resources")
-        return {name: Resource.parse(spec) for name, spec in response.json().items()}
+        return parse(response, lambda body: converter.structure(body, dict[str, Resource]))
 
     async def get_services(self) -> list[dict[str, Any]]:
         """The registered services (presentation metadata from the ui root)."""
         response = await self._request("GET", await self.ui_url() + "get_services")
-        services: list[dict[str, Any]] = response.json()
-        return services
+        return parse(response, lambda body: converter.structure(body, list[dict[str, Any]]))
 
     async def send_feedback(self, message: str, data: str = "") -> None:
         """Send feedback to Astakos; ``data`` may describe the client's state."""

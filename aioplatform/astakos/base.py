@@ -13,12 +13,12 @@ import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..core.auth import HeaderAuth
-from ..core.client import BaseClient
+from ..core.client import BaseClient, check_http_url
 from ..core.errors import APIError, NotFound, PlatformError
 from ..core.retry import RetryPolicy
+from ..core.serde import parse
 from ..core.session import Body, Limits, Response, Session, Timeouts, default_error_message, scrub_url
 from .errors import CatalogError, QuotaLimit
 from .models import ServiceCatalog
@@ -72,11 +72,7 @@ class AstakosBase(BaseClient):
     ):
         if not isinstance(token, str) or not token:
             raise ValueError("token must be a non-empty string")
-        if not isinstance(auth_url, str):
-            raise TypeError(f"auth_url must be a string, got {type(auth_url).__name__}")
-        split = urlsplit(auth_url)
-        if split.scheme not in ("http", "https") or not split.netloc:
-            raise ValueError(f"auth_url must be an absolute http(s) URL, got {scrub_url(auth_url)!r}")
+        check_http_url("auth_url", auth_url)
         if logger is not None and not isinstance(logger, logging.Logger):
             raise TypeError(f"logger must be a logging.Logger, got {type(logger).__name__}")
         super().__init__(
@@ -142,8 +138,7 @@ class AstakosBase(BaseClient):
     async def _fetch_catalog(self) -> ServiceCatalog:
         # POST without a body only reads the public catalog: re-sending it is harmless.
         response = await self._request("POST", self.auth_url + "/tokens", idempotent=True)
-        catalog = ServiceCatalog.from_access(response.json())
-        return catalog
+        return parse(response, ServiceCatalog.from_access)
 
     async def _roots(self) -> _Discovery:
         found = self._discovery

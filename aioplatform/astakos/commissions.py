@@ -14,6 +14,8 @@ from typing import Any
 
 from ..core.batch import BatchResult, ProgressCallback, gather
 from ..core.errors import PlatformError
+from ..core.paths import segment
+from ..core.serde import parse
 from .base import AstakosBase, check_ids
 from .models import CommissionInfo, CommissionRequest, Fault, ResolveResult
 
@@ -43,7 +45,7 @@ class CommissionsMixin(AstakosBase):
         if not isinstance(request, CommissionRequest):
             raise TypeError(f"request must be a CommissionRequest, got {type(request).__name__}")
         response = await self._account("POST", "commissions", json=request.to_wire())
-        return int(response.json()["serial"])
+        return parse(response, lambda body: int(body["serial"]))
 
     async def issue_one_commission(
         self,
@@ -116,20 +118,20 @@ class CommissionsMixin(AstakosBase):
     async def get_pending_commissions(self) -> list[int]:
         """Serials of the calling component's unresolved commissions."""
         response = await self._account("GET", "commissions")
-        return [int(s) for s in response.json()]
+        return parse(response, lambda body: [int(s) for s in body])
 
     async def get_commission_info(self, serial: int) -> CommissionInfo:
         """A pending commission's name, issue time and provisions (NotFound once resolved)."""
         _check_serial(serial)
-        response = await self._account("GET", f"commissions/{serial}")
-        return CommissionInfo.parse(response.json())
+        response = await self._account("GET", f"commissions/{segment('serial', serial)}")
+        return parse(response, CommissionInfo.parse)
 
     async def commission_action(self, serial: int, action: str) -> None:
         """``"accept"`` or ``"reject"`` one pending commission (NotFound if it is not pending)."""
         _check_serial(serial)
         if action not in ("accept", "reject"):
             raise ValueError(f"action must be 'accept' or 'reject', got {action!r}")
-        await self._account("POST", f"commissions/{serial}/action", json={action: ""})
+        await self._account("POST", f"commissions/{segment('serial', serial)}/action", json={action: ""})
 
     async def accept_commission(self, serial: int) -> None:
         """Accept a pending commission (its usage becomes final)."""
@@ -143,7 +145,7 @@ class CommissionsMixin(AstakosBase):
         response = await self._account(
             "POST", "commissions/action", json={"accept": accept, "reject": reject}
         )
-        return ResolveResult.from_wire(response.json())
+        return parse(response, ResolveResult.from_wire)
 
     async def resolve_commissions(
         self,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..core.auth import HeaderAuth
+from ..core.paths import segment
+from ..core.serde import parse
 from .base import AstakosBase
 from .models import AuthInfo, ServiceCatalog
 
@@ -19,7 +21,8 @@ class _TokenInPath(HeaderAuth):
         self._extra = extra
 
     def secrets(self) -> Iterable[str]:
-        return (self.token, self._extra)
+        # The URL carries the token percent-encoded: both spellings are scrubbed.
+        return (self.token, self._extra, segment("token_id", self._extra))
 
 
 class IdentityMixin(AstakosBase):
@@ -49,22 +52,22 @@ class IdentityMixin(AstakosBase):
         response = await self._request(
             "POST", self.auth_url + "/tokens", json={"auth": body}, idempotent=True
         )
-        info = AuthInfo.from_access(response.json())
+        # The answer holds the token (``access.token.id``): a malformed one is reported without it.
+        info = parse(response, AuthInfo.from_access, secret=True)
         if info.catalog is not None and self._discovery.account is None:
             self._discovery.learn(info.catalog)
         return info
 
     async def validate_token(self, token_id: str, belongs_to: str | None = None) -> AuthInfo:
         """Validate an (OAuth2 access) token; ``belongs_to`` restricts it to a scope."""
-        if not isinstance(token_id, str) or not token_id or "/" in token_id:
-            raise ValueError("token_id must be a non-empty string without '/'")
+        if not isinstance(token_id, str):
+            raise TypeError(f"token_id must be a string, got {type(token_id).__name__}")
+        try:
+            path = f"{self.auth_url}/tokens/{segment('token_id', token_id)}"
+        except ValueError:  # the message would quote the value: a token
+            raise ValueError("token_id must be a token: not empty, '.' or '..'") from None
         if belongs_to is not None and not isinstance(belongs_to, str):
             raise TypeError(f"belongs_to must be a string or None, got {type(belongs_to).__name__}")
         params = {"belongsTo": belongs_to} if belongs_to is not None else None
-        response = await self._request(
-            "GET",
-            f"{self.auth_url}/tokens/{token_id}",
-            params=params,
-            auth=_TokenInPath(self.token, token_id),
-        )
-        return AuthInfo.from_access(response.json())
+        response = await self._request("GET", path, params=params, auth=_TokenInPath(self.token, token_id))
+        return parse(response, AuthInfo.from_access, secret=True)

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.paging import AsyncPager
+from ..core.paths import check_segment, segment
+from ..core.serde import parse
 from .base import AstakosBase, one_of
 from .models import Membership, Project, SubmittedApplication
 
@@ -23,16 +25,27 @@ APPLICATION_ACTIONS = ("approve", "deny", "dismiss", "cancel")
 MEMBERSHIP_ACTIONS = ("accept", "reject", "cancel", "leave", "remove")
 
 
-def _check_id(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value or "/" in value:
-        raise ValueError(f"{name} must be a non-empty string without '/', got {value!r}")
-    return value
+def _project_id(value: Any) -> str:
+    """A project id (its uuid, or its integer id) as one path segment: core.paths' rule, and
+    Astakos's own on top. Django decodes ``%2F`` before routing, so an id with ``/`` would
+    reach another view (``memberships/5`` the membership 5), and ``memberships`` alone is
+    the membership listing's path."""
+    text = check_segment("project_id", value)
+    if "/" in text or text == "memberships":
+        raise ValueError(
+            f"project_id must be a project's uuid or id (no '/', not 'memberships'), got {value!r}"
+        )
+    return segment("project_id", text)
 
 
 def _check_int(value: Any, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     return value
+
+
+def _membership_id(body: Any) -> int:
+    return int(body["id"])
 
 
 def _specs(specs: Any) -> dict[str, Any]:
@@ -67,14 +80,14 @@ class ProjectsMixin(AstakosBase):
 
         async def fetch() -> list[Project]:
             response = await self._account("GET", "projects", params=params or None)
-            return [Project.parse(p) for p in response.json()]
+            return parse(response, lambda body: [Project.parse(p) for p in body])
 
         return AsyncPager.single(fetch)
 
     async def get_project(self, project_id: str) -> Project:
         """One project, if the caller may see it (Forbidden otherwise)."""
-        response = await self._account("GET", f"projects/{_check_id(project_id, 'project_id')}")
-        return Project.parse(response.json())
+        response = await self._account("GET", f"projects/{_project_id(project_id)}")
+        return parse(response, Project.parse)
 
     async def create_project(self, specs: Mapping[str, Any]) -> SubmittedApplication:
         """Apply for a new project (``name``, ``end_date`` required); it starts uninitialized.
@@ -85,16 +98,16 @@ class ProjectsMixin(AstakosBase):
         if not body.get("name") or not body.get("end_date"):
             raise ValueError("specs must include 'name' and 'end_date'")
         response = await self._account("POST", "projects", json=body)
-        return SubmittedApplication.parse(response.json())
+        return parse(response, SubmittedApplication.parse)
 
     async def modify_project(self, project_id: str, specs: Mapping[str, Any]) -> SubmittedApplication:
         """Apply for a change of a project; it takes effect when the application is approved."""
         body = _specs(specs)
-        path = f"projects/{_check_id(project_id, 'project_id')}"
+        path = f"projects/{_project_id(project_id)}"
         # A PUT, but not idempotent: each one files a new application (replacing the pending
         # one), so it is retried only under the POST rules.
         response = await self._account("PUT", path, json=body, idempotent=False)
-        return SubmittedApplication.parse(response.json())
+        return parse(response, SubmittedApplication.parse)
 
     async def project_action(self, project_id: str, action: str, reason: str = "") -> None:
         """``suspend``, ``unsuspend``, ``terminate`` or ``reinstate`` a project (project admins)."""
@@ -102,7 +115,7 @@ class ProjectsMixin(AstakosBase):
             raise ValueError(f"action must be one of {PROJECT_ACTIONS}, got {action!r}")
         if not isinstance(reason, str):
             raise TypeError("reason must be a string")
-        path = f"projects/{_check_id(project_id, 'project_id')}/action"
+        path = f"projects/{_project_id(project_id)}/action"
         await self._account("POST", path, json={action: {"reason": reason}})
 
     async def application_action(self, project_id: str, app_id: int, action: str, reason: str = "") -> None:
@@ -112,7 +125,7 @@ class ProjectsMixin(AstakosBase):
         _check_int(app_id, "app_id")
         if not isinstance(reason, str):
             raise TypeError("reason must be a string")
-        path = f"projects/{_check_id(project_id, 'project_id')}/action"
+        path = f"projects/{_project_id(project_id)}/action"
         # astakosclient sent the reason as "reasons", which the server ignores; "reason" is read.
         await self._account("POST", path, json={action: {"reason": reason, "app_id": app_id}})
 
@@ -124,18 +137,18 @@ class ProjectsMixin(AstakosBase):
         ``project=`` is the same as ``project_id=`` (astakosclient 0.19's code names it so).
         """
         project_id = one_of(project_id, project)
-        params = {"project": _check_id(project_id, "project_id")} if project_id is not None else None
+        params = {"project": check_segment("project_id", project_id)} if project_id is not None else None
 
         async def fetch() -> list[Membership]:
             response = await self._account("GET", "projects/memberships", params=params)
-            return [Membership.parse(m) for m in response.json()]
+            return parse(response, lambda body: [Membership.parse(m) for m in body])
 
         return AsyncPager.single(fetch)
 
     async def get_membership(self, memb_id: int) -> Membership:
         """One membership (the member, the project owner or an admin may see it)."""
-        response = await self._account("GET", f"projects/memberships/{_check_int(memb_id, 'memb_id')}")
-        return Membership.parse(response.json())
+        path = f"projects/memberships/{segment('memb_id', _check_int(memb_id, 'memb_id'))}"
+        return parse(await self._account("GET", path), Membership.parse)
 
     async def membership_action(self, memb_id: int, action: str, reason: str = "") -> None:
         """``accept``, ``reject``, ``remove`` (project owner), ``cancel``, ``leave`` (the member)."""
@@ -143,19 +156,19 @@ class ProjectsMixin(AstakosBase):
             raise ValueError(f"action must be one of {MEMBERSHIP_ACTIONS}, got {action!r}")
         if not isinstance(reason, str):
             raise TypeError("reason must be a string")
-        path = f"projects/memberships/{_check_int(memb_id, 'memb_id')}/action"
+        path = f"projects/memberships/{segment('memb_id', _check_int(memb_id, 'memb_id'))}/action"
         await self._account("POST", path, json={action: reason})
 
     async def join_project(self, project_id: str) -> int:
         """Ask to join a project (accepted at once if its join policy is ``auto``); the membership id."""
-        body = {"join": {"project": _check_id(project_id, "project_id")}}
+        body = {"join": {"project": check_segment("project_id", project_id)}}
         response = await self._account("POST", "projects/memberships", json=body)
-        return int(response.json()["id"])
+        return parse(response, _membership_id)
 
     async def enroll_member(self, project_id: str, email: str) -> int:
         """Enroll the user ``email`` in a project you own (accepted at once); the membership id."""
         if not isinstance(email, str) or not email:
             raise ValueError("email must be a non-empty string")
-        body = {"enroll": {"project": _check_id(project_id, "project_id"), "user": email}}
+        body = {"enroll": {"project": check_segment("project_id", project_id), "user": email}}
         response = await self._account("POST", "projects/memberships", json=body)
-        return int(response.json()["id"])
+        return parse(response, _membership_id)

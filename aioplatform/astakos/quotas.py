@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.serde import parse
 from .base import AstakosBase, check_ids, one_of
-from .models import ProjectQuota, Quota
+from .models import ProjectQuota, Quota, converter
 
 __all__ = ["QuotasMixin"]
 
@@ -27,10 +28,7 @@ class QuotasMixin(AstakosBase):
     async def get_quotas(self) -> dict[str, dict[str, Quota]]:
         """The caller's quotas: ``{project: {resource: Quota}}``."""
         response = await self._account("GET", "quotas")
-        return {
-            project: {res: Quota.parse(q) for res, q in by_res.items()}
-            for project, by_res in response.json().items()
-        }
+        return parse(response, lambda body: converter.structure(body, dict[str, dict[str, Quota]]))
 
     async def service_get_quotas(
         self,
@@ -52,13 +50,7 @@ class QuotasMixin(AstakosBase):
         if (p := _joined(project_id, "project_id")) is not None:
             params["project"] = p
         response = await self._account("GET", "service_quotas", params=params or None)
-        return {
-            uid: {
-                project: {res: Quota.parse(q) for res, q in by_res.items()}
-                for project, by_res in by_project.items()
-            }
-            for uid, by_project in response.json().items()
-        }
+        return parse(response, lambda body: converter.structure(body, dict[str, dict[str, dict[str, Quota]]]))
 
     async def service_get_project_quotas(
         self, project_id: str | list[str] | None = None, *, project: str | list[str] | None = None
@@ -69,7 +61,4 @@ class QuotasMixin(AstakosBase):
         """
         p = _joined(one_of(project_id, project), "project_id")
         response = await self._account("GET", "service_project_quotas", params={"project": p} if p else None)
-        return {
-            project: {res: ProjectQuota.parse(q) for res, q in by_res.items()}
-            for project, by_res in response.json().items()
-        }
+        return parse(response, lambda body: converter.structure(body, dict[str, dict[str, ProjectQuota]]))

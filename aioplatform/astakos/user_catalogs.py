@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.batch import gather
+from ..core.serde import parse
 from .base import AstakosBase, check_ids
 from .errors import NoUserName, NoUUID
+from .models import converter
 
 __all__ = ["UserCatalogsMixin", "CATALOG_CHUNK"]
 
@@ -29,8 +31,7 @@ class UserCatalogsMixin(AstakosBase):
         async def lookup(chunk: list[str]) -> dict[str, str]:
             # A lookup changes nothing: re-sending it is harmless.
             response = await self._account("POST", path, json={key: chunk}, idempotent=True)
-            found: dict[str, str] = response.json()[answer]
-            return found
+            return parse(response, lambda found: converter.structure(found, dict[str, str]), key=answer)
 
         if len(ids) <= chunk_size:
             return await lookup(ids)

@@ -16,7 +16,7 @@ from .defaults import REDACTED
 if TYPE_CHECKING:
     from .session import Response
 
-__all__ = ["Auth", "HeaderAuth", "TokenAuth", "BearerAuth", "redact"]
+__all__ = ["Auth", "HeaderAuth", "TokenAuth", "BearerAuth", "redact", "redact_value"]
 
 
 class Auth:
@@ -92,3 +92,20 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret and len(secret) >= 4 and secret in text:
             text = text.replace(secret, REDACTED)
     return text
+
+
+def redact_value(value: object) -> str:
+    """How an argument that failed validation is shown when it may be a secret.
+
+    A URL and a token passed the wrong way round is the usual mistake, so a value
+    that is not a valid URL is never echoed: only its length and at most its first
+    4 characters (fewer for a short value) are shown.
+
+    >>> redact_value("6db2fceae34390b8dd5a62f1e79e2da74b3d0c4f")
+    "<40 characters, starting '6db2'>"
+    """
+    if not isinstance(value, str):
+        return f"<a {type(value).__name__}>"
+    shown = value[: min(4, len(value) // 4)]
+    start = f", starting {shown!r}" if shown else ""
+    return f"<{len(value)} character{'' if len(value) == 1 else 's'}{start}>"

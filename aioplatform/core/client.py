@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .auth import Auth
+from .auth import Auth, redact_value
 from .errors import APIError
 from .retry import RetryPolicy
 from .session import (
@@ -29,9 +29,25 @@ from .session import (
     scrub_url,
 )
 
-__all__ = ["BaseClient"]
+__all__ = ["BaseClient", "check_http_url"]
 
 C = TypeVar("C", bound="BaseClient")
+
+
+def check_http_url(name: str, value: object) -> str:
+    """``value`` if it is an absolute http(s) URL; otherwise a ``TypeError``/``ValueError``
+    naming ``name`` that shows the value only redacted (a token passed where the URL
+    goes must not end up in a traceback or a log)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    try:
+        split = urlsplit(value)
+        valid = split.scheme in ("http", "https") and bool(split.netloc) and split.hostname is not None
+    except ValueError:  # e.g. an invalid IPv6 literal
+        valid = False
+    if not valid:
+        raise ValueError(f"{name} must be an absolute http(s) URL, got {redact_value(value)}")
+    return value
 
 
 class BaseClient:
@@ -47,11 +63,7 @@ class BaseClient:
         timeouts: Timeouts | None = None,
         limits: Limits | None = None,
     ):
-        if not isinstance(base_url, str):
-            raise TypeError(f"base_url must be a string, got {type(base_url).__name__}")
-        split = urlsplit(base_url)
-        if split.scheme not in ("http", "https") or not split.netloc:
-            raise ValueError(f"base_url must be an absolute http(s) URL, got {scrub_url(base_url)!r}")
+        check_http_url("base_url", base_url)
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         if timeouts is not None and not isinstance(timeouts, Timeouts):

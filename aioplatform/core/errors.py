@@ -5,7 +5,8 @@
     ├── TransportError               no usable HTTP answer (.method, .url, .sent)
     │   ├── ConnectError             could not connect; the request was never sent
     │   └── RequestTimeout           .phase: "pool" | "connect" | "read" | "deadline"
-    ├── APIError                     the server answered with an error status
+    ├── APIError                     the server answered with an error status, or with
+    │   │                            a body the client cannot use
     │   │                            (.status, .method, .url, .body, .message, .retry_after)
     │   ├── BadRequest               400
     │   ├── Unauthorized             401 (and services' "credentials rejected" 403s)
@@ -13,7 +14,10 @@
     │   ├── NotFound                 404
     │   ├── Conflict                 409
     │   ├── RateLimited              429 (.retry_after: seconds, or None)
-    │   └── ServerError              5xx
+    │   ├── ServerError              5xx
+    │   └── UnexpectedResponse       a body that is not what the protocol says (not JSON,
+    │                                a field missing or of the wrong type): .field names it
+    │                                ("$.results[0].uuid"), .problem says what is wrong
     ├── BatchError                   an ExceptionGroup of a batch's failures (.result)
     ├── NotAttempted                 a batch item skipped after a fail_fast stop
     └── ItemCancelled                a batch item cancelled in flight by a fail_fast stop
@@ -50,6 +54,7 @@ __all__ = [
     "Conflict",
     "RateLimited",
     "ServerError",
+    "UnexpectedResponse",
     "BatchError",
     "NotAttempted",
     "ItemCancelled",
@@ -164,6 +169,34 @@ class RateLimited(APIError):
 
 class ServerError(APIError):
     """Any 5xx answer."""
+
+
+class UnexpectedResponse(APIError):
+    """The server answered (usually 2xx), but the body is not what the protocol says.
+
+    Raised where a response is parsed (:meth:`Response.parse
+    <aioplatform.core.session.Response.parse>`), never a raw ``KeyError``, ``TypeError``
+    or cattrs error: ``field`` is where the body went wrong, as a JSONPath-like string
+    (``"$.results[0].uuid"``; ``"$"`` for the whole body), ``problem`` what was wrong
+    there, and ``status``/``method``/``url``/``body`` are the response's. The parsing
+    error is chained as ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str,
+        url: str,
+        body: str = "",
+        retry_after: float | None = None,
+        field: str = "$",
+        problem: str = "",
+    ):
+        super().__init__(message, status=status, method=method, url=url, body=body, retry_after=retry_after)
+        self.field = field
+        self.problem = problem
 
 
 _BY_STATUS: dict[int, type[APIError]] = {

@@ -3,18 +3,29 @@
 * datetimes parse ISO-8601 with any UTC offset, ``Z`` included, on every Python;
 * wire names that differ from attribute names (camelCase) are mapped explicitly with
   :func:`rename`, never guessed;
-* unknown keys from a newer server are ignored rather than failing the parse.
+* unknown keys from a newer server are ignored rather than failing the parse;
+* :func:`parse` is how a service reads a response body into its models: any body
+  that does not fit (not JSON, a field missing or of the wrong type) becomes one
+  :class:`~aioplatform.core.errors.UnexpectedResponse` naming the field and the URL,
+  never a raw cattrs, ``KeyError`` or ``TypeError`` exception.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-__all__ = ["make_converter", "parse_datetime", "rename"]
+from .defaults import REDACTED
+from .errors import UnexpectedResponse
+
+if TYPE_CHECKING:
+    from .session import Response
+
+__all__ = ["make_converter", "parse", "parse_datetime", "rename", "structure"]
 
 T = TypeVar("T")
 
@@ -52,3 +63,85 @@ def rename(converter: cattrs.Converter, cls: type[T], **wire_names: str) -> None
     converter.register_unstructure_hook(
         cls, make_dict_unstructure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
     )
+
+
+# What reading a body of the wrong shape raises (``None["x"]``, ``int("abc")``, ``[].items()``).
+_SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+
+
+def parse(
+    response: Response, read: Callable[[Any], T], *, key: str | None = None, secret: bool = False
+) -> T:
+    """``read(body)`` for the response's JSON body (``body[key]`` with ``key``).
+
+    Whatever goes wrong while reading is raised as
+    :class:`~aioplatform.core.errors.UnexpectedResponse` with ``.field`` (e.g.
+    ``"$.results[0].uuid"``), ``.problem`` and the response's status, method and URL;
+    the original error is its ``__cause__``. With ``secret=True`` (a body that carries
+    credentials, such as a token endpoint's) the error keeps no body and no values.
+
+    >>> users = parse(response, lambda body: converter.structure(body, list[User]), key="users")
+    """
+    try:
+        data = response.json()
+    except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise _unexpected(response, secret, "$", "the body is not JSON") from exc
+    where = "$"
+    if key is not None:
+        where = f"$.{key}"
+        if not isinstance(data, dict):
+            raise _unexpected(response, secret, "$", f"expected a JSON object, got {_json_type(data)}")
+        if key not in data:
+            raise _unexpected(response, secret, where, "required field missing")
+        data = data[key]
+    try:
+        return read(data)
+    except cattrs.BaseValidationError as exc:
+        field, problem = _first_problem(exc, where)
+        raise _unexpected(response, secret, field, problem) from exc
+    except KeyError as exc:
+        missing = exc.args[0] if exc.args else "?"
+        raise _unexpected(response, secret, f"{where}.{missing}", "required field missing") from exc
+    except _SHAPE_ERRORS as exc:
+        raise _unexpected(response, secret, where, f"{type(exc).__name__}: {exc}") from exc
+
+
+def structure(
+    response: Response,
+    converter: cattrs.Converter,
+    cls: type[T],
+    *,
+    key: str | None = None,
+    secret: bool = False,
+) -> T:
+    """:func:`parse` with ``converter`` structuring the body (or ``body[key]``) as ``cls``.
+
+    >>> group = structure(response, converter, Group)
+    """
+    return parse(response, lambda body: converter.structure(body, cls), key=key, secret=secret)
+
+
+def _first_problem(exc: cattrs.BaseValidationError, where: str) -> tuple[str, str]:
+    """(field, problem) of the first failure cattrs reports: ("$.results[1].x", "required field missing")."""
+    for line in cattrs.transform_error(exc, path=where):
+        problem, sep, field = line.rpartition(" @ ")
+        if sep:
+            return field, problem
+        return where, line
+    return where, str(exc)
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def _unexpected(response: Response, secret: bool, field: str, problem: str) -> UnexpectedResponse:
+    if secret:  # a problem such as "invalid literal for int(): '<the token>'" may quote a value
+        problem = problem if problem in ("required field missing", "the body is not JSON") else "wrong type"
+    error = response.error(f"unexpected answer: {problem} @ {field}", cls=UnexpectedResponse)
+    assert isinstance(error, UnexpectedResponse)
+    error.field, error.problem = field, problem
+    if secret:
+        error.body = REDACTED
+    return error

@@ -34,7 +34,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from yarl import URL
 
 from . import defaults
-from .auth import Auth, redact
+from .auth import Auth, redact, redact_value
 from .errors import (
     APIError,
     ConnectError,
@@ -45,6 +45,7 @@ from .errors import (
     TransportError,
     error_class_for_status,
 )
+from .multipart import source_error
 from .retry import RetryPolicy, parse_retry_after
 
 __all__ = [
@@ -507,8 +508,7 @@ class Session:
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) < 9:
-            known = (*(auth.secrets() if auth else ()), *self._header_secrets, *header_secrets(headers))
-            raise ValueError(f"url must be an absolute http(s) URL, got {scrub_url(str(url), known)!r}")
+            raise ValueError(f"url must be an absolute http(s) URL, got {redact_value(url)}")
         call = _Call(
             method=method.upper(),
             url=url,
@@ -737,6 +737,9 @@ class Session:
                     phase="deadline", method=call.method, url=call.safe_url(),
                 ) from None  # fmt: skip
             except aiohttp.ClientError as exc:
+                if (own := source_error(exc)) is not None:
+                    # The caller's upload stream failed: its error, as it is (its own cause kept).
+                    raise own from own.__cause__
                 raise TransportError(
                     f"{type(exc).__name__}: {redact(str(exc), call.secrets())}",
                     method=call.method, url=call.safe_url(),
@@ -748,6 +751,8 @@ class Session:
                 body = await raw.read()
             except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
                 raw.close()
+                if (own := source_error(exc)) is not None:
+                    raise own from own.__cause__
                 if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
                     which = "read" if isinstance(exc, aiohttp.SocketTimeoutError) else "deadline"
                     raise RequestTimeout(

@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..core.paging import AsyncPager
+from ..core.serde import structure
 from .models import Group, converter
 from .uploads import GroupFiles
-from .users import check_id
+from .users import check_id, id_segment
 
 if TYPE_CHECKING:
     from .client import FlowservClient
@@ -50,29 +51,29 @@ class Groups(GroupFiles):
         for an unknown member may still have stored the group (a server bug, see
         docs/flowserv.md): look for it by name before creating it again.
         """
-        check_id("workflow_id", workflow_id)
+        wid = id_segment("workflow_id", workflow_id)
         body: dict[str, Any] = {"name": _check_name(name)}
         if members is not None:
             body["members"] = _check_members(members)
-        response = await self._client._request("POST", f"workflows/{workflow_id}/groups", json=body)
-        return converter.structure(response.json(), Group)
+        response = await self._client._request("POST", f"workflows/{wid}/groups", json=body)
+        return structure(response, converter, Group)
 
     async def get(self, group_id: str) -> Group:
         """A group's handle with members and files (``NotFound`` if unknown)."""
-        check_id("group_id", group_id)
-        response = await self._client._request("GET", f"groups/{group_id}")
-        return converter.structure(response.json(), Group)
+        gid = id_segment("group_id", group_id)
+        response = await self._client._request("GET", f"groups/{gid}")
+        return structure(response, converter, Group)
 
     def list(self, workflow_id: str) -> AsyncPager[Group]:
         """The groups of a workflow the logged-in user is a member of (descriptors: no members).
 
         Without a valid login rob-flask lists every group of the workflow.
         """
-        check_id("workflow_id", workflow_id)
+        wid = id_segment("workflow_id", workflow_id)
 
         async def fetch() -> list[Group]:
-            response = await self._client._request("GET", f"workflows/{workflow_id}/groups")
-            return converter.structure(response.json()["groups"], list[Group])
+            response = await self._client._request("GET", f"workflows/{wid}/groups")
+            return structure(response, converter, list[Group], key="groups")
 
         return AsyncPager.single(fetch)
 
@@ -85,16 +86,16 @@ class Groups(GroupFiles):
         rob-flask 0.6.0 still commits the rename and the members before the unknown one
         (a server bug, see docs/flowserv.md), so check member ids first.
         """
-        check_id("group_id", group_id)
+        gid = id_segment("group_id", group_id)
         body: dict[str, Any] = {}
         if name is not None:
             body["name"] = _check_name(name)
         if members is not None:
             body["members"] = _check_members(members)
-        response = await self._client._request("PUT", f"groups/{group_id}", json=body)
-        return converter.structure(response.json(), Group)
+        response = await self._client._request("PUT", f"groups/{gid}", json=body)
+        return structure(response, converter, Group)
 
     async def delete(self, group_id: str) -> None:
         """Delete a group with its runs and uploaded files (member-only)."""
-        check_id("group_id", group_id)
-        await self._client._request("DELETE", f"groups/{group_id}")
+        gid = id_segment("group_id", group_id)
+        await self._client._request("DELETE", f"groups/{gid}")

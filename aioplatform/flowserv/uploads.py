@@ -1,8 +1,9 @@
 """Files uploaded to a group: upload (streamed), list, download (streamed), delete, upload_many.
 
 Uploads are ``multipart/form-data`` with the file in the part named ``file``; the
-source is read in chunks while it is sent (a path, bytes, a binary file object or
-an async iterable of bytes). A path, bytes or a seekable file is re-read from its
+source is read in chunks while it is sent (a :class:`pathlib.Path`, bytes, a binary
+file object or an async iterable of bytes; a plain ``str`` is refused with
+``TypeError``, since it could be a path or the content). A path, bytes or a seekable file is re-read from its
 start if the upload is retried; a one-shot stream (a pipe, an async iterable) is
 sent with ``RetryPolicy.none()``, since it cannot be sent twice.
 
@@ -22,9 +23,10 @@ from ..core.batch import BatchResult, ProgressCallback, gather
 from ..core.multipart import FileSource, multipart_file
 from ..core.paging import AsyncPager
 from ..core.retry import RetryPolicy
+from ..core.serde import structure
 from .errors import NotLoggedIn
 from .models import FileHandle, converter
-from .users import check_id
+from .users import id_segment
 
 if TYPE_CHECKING:
     from .client import FlowservClient
@@ -34,20 +36,20 @@ __all__ = ["GroupFiles", "UploadItem"]
 UPLOAD_FIELD = "file"  # rob-flask reads request.files["file"] (flowserv's own client sends "files")
 CHUNK_SIZE = 64 * 1024
 
-# An item of upload_many: a path (uploaded under its base name) or a (source, name) pair.
+# An item of upload_many: a path (uploaded under its base name; a str item is a path here,
+# as there is no name to go with content) or a (source, name) pair.
 UploadItem = str | os.PathLike[str] | tuple[FileSource, str]
 
 
-def _name_for(file: Any, name: str | None) -> str:
-    if name is not None:
-        if not isinstance(name, str):
-            raise TypeError(f"name must be a string, got {type(name).__name__}")
-        if not name.strip():
-            raise ValueError("name must not be empty")
-        return name
-    if isinstance(file, (str, os.PathLike)):
-        return os.path.basename(os.fspath(file))
-    raise ValueError("name is required unless file is a path")
+def _check_name(name: Any) -> str | None:
+    """A given upload name (None: the path's base name, see ``multipart_file``)."""
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {type(name).__name__}")
+    if not name.strip():
+        raise ValueError("name must not be empty")
+    return name
 
 
 class GroupFiles:
@@ -63,7 +65,9 @@ class GroupFiles:
         *,
         content_type: str | None = None,
     ) -> FileHandle:
-        """Upload ``file`` (path, bytes, binary file object or async iterable of bytes) to a group.
+        """Upload ``file`` (a ``pathlib.Path``, bytes, a binary file object or an async iterable
+        of bytes) to a group. A ``str`` is a ``TypeError``: pass ``Path("a.csv")`` to upload
+        that file, or ``text.encode()`` to upload text.
 
         ``name`` defaults to a path's base name; the server sanitizes it (Werkzeug's
         ``secure_filename``: ``"../a b.txt"`` is stored as ``"a_b.txt"``). Member-only.
@@ -71,10 +75,10 @@ class GroupFiles:
         stream of unknown length (the stored file is complete). Without a login it raises
         :class:`NotLoggedIn` before sending anything.
         """
-        check_id("group_id", group_id)
-        filename = _name_for(file, name)
-        body = multipart_file(UPLOAD_FIELD, filename, file, content_type=content_type)
-        url = self._client._url(f"uploads/{group_id}/files")
+        gid = id_segment("group_id", group_id)
+        filename = _check_name(name)
+        body = multipart_file(UPLOAD_FIELD, filename, file, content_type=content_type, argument="file")
+        url = self._client._url(f"uploads/{gid}/files")
         if self._client.token is None:
             # rob-flask answers 403 before reading the body and closes the connection, so the
             # answer would be lost mid-upload (a transport error): refuse here, as it would.
@@ -89,15 +93,15 @@ class GroupFiles:
             # A one-shot stream cannot be re-read: a second attempt would send nothing.
             retry=None if body.rewindable else RetryPolicy.none(),
         )
-        return converter.structure(response.json(), FileHandle)
+        return structure(response, converter, FileHandle)
 
     def list_files(self, group_id: str) -> AsyncPager[FileHandle]:
         """The files uploaded to a group (member-only)."""
-        check_id("group_id", group_id)
+        gid = id_segment("group_id", group_id)
 
         async def fetch() -> list[FileHandle]:
-            response = await self._client._request("GET", f"uploads/{group_id}/files")
-            return converter.structure(response.json()["files"], list[FileHandle])
+            response = await self._client._request("GET", f"uploads/{gid}/files")
+            return structure(response, converter, list[FileHandle], key="files")
 
         return AsyncPager.single(fetch)
 
@@ -118,9 +122,9 @@ class GroupFiles:
         leaves no truncated file) or a writable binary file object; the number of
         bytes written is returned. Memory stays bounded by one chunk.
         """
-        check_id("group_id", group_id)
-        check_id("file_id", file_id)
-        path = f"uploads/{group_id}/files/{file_id}"
+        gid = id_segment("group_id", group_id)
+        fid = id_segment("file_id", file_id)
+        path = f"uploads/{gid}/files/{fid}"
         if dest is None:
             return (await self._client._request("GET", path)).body
         if isinstance(dest, (str, os.PathLike)):
@@ -150,9 +154,9 @@ class GroupFiles:
 
     async def delete_file(self, group_id: str, file_id: str) -> None:
         """Delete an uploaded file (member-only; ``NotFound`` if unknown)."""
-        check_id("group_id", group_id)
-        check_id("file_id", file_id)
-        await self._client._request("DELETE", f"uploads/{group_id}/files/{file_id}")
+        gid = id_segment("group_id", group_id)
+        fid = id_segment("file_id", file_id)
+        await self._client._request("DELETE", f"uploads/{gid}/files/{fid}")
 
     async def upload_many(
         self,
@@ -165,11 +169,12 @@ class GroupFiles:
     ) -> BatchResult[FileHandle]:
         """Upload many files concurrently: exactly one outcome per item, in input order.
 
-        Each item is a path (uploaded under its base name) or a ``(source, name)`` pair.
+        Each item is a path (``str`` or ``Path``, uploaded under its base name) or a
+        ``(source, name)`` pair whose source is what :meth:`upload_file` takes.
         An upload whose connection dropped after the server received it is not re-sent
         (it may have been stored): its outcome is the error, never a duplicate.
         """
-        check_id("group_id", group_id)
+        id_segment("group_id", group_id)  # refused before any upload
         if isinstance(files, (str, bytes, os.PathLike)):
             raise TypeError(
                 f"files must be an iterable of paths or (source, name) pairs, not one {type(files).__name__}"
@@ -180,7 +185,7 @@ class GroupFiles:
                 if len(item) != 2:
                     raise ValueError("an upload item must be a path or a (source, name) pair")
                 return await self.upload_file(group_id, item[0], item[1])
-            return await self.upload_file(group_id, item)
+            return await self.upload_file(group_id, Path(item) if isinstance(item, str) else item)
 
         return await gather(
             upload, files, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress

@@ -5,36 +5,46 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..core.paging import AsyncPager
+from ..core.paths import check_segment, segment
+from ..core.serde import parse, structure
 from .models import User, converter
 
 if TYPE_CHECKING:
     from .client import FlowservClient
 
-__all__ = ["Users", "check_id"]
+__all__ = ["Users", "check_id", "id_segment"]
 
 
-_UNSAFE_IN_PATH = frozenset("/?#%\\")
+_UNSAFE_IN_ID = frozenset("/?#%\\")
 
 
 def check_id(name: str, value: Any) -> str:
-    """An identifier that can sit in a URL path as it is.
+    """A flowserv identifier: core.paths' rule for a path segment, and flowserv's on top.
 
     flowserv ids are 32-hex strings (workflow ids may be chosen: letters, digits,
-    ``_``), so anything that would change the URL (``/ ? # % \\``, spaces, control
-    characters, or a ``.``/``..`` segment) is refused here instead of reaching a
-    different resource.
+    ``_``). Flask decodes ``%2F`` before routing, so an encoded ``/`` would still reach
+    another resource (``workflows/x%2Fgroups`` is the group listing); ids are therefore
+    refused, not encoded, when they hold ``/ ? # % \\``, spaces or control characters.
     """
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
-    if (
-        not value
-        or value in (".", "..")
-        or any(c in _UNSAFE_IN_PATH or c.isspace() or not c.isprintable() for c in value)
-    ):
+    check_segment(name, value)  # empty, '.', '..' and their percent-encodings
+    if any(c in _UNSAFE_IN_ID or c.isspace() or not c.isprintable() for c in value):
         raise ValueError(
             f"{name} must be a non-empty identifier without '/', '?', '#', '%', '\\' or spaces, "
             f"got {value!r}"
         )
+    return value
+
+
+def id_segment(name: str, value: Any) -> str:
+    """A flowserv id as one URL path segment (:func:`check_id`, then core.paths' encoding)."""
+    return segment(name, check_id(name, value))
+
+
+def _request_id(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"requestId must be a string, got {type(value).__name__}")
     return value
 
 
@@ -67,7 +77,7 @@ class Users:
             raise TypeError(f"verify must be a bool, got {type(verify).__name__}")
         body = {"username": username, "password": password, "verify": verify}
         response = await self._client._request("POST", "users/register", json=body)
-        return converter.structure(response.json(), User)
+        return structure(response, converter, User, secret=True)
 
     async def activate(self, user_id: str) -> User:
         """Activate a user registered with ``verify=True`` (no login needed)."""
@@ -76,7 +86,7 @@ class Users:
         response = await self._client._request(
             "POST", "users/activate", json={"id": user_id}, idempotent=True
         )
-        return converter.structure(response.json(), User)
+        return structure(response, converter, User, secret=True)
 
     async def login(self, username: str, password: str) -> User:
         """Log in and keep the API key for the client's later calls; returns the user with ``token``.
@@ -91,7 +101,7 @@ class Users:
         response = await self._client._request(
             "POST", "users/login", json={"username": username, "password": password}, idempotent=True
         )
-        user = converter.structure(response.json(), User)
+        user = structure(response, converter, User, secret=True)
         self._client._logged_in(user.token, user.id)
         return user
 
@@ -99,12 +109,12 @@ class Users:
         """End the current login (the server invalidates the key) and forget the token."""
         response = await self._client._request("POST", "users/logout")
         self._client.token = None
-        return converter.structure(response.json(), User)
+        return structure(response, converter, User, secret=True)
 
     async def whoami(self) -> User:
         """The logged-in user (``NotLoggedIn`` when the token is missing, unknown or expired)."""
         response = await self._client._request("GET", "users/whoami")
-        return converter.structure(response.json(), User)
+        return structure(response, converter, User, secret=True)
 
     def list(self, query: str | None = None) -> AsyncPager[User]:
         """Active users, sorted by name; ``query`` keeps names starting with it (SQL ``LIKE``)."""
@@ -114,7 +124,7 @@ class Users:
 
         async def fetch() -> list[User]:
             response = await self._client._request("GET", "users", params=params)
-            return converter.structure(response.json()["users"], list[User])
+            return structure(response, converter, list[User], key="users", secret=True)
 
         return AsyncPager.single(fetch)
 
@@ -124,8 +134,7 @@ class Users:
         response = await self._client._request(
             "POST", "users/password/request", json={"username": username}
         )
-        request_id: str = response.json()["requestId"]
-        return request_id
+        return parse(response, _request_id, key="requestId")
 
     async def reset_password(self, request_id: str, password: str) -> User:
         """Set a new password with a reset request id. The user's login ends on the server.
@@ -138,7 +147,7 @@ class Users:
         response = await self._client._request(
             "POST", "users/password/reset", json={"requestId": request_id, "password": password}
         )
-        user = converter.structure(response.json(), User)
+        user = structure(response, converter, User, secret=True)
         if user.id == self._client._api_key.user_id:
             self._client.token = None
         return user

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..core.paging import AsyncPager
+from ..core.serde import structure
 from .models import Workflow, converter
-from .users import check_id
+from .users import id_segment
 
 if TYPE_CHECKING:
     from .client import FlowservClient
@@ -25,12 +26,12 @@ class Workflows:
 
         async def fetch() -> list[Workflow]:
             response = await self._client._request("GET", "workflows")
-            return converter.structure(response.json()["workflows"], list[Workflow])
+            return structure(response, converter, list[Workflow], key="workflows")
 
         return AsyncPager.single(fetch)
 
     async def get(self, workflow_id: str) -> Workflow:
         """One workflow by id (``NotFound`` if unknown)."""
-        check_id("workflow_id", workflow_id)
-        response = await self._client._request("GET", f"workflows/{workflow_id}")
-        return converter.structure(response.json(), Workflow)
+        wid = id_segment("workflow_id", workflow_id)
+        response = await self._client._request("GET", f"workflows/{wid}")
+        return structure(response, converter, Workflow)

@@ -113,7 +113,7 @@ class JWTAuth(Auth):
                 self._set(answer["access"], answer.get("refresh"))
                 return
         answer = await self._post("token/", {"username": self.username, "password": self._password})
-        self._set(answer["access"], answer["refresh"])
+        self._set(answer["access"], answer.get("refresh"))
 
     def _set(self, access: str, refresh: str | None) -> None:
         self._access = access

@@ -22,6 +22,7 @@ from ..core.auth import Auth, TokenAuth
 from ..core.client import BaseClient
 from ..core.errors import APIError, ServerError
 from ..core.retry import RetryPolicy
+from ..core.serde import parse
 from ..core.session import Limits, Response, Session, Timeouts
 from .auth import PERMISSION_DENIED_PREFIX, JWTAuth
 from .errors import AuthenticationFailed, BadEnvironmentError
@@ -35,6 +36,18 @@ __all__ = ["SaltantClient", "drf_error_message"]
 
 _NO_AUTH = Auth()
 _KNOWN_CLONES_CAP = 100_000  # clone uuids remembered for lost-clone lookups (oldest dropped first)
+
+
+def _token_answer(body: Any) -> dict[str, Any]:
+    """``token/`` and ``token/refresh/`` answers: ``access`` (and ``refresh``) JWT strings."""
+    if not isinstance(body, dict):
+        raise TypeError("expected a JSON object")
+    for key in ("access", "refresh"):
+        if key in body and not isinstance(body[key], str):
+            raise TypeError(f"{key} must be a string")
+    if "access" not in body:
+        raise KeyError("access")
+    return body
 
 
 def _unwrap(message: str) -> str:
@@ -159,7 +172,8 @@ class SaltantClient(BaseClient):
     async def _post_token(self, path: str, body: dict[str, str]) -> Any:
         # Token endpoints need no credential; re-sending a login is harmless.
         response = await BaseClient._request(self, "POST", path, json=body, auth=_NO_AUTH, idempotent=True)
-        return response.json()
+        # The answer holds the tokens: a malformed one is reported without its body.
+        return parse(response, _token_answer, secret=True)
 
     # -- requests ---------------------------------------------------------------------------
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
-from urllib.parse import quote
 
 from ..core.paging import AsyncPager, Page
+from ..core.paths import segment
+from ..core.serde import parse
+from ..core.session import Response
 from .errors import NameNotFound
 from .models import Model, converter
 
@@ -50,13 +52,6 @@ def _as_int(value: Any) -> Any:
     return int(value) if isinstance(value, str) and value.strip().isdigit() else value
 
 
-def segment(name: str, value: Any) -> str:
-    """A value as one URL path segment (validated: no empty value, quoted)."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
-        raise ValueError(f"{name} must be a non-empty string or an integer, got {value!r}")
-    return quote(str(value), safe="")
-
-
 class Resource(Generic[M]):
     """Base manager: ``path`` (e.g. ``"taskqueues/"``) and ``model``."""
 
@@ -80,6 +75,10 @@ class Resource(Generic[M]):
     def response_data_to_model_instances_list(self, response_data: Mapping[str, Any]) -> list[M]:
         """Build models from a list response's ``results``."""
         return [self.response_data_to_model_instance(d) for d in response_data["results"]]
+
+    def _model(self, response: Response) -> M:
+        """The model in a response's body (:class:`~aioplatform.UnexpectedResponse` if it does not fit)."""
+        return parse(response, self.response_data_to_model_instance)
 
     # -- listing -----------------------------------------------------------------------
 
@@ -117,9 +116,12 @@ class Resource(Generic[M]):
             response = await client._request(
                 "GET", path, params={**params, "page": str(page), "page_size": str(size)}
             )
-            body = response.json()
-            items = [self.response_data_to_model_instance(d) for d in body["results"]]
-            return Page(items, next=page + 1 if body.get("next") else None, total=body.get("count"))
+
+            def read(body: Any) -> Page[M]:
+                items = self.response_data_to_model_instances_list(body)
+                return Page(items, next=page + 1 if body.get("next") else None, total=body.get("count"))
+
+            return parse(response, read)
 
         return AsyncPager(fetch, first=first)
 
@@ -127,7 +129,7 @@ class Resource(Generic[M]):
 
     async def _get(self, key: Any, name: str = "id") -> M:
         response = await self._client._request("GET", f"{self.path}{segment(name, key)}/")
-        return self.response_data_to_model_instance(response.json())
+        return self._model(response)
 
     async def _get_by_id_or_name(self, id: int | None, name: str | None) -> M:
         if (id is None) == (name is None):
@@ -148,4 +150,4 @@ class Resource(Generic[M]):
 
     async def _send(self, method: str, path: str, body: dict[str, Any]) -> M:
         response = await self._client._request(method, path, json=body)
-        return self.response_data_to_model_instance(response.json())
+        return self._model(response)

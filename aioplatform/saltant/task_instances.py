@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 from ..core import defaults
 from ..core.batch import BatchResult, ProgressCallback, gather
 from ..core.errors import ItemCancelled, ServerError, TransportError
+from ..core.paths import segment
 from ..core.session import Response
 from .errors import WaitTimeout
 from .models import (
@@ -31,7 +32,7 @@ from .models import (
     ExecutableTaskInstance,
     TaskInstance,
 )
-from .resources import Resource, segment
+from .resources import Resource
 
 __all__ = ["ContainerTaskInstanceManager", "ExecutableTaskInstanceManager", "TaskInstanceManager"]
 
@@ -165,7 +166,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
 
     async def _post_clone(self, uuid: str) -> TI:
         response = await self._client._request("POST", f"{self.path}{segment('uuid', uuid)}/clone/")
-        clone = self.response_data_to_model_instance(response.json())
+        clone = self._model(response)
         self._client._remember_clone(clone.uuid, clone.user)
         return clone
 
@@ -198,7 +199,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         """
         try:
             response = await self._client._request("GET", f"{self.path}{segment('uuid', original_uuid)}/")
-            original = self.response_data_to_model_instance(response.json())
+            original = self._model(response)
             since = sent_at + _server_skew(response) - _CLOCK_SLACK
             older = ""  # the mark itself: rendered to the microsecond, it may compare equal
             if mark is not None and mark.datetime_created is not None:
@@ -241,7 +242,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         response = await self._client._request(
             "POST", f"{self.path}{segment('uuid', _uuid(uuid))}/terminate/"
         )
-        return self.response_data_to_model_instance(response.json())
+        return self._model(response)
 
     async def clone_many(
         self,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..core.paths import segment
 from .models import TaskQueue
-from .resources import Resource, segment
+from .resources import Resource
 
 __all__ = ["TaskQueueManager"]
 

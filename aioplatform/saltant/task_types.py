@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
+from ..core.paths import segment
 from .models import ContainerTaskType, ExecutableTaskType, TaskType
-from .resources import Resource, segment
+from .resources import Resource
 
 __all__ = ["ContainerTaskTypeManager", "ExecutableTaskTypeManager", "TaskTypeManager"]
 
