@@ -22,6 +22,7 @@ import contextlib
 import fnmatch
 import ipaddress
 import shutil
+import ssl
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -113,12 +114,22 @@ class LocalPlatform:
         allow_remote: bool = False,
         credentials: Mapping[str, str] | None = None,
         cors_origins: Iterable[str] = (),
+        agave_tls_host: str | None = None,
+        agave_tls_port: int = 443,
     ):
         """``credentials`` fixes seeded secrets by name (``saltant_token``, ``astakos_user_token``
         ... see each service's ``credential_names``); every one not given is drawn from
         :mod:`secrets`, never from ``seed`` (which only drives faults and simulated outcomes).
         ``host`` must be a loopback address unless ``allow_remote=True``. ``cors_origins``
         are the browser origins a service with CORS (flowserv) answers; none by default.
+
+        ``agave_tls_host`` (e.g. ``"127.0.0.2"``) also serves Agave at the root of
+        ``https://<host>`` on ``agave_tls_port`` (443 by default; binding it needs root),
+        with a CA and a certificate for that host made at start-up by trustme (in the
+        ``test`` extra): agavepy 0.9.5 speaks nothing but HTTPS on port 443 at the root
+        of a host. ``agave_tls_url`` and ``agave_ca_pem`` (for ``verify=``) say where and
+        what to trust. Any address of 127.0.0.0/8 is loopback on Linux, so parallel
+        platforms can each take their own.
         """
         if not isinstance(latency, (int, float)) or latency < 0:
             raise ValueError(f"latency must be a number of seconds >= 0, got {latency!r}")
@@ -131,6 +142,18 @@ class LocalPlatform:
                 f"host {host!r} is not a loopback address: every service and its seeded credentials "
                 "would be reachable from the network; pass allow_remote=True if that is intended"
             )
+        if agave_tls_host is not None:
+            if not isinstance(agave_tls_host, str) or not agave_tls_host:
+                raise TypeError(
+                    f"agave_tls_host must be a non-empty str, got {type(agave_tls_host).__name__}"
+                )
+            if not allow_remote and not is_loopback(agave_tls_host):
+                raise ValueError(
+                    f"agave_tls_host {agave_tls_host!r} is not a loopback address; "
+                    "pass allow_remote=True if that is intended"
+                )
+        if not isinstance(agave_tls_port, int) or not 0 <= agave_tls_port <= 65535:
+            raise ValueError(f"agave_tls_port must be an integer in 0..65535, got {agave_tls_port!r}")
         self.credentials = _check_credentials(credentials)
         origins = [cors_origins] if isinstance(cors_origins, str) else list(cors_origins)
         if not all(isinstance(o, str) and o for o in origins):
@@ -152,6 +175,11 @@ class LocalPlatform:
         self._runner: web.AppRunner | None = None
         self._server: asyncio.AbstractServer | None = None
         self.url = ""
+        self._agave_tls = None if agave_tls_host is None else (agave_tls_host, agave_tls_port)
+        self._tls_runner: web.AppRunner | None = None
+        self._tls_server: asyncio.AbstractServer | None = None
+        self._agave_tls_url = ""
+        self._agave_ca_pem: Path | None = None
 
     # -- service shortcuts --------------------------------------------------------------
 
@@ -211,6 +239,20 @@ class LocalPlatform:
         """The seeded user's access token (the refresh token is ``platform.agave.refresh_token``)."""
         return str(self.agave.access_token)
 
+    @property
+    def agave_tls_url(self) -> str:
+        """Agave at the root of its TLS site, ``https://127.0.0.2`` (``:PORT`` unless 443)."""
+        if not self._agave_tls_url:
+            raise RuntimeError("this platform serves no Agave TLS site (pass agave_tls_host=...)")
+        return self._agave_tls_url
+
+    @property
+    def agave_ca_pem(self) -> Path:
+        """The PEM file of the CA that signed the TLS site's certificate (agavepy's ``verify=``)."""
+        if self._agave_ca_pem is None:
+            raise RuntimeError("this platform serves no Agave TLS site (pass agave_tls_host=...)")
+        return self._agave_ca_pem
+
     # -- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> LocalPlatform:
@@ -263,10 +305,55 @@ class LocalPlatform:
         for service in self.services.values():
             app.add_subapp(service.prefix, await service.setup())
         await runner.setup()
+        if self._agave_tls is not None:
+            try:
+                await self._start_agave_tls(*self._agave_tls)
+            except BaseException:
+                await self.close()  # a half-started platform holds no port, thread or file
+                raise
+
+    async def _start_agave_tls(self, host: str, port: int) -> None:
+        """The second site: Agave's routes at ``/`` behind the same counters and faults, on TLS."""
+        try:
+            import trustme
+        except ImportError:
+            # Only this feature needs it; the runtime dependencies stay aiohttp/attrs/cattrs/tenacity.
+            raise RuntimeError(
+                "agave_tls_host needs trustme to make the site's certificate: "
+                "pip install 'aioplatform[test]' (or trustme)"
+            ) from None
+        assert self.data_dir is not None
+        ca = trustme.CA(organization_name="aioplatform embedded Agave")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert(host).configure_cert(context)  # an IP SAN for an address, DNS for a name
+        ca_pem = self.data_dir / "agave-tls-ca.pem"
+        ca.cert_pem.write_to_path(ca_pem)
+        app = self.agave.routes_app([self._count_requests, self.faults.middleware()])
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        self._tls_runner = runner
+
+        def protocol() -> Any:
+            self.stats.connections += 1
+            return runner.server()  # type: ignore[misc]
+
+        loop = asyncio.get_running_loop()
+        self._tls_server = await loop.create_server(protocol, host, port, ssl=context)
+        bound = self._tls_server.sockets[0].getsockname()[1]
+        netloc = f"[{host}]" if ":" in host else host
+        self._agave_tls_url = f"https://{netloc}" if bound == 443 else f"https://{netloc}:{bound}"
+        self._agave_ca_pem = ca_pem
 
     async def close(self) -> None:
         for service in self.services.values():
             await service.close()
+        if self._tls_server is not None:
+            self._tls_server.close()
+            self._tls_server = None
+        if self._tls_runner is not None:
+            await self._tls_runner.cleanup()
+            self._tls_runner = None
+        self._agave_tls_url, self._agave_ca_pem = "", None
         if self._server is not None:
             self._server.close()
             self._server = None

@@ -25,10 +25,11 @@ import hmac
 import secrets
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from ..services import EmbeddedService
 from .wire import AgaveError, envelope_body, iso_millis
@@ -132,9 +133,11 @@ class AgaveService(EmbeddedService):
         self.access_token, self.refresh_token = await self.store.run(self._seed)
         return self.routes_app()
 
-    def routes_app(self) -> web.Application:
-        """A new application with every Agave route at its root and the gateway in front."""
-        app = web.Application(middlewares=[self._gateway], client_max_size=1024**4)
+    def routes_app(self, middlewares: Sequence[Middleware] = ()) -> web.Application:
+        """A new application with every Agave route at its root and the gateway in front;
+        ``middlewares`` run before the gateway (the platform's counters and faults on a
+        site of Agave's own, where the platform's outer application is not in front)."""
+        app = web.Application(middlewares=[*middlewares, self._gateway], client_max_size=1024**4)
         for method, path, handler in self._routes:
             app.router.add_route(method, path, handler)
         return app
