@@ -14,4 +14,6 @@ if TYPE_CHECKING:
 
 Installer = Callable[["AgaveService"], Awaitable[None]]
 
-INSTALLERS: list[Installer] = []
+from . import files  # noqa: E402
+
+INSTALLERS: list[Installer] = [files.install]
