@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 Installer = Callable[["AgaveService"], Awaitable[None]]
 
-from . import files  # noqa: E402
+from . import apps, files, systems  # noqa: E402
 
-INSTALLERS: list[Installer] = [files.install]
+# Systems first: apps seed and check against them.
+INSTALLERS: list[Installer] = [systems.install, apps.install, files.install]
