@@ -1,5 +1,19 @@
 """Agave's models: attrs classes, one module per resource, all re-exported here."""
 
 from .common import AgaveModel, converter, parse_agave_datetime, structure
+from .jobs import (
+    ACTIVE_STATUSES,
+    FAILED_STATUSES,
+    TERMINAL_STATUSES,
+    Job,
+    JobHistoryEvent,
+    JobPermission,
+    JobStatus,
+    JobSummary,
+)
 
 __all__ = ["AgaveModel", "converter", "parse_agave_datetime", "structure"]
+__all__ += [
+    "ACTIVE_STATUSES", "FAILED_STATUSES", "TERMINAL_STATUSES", "Job", "JobHistoryEvent", "JobPermission",
+    "JobStatus", "JobSummary",
+]  # fmt: skip
