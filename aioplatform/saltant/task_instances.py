@@ -2,8 +2,9 @@
 
 Batches run on the client's shared pool with bounded concurrency and return a
 :class:`~aioplatform.BatchResult` (exactly one outcome per input, in input order).
-Clone and terminate are POSTs: the core retries them only when the server provably
-did not process them (429/503, connection refused), so a batch never clones twice.
+Clone is a POST the core retries only when the server provably did not process it
+(429/503, connection refused), so a batch never clones twice. Terminate is a POST too,
+but terminating twice is harmless, so it is retried as an idempotent call.
 A clone whose answer was lost (the request was sent, no answer came back) may or may
 not exist; ``reconcile=True`` looks it up instead of reporting a failure (saltant has
 no idempotency key, so the lookup matches on the clone's inputs and creation time).
@@ -238,9 +239,14 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
 
     async def terminate(self, uuid: str) -> TI:
         """Ask the server to terminate the instance (202). It answers with the instance as stored,
-        usually still in its old state; a finished instance is left unchanged."""
+        usually still in its old state; a finished instance is left unchanged.
+
+        Terminating twice is harmless (the second answers 202 with the instance unchanged),
+        so this POST is retried as an idempotent call: a dropped connection or a timeout,
+        before or after the server acted, is sent again rather than reported as a failure.
+        """
         response = await self._client._request(
-            "POST", f"{self.path}{segment('uuid', _uuid(uuid))}/terminate/"
+            "POST", f"{self.path}{segment('uuid', _uuid(uuid))}/terminate/", idempotent=True
         )
         return self._model(response)
 
@@ -298,7 +304,12 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> BatchResult[TI]:
-        """Terminate every instance; one outcome per UUID, in input order."""
+        """Terminate every instance; one outcome per UUID, in input order.
+
+        Each terminate is retried like a GET (see :meth:`terminate`), so under dropped
+        connections every outcome is a success unless the server refused the item
+        (404, permissions) or the retries ran out.
+        """
         return await gather(
             self.terminate,
             _uuids(uuids),

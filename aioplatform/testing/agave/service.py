@@ -90,6 +90,10 @@ class AgaveService(EmbeddedService):
         self.client_key = client_key or secrets.token_hex(14)
         self.client_secret = client_secret or secrets.token_hex(14)
         self.token_lifetime: float = TOKEN_LIFETIME
+        # Jobs: seconds per status step (a job read later has moved on by as many steps) and
+        # the share of jobs that end FAILED (drawn at submission from the platform's seed).
+        self.job_step_seconds: float = 0.05
+        self.job_failure_rate: float = 0.0
         self.access_token = ""
         self.refresh_token = ""
         # Resource modules add their routes here: (method, path under the root, handler).
