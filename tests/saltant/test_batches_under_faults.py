@@ -14,7 +14,7 @@ import sqlite3
 
 import pytest
 
-from aioplatform import RateLimited, RetryPolicy, ServerError, TransportError
+from aioplatform import NotFound, RateLimited, RetryPolicy, ServerError, TransportError
 from aioplatform.saltant import ContainerTaskInstance, SaltantClient
 from aioplatform.testing import FaultRule, LocalPlatform
 
@@ -187,3 +187,36 @@ async def test_a_lost_clone_is_never_matched_to_another_clients_clone_made_just_
         assert ours.uuid not in (original.uuid, theirs.uuid)
         single = await second.container_task_instances.clone(original.uuid, reconcile=True)
         assert single.uuid not in (original.uuid, theirs.uuid, ours.uuid)
+
+
+async def test_terminate_many_under_dropped_connections_terminates_every_instance() -> None:
+    # Terminating twice is harmless, so a terminate whose connection dropped (before or after
+    # the handler ran) is sent again: every outcome is a success unless the server refused it.
+    terminate = "POST /saltant/api/containertaskinstances/*/terminate/"
+    rule = FaultRule(match=terminate, rate_503=0.05, drop_before=0.05, drop_after=0.05, retry_after=0.01)
+    policy = RetryPolicy(max_attempts=8, backoff_base=0.01, backoff_cap=0.05)
+    async with LocalPlatform(faults=rule, seed=5) as platform:
+        platform.saltant.publish_delay = 10_000.0  # `created` until terminated
+        async with SaltantClient(platform.saltant_url, platform.saltant_token, retry=policy) as client:
+            base = await instance_spec(client)
+            made = await client.container_task_instances.create_many([base] * 400, concurrency=50)
+            assert made.ok
+            uuids = [i.uuid for i in made.values]
+            unknown = "00000000-0000-4000-8000-000000000000"
+            result = await client.container_task_instances.terminate_many(
+                [*uuids, unknown, uuids[0]], concurrency=50
+            )
+            assert client.session.pool_status()["in_use"] == 0
+
+        assert platform.faults.count("drop_before", terminate) > 0
+        assert platform.faults.count("drop_after", terminate) > 0
+        assert len(result) == 402
+        assert [e.index for e in result.errors] == [400]  # only the refusal: the unknown uuid
+        assert isinstance(result.errors[0].exception, NotFound)
+        assert [i.uuid for i in result.values] == [*uuids, uuids[0]]
+
+        def states(conn: sqlite3.Connection) -> collections.Counter[str]:
+            rows = conn.execute("SELECT state FROM saltant_containertaskinstances")
+            return collections.Counter(state for (state,) in rows)
+
+        assert platform.store.run_sync(states) == {"terminated": 400}
