@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from aioplatform.testing import LocalPlatform
-from aioplatform.testing.agave.defaults import DEFAULT_STORAGE_SYSTEM
+from aioplatform.testing.agave.defaults import DEFAULT_EXECUTION_SYSTEM, DEFAULT_STORAGE_SYSTEM, SEEDED_APP
 
 from .agavepy_harness import agavepy_client, agavepy_platform, query
 
@@ -173,3 +173,126 @@ def test_files_mkdir_upload_list_download_rename_history_pems_delete(
         ag.files.download(systemId=STORAGE, filePath="interop/renamed.txt")
     assert caught.value.response.status_code == 404
     assert caught.value.response.json()["status"] == "error"
+
+
+# -- apps --------------------------------------------------------------------------------------
+
+_APP_FIELDS = (
+    "executionSystem",
+    "executionType",
+    "deploymentSystem",
+    "deploymentPath",
+    "templatePath",
+    "testPath",
+    "parallelism",
+    "defaultQueue",
+    "label",
+    "shortDescription",
+    "inputs",
+    "parameters",
+    "outputs",
+)
+
+
+def _app_row(platform: LocalPlatform, app_id: str) -> list[tuple[Any, ...]]:
+    return query(
+        platform,
+        "SELECT revision, owner, public, available, deleted FROM agave_apps_apps WHERE id = ?",
+        app_id,
+    )
+
+
+def test_apps_list_get_add_update_manage_pems_delete(platform: LocalPlatform, ag: Any) -> None:
+    listed = ag.apps.list()
+    stored = query(platform, "SELECT id FROM agave_apps_apps WHERE deleted = 0 ORDER BY id")
+    assert sorted(app["id"] for app in listed) == [row[0] for row in stored]
+    assert SEEDED_APP in {app["id"] for app in listed}
+
+    seeded = ag.apps.get(appId=SEEDED_APP)
+    assert seeded["executionSystem"] == DEFAULT_EXECUTION_SYSTEM
+    assert [item["id"] for item in seeded["inputs"]] == ["query1"]
+    assert seeded["revision"] == _app_row(platform, SEEDED_APP)[0][0]
+
+    body = {field: seeded[field] for field in _APP_FIELDS}
+    body.update(name="interop-wc", version="0.1")
+    added = ag.apps.add(body=body)
+    assert added["id"] == "interop-wc-0.1"
+    assert _app_row(platform, "interop-wc-0.1") == [(1, platform.agave.username, 0, 1, 0)]
+
+    updated = ag.apps.update(appId="interop-wc-0.1", body={**body, "label": "Word count, again"})
+    assert updated["revision"] == 2
+    assert _app_row(platform, "interop-wc-0.1")[0][0] == 2
+
+    disabled = ag.apps.manage(appId="interop-wc-0.1", body={"action": "disable"})
+    assert disabled["available"] is False
+    assert _app_row(platform, "interop-wc-0.1")[0][3] == 0
+    ag.apps.manage(appId="interop-wc-0.1", body={"action": "enable"})
+    assert _app_row(platform, "interop-wc-0.1")[0][3] == 1
+
+    mine = ag.apps.list(privateOnly=True, search={"name.like": "interop*"})
+    assert [app["id"] for app in mine] == ["interop-wc-0.1"]
+    on_exec = ag.apps.listBySystemId(systemId=DEFAULT_EXECUTION_SYSTEM)
+    assert {"interop-wc-0.1", SEEDED_APP} <= {app["id"] for app in on_exec}
+
+    ag.apps.updateApplicationPermissions(
+        appId="interop-wc-0.1", body={"username": "carol", "permission": "READ_EXECUTE"}
+    )
+    grants = query(
+        platform,
+        "SELECT read, write, execute FROM agave_apps_pems WHERE app_id = ? AND username = ?",
+        "interop-wc-0.1",
+        "carol",
+    )
+    assert grants == [(1, 0, 1)]
+    pems = {p["username"]: p["permission"] for p in ag.apps.listPermissions(appId="interop-wc-0.1")}
+    assert pems["carol"] == {"read": True, "write": False, "execute": True}
+    assert pems[platform.agave.username] == {"read": True, "write": True, "execute": True}
+
+    assert ag.apps.delete(appId="interop-wc-0.1") is None
+    assert _app_row(platform, "interop-wc-0.1")[0][4] == 1
+    with pytest.raises(requests.HTTPError) as caught:
+        ag.apps.get(appId="interop-wc-0.1")
+    assert caught.value.response.status_code == 404
+
+
+# -- systems -----------------------------------------------------------------------------------
+
+
+def test_systems_list_by_type_and_default_get_roles_credentials(platform: LocalPlatform, ag: Any) -> None:
+    storage = ag.systems.list(type="STORAGE", default=True)
+    assert [system["id"] for system in storage] == [STORAGE]
+    assert storage[0]["default"] is True
+    executions = ag.systems.list(type="EXECUTION")
+    stored = query(platform, "SELECT id FROM agave_systems_systems WHERE type = 'EXECUTION' ORDER BY id")
+    assert sorted(system["id"] for system in executions) == [row[0] for row in stored]
+    assert DEFAULT_EXECUTION_SYSTEM in {system["id"] for system in executions}
+
+    system = ag.systems.get(systemId=STORAGE)
+    doc = query(
+        platform,
+        "SELECT type, public, global_default, owner FROM agave_systems_systems WHERE id = ?",
+        STORAGE,
+    )
+    assert [(system["type"], system["public"], system["globalDefault"], system["owner"])] == [
+        (t, bool(p), bool(g), o) for t, p, g, o in doc
+    ]
+    assert system["storage"]["rootDir"]
+
+    roles = ag.systems.listRoles(systemId=STORAGE)
+    stored_roles = query(
+        platform, "SELECT username, role FROM agave_systems_roles WHERE system_id = ?", STORAGE
+    )
+    assert {(r["username"], r["role"]) for r in roles} >= {(u, r) for u, r in stored_roles}
+    assert (platform.agave.username, "OWNER") in {(r["username"], r["role"]) for r in roles}
+
+    # The spec declares one StoredCredential, the server answers a list: agavepy hands back
+    # the whole envelope (agave.md §8), whose result matches the store, secrets left out.
+    credentials = ag.systems.listCredentials(systemId=STORAGE)
+    assert credentials["version"] == "2.2.22-r7deb380"
+    stored_types = query(
+        platform, "SELECT credential_type FROM agave_systems_credentials WHERE system_id = ?", STORAGE
+    )
+    assert sorted(c["credentialType"] for c in credentials["result"]) == sorted(
+        row[0] for row in stored_types
+    )
+    assert all("password" not in c and "privateKey" not in c for c in credentials["result"])
