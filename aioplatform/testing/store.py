@@ -140,6 +140,27 @@ class Store:
         """Same as :meth:`run`, blocking: for tests and tools outside the server's loop."""
         return self._submit_sync(lambda: self._transaction(fn))
 
+    @staticmethod
+    def _dump(conn: sqlite3.Connection) -> dict[str, list[tuple[Any, ...]]]:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                " ORDER BY name"
+            )
+        ]
+        return {
+            t: sorted((tuple(r) for r in conn.execute(f'SELECT * FROM "{t}"')), key=repr) for t in tables
+        }
+
+    async def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every table's rows (sorted): compare two dumps to check that a request changed nothing."""
+        return await self.run(self._dump)
+
+    def dump_sync(self) -> dict[str, list[tuple[Any, ...]]]:
+        """:meth:`dump` from another thread."""
+        return self.run_sync(self._dump)
+
     async def executescript(self, sql: str) -> None:
         def script() -> None:
             if self._conn is None:

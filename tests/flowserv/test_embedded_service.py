@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from aioplatform import APIError, NotFound
@@ -101,3 +102,34 @@ async def test_password_reset_requests_expire_with_the_token_ttl(local_platform:
         await asyncio.sleep(0.4)
         with pytest.raises(NotFound, match="unknown request"):
             await client.users.reset_password(request_id, "new")
+
+
+
+async def test_malformed_bodies_are_400s_and_store_nothing(local_platform: LocalPlatform) -> None:
+    url = local_platform.flowserv_url
+    workflow = local_platform.flowserv.workflow_id
+    name = unique()
+    await local_platform.flowserv.create_user(name, PASSWORD)
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url + "users/login", json={"username": name, "password": PASSWORD}) as r:
+            key = {"api_key": (await r.json())["token"]}
+        async with session.post(url + f"workflows/{workflow}/groups", json={"name": "g"}, headers=key) as r:
+            group = (await r.json())["id"]
+        before = await local_platform.store.dump()
+        deep = b"[" * 100_000 + b"]" * 100_000
+        for path in ("users/login", "users/register", f"workflows/{workflow}/groups", f"groups/{group}"):
+            method = "PUT" if path.startswith("groups/") else "POST"
+            headers = {"Content-Type": "application/json", **key}
+            async with session.request(method, url + path, data=deep, headers=headers) as response:
+                assert response.status == 400 and "400 Bad Request" in await response.text()
+        for filename in (b"a\x00b.txt", b"\x00"):
+            body = (
+                b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="' + filename
+                + b'"\r\n\r\nhello\r\n--xyz--\r\n'
+            )  # fmt: skip
+            headers = {"Content-Type": "multipart/form-data; boundary=xyz", **key}
+            async with session.post(url + f"uploads/{group}/files", data=body, headers=headers) as response:
+                assert response.status == 400
+    assert await local_platform.store.dump() == before
+    leftovers = (Path(local_platform.data_dir or "") / "flowserv").iterdir()
+    assert not [p for p in leftovers if p.name.startswith(".")]

@@ -24,6 +24,7 @@ class Raw:
     async def call(self, method: str, path: str, token: str | None = "", **kwargs: Any) -> tuple[int, Any]:
         token = self.token if token == "" else token
         headers = {"Authorization": f"Token {token}"} if token else {}
+        headers.update(kwargs.pop("headers", {}))
         url = path if path.startswith("http") else self.base + path
         async with self.session.request(method, URL(url, encoded=True), headers=headers, **kwargs) as r:
             text = await r.text()
@@ -253,3 +254,53 @@ async def test_the_api_docs_are_public(raw: Raw) -> None:
     for page in ("swagger/", "redoc/"):
         status, html = await raw.call("GET", page, token=None)
         assert status == 200 and "swagger.json" in html
+
+
+async def test_ids_are_ascii_digits_in_signed_64_bit_or_unknown(raw: Raw, platform: LocalPlatform) -> None:
+    status, queue = await raw.call("POST", "taskqueues/", json={"name": "q1"})
+    assert status == 201 and queue["id"] == 1
+    before = await platform.store.dump()
+    for pk in ("%C2%B3", "%D9%A1", str(10**30), "9" * 5000, str(2**63)):
+        for kind in ("taskqueues", "taskwhitelists", "executabletasktypes"):
+            assert (await raw.call("GET", f"{kind}/{pk}/"))[0] == 404
+            assert (await raw.call("PUT", f"{kind}/{pk}/", json={"name": "x"}))[0] == 404
+        assert (await raw.call("PATCH", f"taskqueues/{pk}/", json={"name": "x"}))[0] == 404
+    # In a body: an integer no row can have is one that does not exist.
+    for pk in (10**30, "9" * 5000, 2**63):
+        status, body = await raw.call("POST", "taskqueues/", json={"name": "q2", "whitelists": [pk]})
+        assert status == 400 and body["whitelists"] == [f'Invalid pk "{pk}" - object does not exist.']
+        status, body = await raw.call(
+            "POST", "executabletaskinstances/", json={"task_type": pk, "task_queue": 1}
+        )
+        assert status == 400 and "does not exist" in body["task_type"][0]
+        status, body = await raw.call("GET", f"executabletaskinstances/?task_queue={pk}")
+        assert status == 400 and "task_queue" in body
+    status, body = await raw.call("POST", "taskqueues/", json={"name": "q3", "whitelists": ["\u00b3"]})
+    assert status == 400 and body["whitelists"][0].startswith("Incorrect type.")
+    assert await platform.store.dump() == before
+
+
+async def test_malformed_bodies_are_400s_and_change_nothing(raw: Raw, platform: LocalPlatform) -> None:
+    before = await platform.store.dump()
+    bodies = [
+        ("application/json", b"[" * 100_000 + b"]" * 100_000),
+        ("application/json", b'{"name": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+        ("multipart/form-data", b"no boundary"),
+        ("multipart/form-data; boundary=xyz", b"garbage"),
+        ("multipart/form-data; boundary=xyz", b"--xyz\r\nnot a header\r\n\r\nv\r\n--xyz--\r\n"),
+        ("multipart/form-data; boundary=xyz", b'--xyz\r\nContent-Disposition: form-data; name="n"\r\n\r\nv'),
+        ("application/x-www-form-urlencoded; charset=nope", b"name=x"),
+        ("application/x-www-form-urlencoded", b"name=\xff"),
+    ]
+    for ctype, body in bodies:
+        for path in ("taskqueues/", "executabletasktypes/", "taskqueues/1/"):
+            status, answer = await raw.call(
+                "PATCH" if path[-2].isdigit() else "POST", path, data=body, headers={"Content-Type": ctype}
+            )
+            assert status in (400, 404), (ctype, body[:40], status, answer)
+            if status == 400 and isinstance(answer, dict) and "detail" in answer:
+                assert "parse error" in answer["detail"]
+    form = {"name": "t", "command_to_run": "x", "environment_variables": "[" * 5000 + "]" * 5000}
+    status, answer = await raw.call("POST", "executabletasktypes/", data=form)
+    assert (status, answer) == (400, {"environment_variables": ["Value must be valid JSON."]})
+    assert await platform.store.dump() == before

@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from .. import jsonbody
 from ..services import EmbeddedService
 
 __all__ = ["FlowservService"]
@@ -314,7 +316,7 @@ class FlowservService(EmbeddedService):
             return page
         except web.HTTPNotFound:
             return _flask_html(404)
-        except _BadJson:
+        except _BadBody:
             return _flask_html(400)
         except web.HTTPRequestEntityTooLarge:
             return self._json(
@@ -365,9 +367,9 @@ class FlowservService(EmbeddedService):
             return None
         raw = await request.read()
         try:
-            return json.loads(raw)
+            return jsonbody.loads(raw)
         except ValueError:
-            raise _BadJson() from None
+            raise _BadBody() from None
 
     @staticmethod
     def _token(request: web.Request) -> str:
@@ -835,7 +837,12 @@ class FlowservService(EmbeddedService):
         reader = await request.multipart()
         found: tuple[str, int] | None = None
         while True:
-            part = await reader.next()
+            try:
+                part = await reader.next()
+            except (ValueError, AssertionError, HttpProcessingError):
+                # A malformed part header (a NUL in the filename, a line that is no header):
+                # werkzeug's form parser answers 400, and nothing has been stored.
+                raise _BadBody() from None
             if part is None:
                 break
             if found is not None or not isinstance(part, BodyPartReader) or part.name != "file" \
@@ -951,8 +958,8 @@ def _download_type(mime_type: str | None) -> str:
     return mime_type + "; charset=utf-8" if mime_type.startswith("text/") else mime_type
 
 
-class _BadJson(web.HTTPBadRequest):
-    """A body that claims to be JSON but is not: Flask answers with its HTML 400 page."""
+class _BadBody(web.HTTPBadRequest):
+    """A body that does not parse as its content type says: Flask answers with its HTML 400 page."""
 
 
 # The descriptor rob-flask 0.6.0 serves (it advertises routes it does not serve, e.g. groups:list).

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import regex
+from .forms import as_pk, in_range
 
 __all__ = ["FilterError", "CHAR", "BOOL", "FK", "DATE", "compile_filters"]
 
@@ -114,12 +115,9 @@ def _clause(kind: str, column: str, lookup: str, value: str) -> tuple[str, list[
             return f"{column} = 0", []
         return "", []  # NullBooleanField: anything else means "no filter"
     if kind == FK:
-        try:
-            ids = [int(v) for v in value.split(",")] if lookup == "in" else [int(value)]
-        except ValueError:
-            raise ValueError(
-                "Select a valid choice. That choice is not one of the available choices."
-            ) from None
+        ids = [as_pk(v) for v in (value.split(",") if lookup == "in" else [value])]
+        if not all(i is not None and in_range(i) for i in ids):
+            raise ValueError("Select a valid choice. That choice is not one of the available choices.")
         return f"{column} IN ({','.join('?' * len(ids))})", ids
     # DATE
     try:

@@ -9,13 +9,15 @@ Errors collect per field, as DRF reports them (``{"field": ["msg", ...]}``).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
+
+from .. import jsonbody
 
 __all__ = ["Form", "read_form"]
 
@@ -32,14 +34,21 @@ async def read_form(request: web.Request, *, partial: bool = False) -> Form:
         if not raw.strip():
             return Form({}, html=False, partial=partial)
         try:
-            data = json.loads(raw)
+            data = jsonbody.loads(raw)
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
         if not isinstance(data, dict):
             raise ParseError(f"Invalid data. Expected a dictionary, but got {type(data).__name__}.")
         return Form(data, html=False, partial=partial)
     if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return Form(await request.post(), html=True, partial=partial)
+        try:
+            fields = await request.post()
+        except (ValueError, AssertionError, LookupError, RuntimeError, HttpProcessingError) as exc:
+            # aiohttp's parsers raise these for a body that does not follow its content type
+            # (no or a wrong boundary, undecodable bytes, an unknown charset, a cut-off part).
+            kind = "Multipart form" if ctype == "multipart/form-data" else "Form"
+            raise ParseError(f"{kind} parse error - {exc}") from None
+        return Form(fields, html=True, partial=partial)
     if not request.body_exists or ctype in ("", "application/octet-stream"):
         return Form({}, html=True, partial=partial)
     raise UnsupportedMediaType(f'Unsupported media type "{ctype}" in request.')
@@ -152,7 +161,7 @@ class Form:
             return
         if self.html and isinstance(value, str):
             try:
-                value = json.loads(value)
+                value = jsonbody.loads(value)
             except ValueError:
                 self._fail(name, "Value must be valid JSON.")
                 return
@@ -166,9 +175,12 @@ class Form:
         value = self._get(name)
         if self._absent(name, value, required=required, default=None):
             return
-        parsed = _as_pk(value)
+        parsed = as_pk(value)
         if parsed is None:
             self._fail(name, f"Incorrect type. Expected pk value, received {type(value).__name__}.")
+            return
+        if not in_range(parsed):
+            self._fail(name, invalid_pk(value))
             return
         self.values[name] = parsed
 
@@ -186,19 +198,47 @@ class Form:
                 return
         ids: list[int] = []
         for item in raw:
-            parsed = _as_pk(item)
+            parsed = as_pk(item)
             if parsed is None:
                 self._fail(name, f"Incorrect type. Expected pk value, received {type(item).__name__}.")
+                return
+            if not in_range(parsed):
+                self._fail(name, invalid_pk(item))
                 return
             ids.append(parsed)
         self.values[name] = ids
 
 
-def _as_pk(value: Any) -> int | None:
+# -- ids: the one parser of the service (paths, bodies, filters) ----------------------------
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_ASCII_INT = re.compile(r"-?[0-9]+")
+
+
+def as_pk(value: Any) -> int | None:
+    """An integer id from a body, a path or a filter; None when it is not an integer.
+
+    Only ASCII digits make an id (``str.isdigit`` also accepts superscript and Arabic-Indic
+    digits). An integer too long to be one (more than 19 digits) comes back as
+    ``INT64_MAX + 1`` so that :func:`in_range` refuses it: no row can have it, and SQLite
+    must never see it.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if _ASCII_INT.fullmatch(text):
+            return int(text) if len(text.lstrip("-")) <= 19 else INT64_MAX + 1
     return None
+
+
+def in_range(value: int) -> bool:
+    """True for an integer SQLite can store (signed 64-bit)."""
+    return INT64_MIN <= value <= INT64_MAX
+
+
+def invalid_pk(value: Any) -> str:
+    """DRF's message for a primary key no row has."""
+    return f'Invalid pk "{value}" - object does not exist.'

@@ -35,7 +35,8 @@ from aiohttp import web
 from .. import regex
 from ..services import EmbeddedService
 from . import filters as flt
-from .forms import Form, ParseError, UnsupportedMediaType, read_form
+from .forms import Form, ParseError, UnsupportedMediaType, as_pk, in_range, read_form
+from .forms import invalid_pk as _invalid_pk
 
 __all__ = ["SaltantService"]
 
@@ -164,10 +165,6 @@ def _unb64(text: str) -> bytes:
 
 def _not_found() -> HTTPError:
     return HTTPError(404, {"detail": "Not found."})
-
-
-def _invalid_pk(value: Any) -> str:
-    return f'Invalid pk "{value}" - object does not exist.'
 
 
 def _model_error(message: str) -> HTTPError:
@@ -1137,7 +1134,9 @@ def _positive_int(value: str | None, default: int) -> int:
 
 
 def _int_or_none(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
+    """The id in a path, or None when no row can have it (404): ASCII digits, signed 64-bit."""
+    pk = as_pk(value)
+    return pk if pk is not None and in_range(pk) else None
 
 
 def _pk_or_404(value: str) -> int:
