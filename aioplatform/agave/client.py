@@ -21,7 +21,7 @@ import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..core.auth import Auth
 from ..core.client import BaseClient
@@ -32,6 +32,9 @@ from ..core.session import Limits, Response, Session, Timeouts
 from .auth import AgaveTokens, TokenSet, is_gateway_fault
 from .errors import AuthenticationError
 from .models.common import AgaveModel, structure
+
+if TYPE_CHECKING:
+    from .files import Files
 
 __all__ = ["AgaveClient", "agave_error_message"]
 
@@ -76,6 +79,8 @@ class AgaveClient(BaseClient):
     secret) for the password grant. ``on_token_refresh(TokenSet)`` is called (and
     awaited if it is a coroutine function) after every grant.
     """
+
+    files: Files
 
     def __init__(
         self,

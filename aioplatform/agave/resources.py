@@ -14,3 +14,6 @@ if TYPE_CHECKING:
 
 def attach(client: AgaveClient) -> None:
     """Set every resource on ``client`` (called again on ``with_options`` copies)."""
+    from .files import Files
+
+    client.files = Files(client)
