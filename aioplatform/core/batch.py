@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import reprlib
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Sized
 from typing import Any, Generic, TypeVar
 
@@ -22,7 +23,7 @@ import attrs
 from . import defaults
 from .errors import BatchError, ItemCancelled, NotAttempted
 
-__all__ = ["gather", "BatchResult", "ItemError", "ProgressCallback"]
+__all__ = ["gather", "BatchResult", "ItemError", "ProgressCallback", "summarize_item"]
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
@@ -30,12 +31,47 @@ I = TypeVar("I")  # noqa: E741
 ProgressCallback = Callable[[int, "int | None", Any], "Awaitable[None] | None"]
 
 
+NOTE_ITEM_LIMIT = 200  # characters of an item's summary in a BatchError note
+
+
+class _ItemRepr(reprlib.Repr):
+    """reprlib's bounded repr, with binary data shown by its size alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxtuple, self.maxlist, self.maxdict = 3, 4, 4, 4
+        self.maxset = self.maxfrozenset = self.maxdeque = 4
+        self.maxstring, self.maxother, self.maxlong = 120, 120, 40
+
+    def repr_bytes(self, value: bytes, level: int) -> str:
+        return f"<{len(value)} bytes>"
+
+    repr_bytearray = repr_bytes
+
+    def repr_memoryview(self, value: memoryview, level: int) -> str:
+        return f"<{value.nbytes} bytes>"
+
+
+_item_repr = _ItemRepr()
+
+
+def summarize_item(item: Any, limit: int = NOTE_ITEM_LIMIT) -> str:
+    """A short, bounded description of a batch item for notes and logs (at most ``limit``
+    characters): containers show their first elements, binary data only its size
+    (``<8388608 bytes>``), long strings their start."""
+    try:
+        text = _item_repr.repr(item)
+    except Exception:  # an item's own __repr__ failing must not hide the batch's errors
+        text = f"<{type(item).__name__} object>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @attrs.frozen
 class ItemError:
     """A failed item: its position in the input, the item, and what it raised."""
 
     index: int
-    item: Any
+    item: Any = attrs.field(repr=summarize_item)
     exception: BaseException
 
 
@@ -89,7 +125,8 @@ class BatchResult(Generic[T]):
         return self._outcomes[index]  # type: ignore[no-any-return]
 
     def raise_for_errors(self) -> None:
-        """Raise :class:`~aioplatform.BatchError` if any item failed (a note names each)."""
+        """Raise :class:`~aioplatform.BatchError` if any item failed: a note names each by its
+        index and a bounded summary (:func:`summarize_item`), never the whole item."""
         if not self._failed:
             return
         excs: list[Exception] = []
@@ -97,7 +134,7 @@ class BatchResult(Generic[T]):
             exc = err.exception
             if not isinstance(exc, Exception):  # pragma: no cover - BaseExceptions are re-raised
                 exc = ItemCancelled(repr(exc))
-            note = f"item {err.index}: {err.item!r}"
+            note = f"item {err.index}: {summarize_item(err.item)}"
             if note not in getattr(exc, "__notes__", ()):  # raising twice adds no second note
                 exc.add_note(note)
             excs.append(exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import traceback
 from collections.abc import AsyncIterator
 
 import pytest
@@ -155,6 +156,32 @@ async def test_raise_for_errors_raises_an_exception_group_with_a_note_per_item()
     assert "2 of 4 items failed" in str(err)
     ok = await gather(fn, ["x"])
     ok.raise_for_errors()  # nothing failed: nothing raised
+
+
+async def test_batch_error_notes_show_a_bounded_summary_of_each_item_never_its_whole_repr() -> None:
+    # 4 failed 8 MiB uploads once formatted to 33.6 MB of exception text (repr(item) in each note)
+    big = b"\0" * (8 * 1024 * 1024)
+
+    async def upload(item: object) -> None:
+        raise Boom("upload failed")
+
+    items: list[object] = [(big, f"f{i}.bin") for i in range(4)]
+    items += [bytearray(big), "n" * 10_000, {"payload": big, "more": list(range(10_000))}]
+    result = await gather(upload, items)
+    with pytest.raises(BatchError) as info:
+        result.raise_for_errors()
+    notes = [e.__notes__[-1] for e in info.value.exceptions]
+    assert notes[:5] == [
+        *(f"item {i}: (<8388608 bytes>, 'f{i}.bin')" for i in range(4)),
+        "item 4: <8388608 bytes>",
+    ]
+    for index, note in enumerate(notes):
+        summary = note.removeprefix(f"item {index}: ")
+        assert len(summary) <= 200, note
+    assert notes[5].startswith("item 5: 'nnnn") and "<8388608 bytes>" in notes[6]
+    text = "".join(traceback.format_exception(info.value))
+    assert len(text) < 20_000  # was > 33 MB
+    assert repr(result.errors[0]).count("<8388608 bytes>") == 1  # ItemError's repr is bounded too
 
 
 async def test_bad_arguments_are_rejected_before_anything_runs() -> None:
