@@ -423,7 +423,16 @@ class Session:
         return self._closed
 
     async def aclose(self) -> None:
-        """Close the pool. Idempotent; a closed Session refuses further requests."""
+        """Close the pool. Idempotent; a closed Session refuses further requests.
+
+        Raises :class:`~aioplatform.SessionError` (and closes nothing) when called from
+        another event loop than the one the pool was opened in: its connections belong
+        to that loop and can only be closed there.
+        """
+        if self._client is not None and asyncio.get_running_loop() is not self._loop:
+            raise SessionError(
+                "this Session belongs to another event loop; close it from the loop that used it"
+            )
         self._closed = True
         client, self._client = self._client, None
         if client is not None:

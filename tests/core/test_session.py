@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import warnings
 
 import aiohttp
 import pytest
@@ -63,6 +65,40 @@ async def test_a_session_used_from_another_event_loop_fails_fast(server: Scripte
         await asyncio.to_thread(thread.join)
         assert len(errors) == 1 and isinstance(errors[0], SessionError)
         assert "another event loop" in str(errors[0])
+
+
+async def test_aclose_from_another_event_loop_raises_and_closing_from_its_own_loop_leaves_no_socket(
+    server: ScriptedServer,
+) -> None:
+    # It used to return, set closed=True and leave the first loop's socket open (ResourceWarning).
+    session = Session()
+    await session.request("GET", server.u("/ok/a"))
+    assert session.pool_status() == {"in_use": 0, "idle": 1}
+    errors: list[BaseException] = []
+
+    def other_loop() -> None:
+        try:
+            asyncio.run(asyncio.wait_for(session.aclose(), 5))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=other_loop)
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    assert len(errors) == 1 and isinstance(errors[0], SessionError)
+    assert "another event loop" in str(errors[0])
+    assert not session.closed and session.pool_status()["idle"] == 1  # nothing half-closed
+    await session.request("GET", server.u("/ok/a"))  # still usable from its own loop
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        await session.aclose()
+        await asyncio.sleep(0.01)
+        gc.collect()
+    assert session.closed and session.pool_status() == {"in_use": 0, "idle": 0}
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+    with pytest.raises(SessionError, match="closed"):
+        await session.request("GET", server.u("/ok/a"))
 
 
 def test_a_session_can_be_built_outside_a_loop_but_not_used_there() -> None:
