@@ -120,3 +120,9 @@ async def test_tls_site_that_cannot_bind_leaves_nothing_running() -> None:
     assert platform._runner is None and platform._server is None
     async with platform:
         assert platform.url
+
+
+@pytest.mark.local_platform(agave_tls_host=HOST, agave_tls_port=0)
+def test_local_platform_fixture_takes_the_tls_site_from_its_marker(local_platform: LocalPlatform) -> None:
+    assert local_platform.agave_tls_url.startswith(f"https://{HOST}:")
+    assert local_platform.agave_ca_pem.read_text().startswith("-----BEGIN CERTIFICATE-----")
