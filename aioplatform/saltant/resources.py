@@ -10,6 +10,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+import attrs
+
 from ..core.paging import AsyncPager, Page
 from ..core.paths import segment
 from ..core.serde import parse
@@ -50,6 +52,15 @@ def check_positive_int(name: str, value: Any) -> int:
 
 def _as_int(value: Any) -> Any:
     return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
+
+@attrs.frozen
+class _DRFPage(Generic[M]):
+    """One page of a DRF listing, structured whole so a bad item is named ``$.results[i]...``."""
+
+    results: list[M]
+    count: int | None = None
+    next: str | None = None
 
 
 class Resource(Generic[M]):
@@ -111,17 +122,16 @@ class Resource(Generic[M]):
             size = check_positive_int("page_size", page_size)
         client = self._client
         path = self.path
+        page_type: Any = _DRFPage[self.model]  # type: ignore[name-defined]
 
         async def fetch(page: int) -> Page[M]:
             response = await client._request(
                 "GET", path, params={**params, "page": str(page), "page_size": str(size)}
             )
-
-            def read(body: Any) -> Page[M]:
-                items = self.response_data_to_model_instances_list(body)
-                return Page(items, next=page + 1 if body.get("next") else None, total=body.get("count"))
-
-            return parse(response, read)
+            drf: _DRFPage[M] = parse(response, lambda body: converter.structure(body, page_type))
+            for item in drf.results:
+                item._manager = self
+            return Page(drf.results, next=page + 1 if drf.next else None, total=drf.count)
 
         return AsyncPager(fetch, first=first)
 
