@@ -34,7 +34,9 @@ from .errors import AuthenticationError
 from .models.common import AgaveModel, structure
 
 if TYPE_CHECKING:
+    from .apps import Apps
     from .files import Files
+    from .systems import Systems
 
 __all__ = ["AgaveClient", "agave_error_message"]
 
@@ -80,7 +82,9 @@ class AgaveClient(BaseClient):
     awaited if it is a coroutine function) after every grant.
     """
 
+    apps: Apps
     files: Files
+    systems: Systems
 
     def __init__(
         self,

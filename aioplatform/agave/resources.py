@@ -14,6 +14,15 @@ if TYPE_CHECKING:
 
 def attach(client: AgaveClient) -> None:
     """Set every resource on ``client`` (called again on ``with_options`` copies)."""
+    from .apps import Apps
     from .files import Files
+    from .systems import Systems
 
     client.files = Files(client)
+    client.systems = Systems(client)
+    client.apps = Apps(client)
+    from .clients import Clients
+    from .tokens import Tokens
+
+    client.clients = Clients(client)
+    client.tokens = Tokens(client)

@@ -1,5 +1,7 @@
 """Agave's models: attrs classes, one module per resource, all re-exported here."""
 
+from .apps import App, AppArgument, AppPermission, AppSummary
+from .clients import Client, ClientSubscription
 from .common import AgaveModel, converter, parse_agave_datetime, structure
 from .files import FileHistoryEvent, FileListing, FilePermission, LogicalFile, PermissionBits, RemoteFile
 from .jobs import (
@@ -11,6 +13,15 @@ from .jobs import (
     JobPermission,
     JobStatus,
     JobSummary,
+)
+from .systems import (
+    BatchQueue,
+    LoginConfig,
+    StorageConfig,
+    System,
+    SystemCredential,
+    SystemRole,
+    SystemSummary,
 )
 
 __all__ = [
@@ -29,3 +40,8 @@ __all__ += [
     "ACTIVE_STATUSES", "FAILED_STATUSES", "TERMINAL_STATUSES", "Job", "JobHistoryEvent", "JobPermission",
     "JobStatus", "JobSummary",
 ]  # fmt: skip
+__all__ += ["App", "AppArgument", "AppPermission", "AppSummary"]
+__all__ += [
+    "BatchQueue", "LoginConfig", "StorageConfig", "System", "SystemCredential", "SystemRole", "SystemSummary",
+]  # fmt: skip
+__all__ += ["Client", "ClientSubscription"]
