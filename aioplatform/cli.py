@@ -65,6 +65,16 @@ def _build_app() -> Any:
             Path | None,
             typer.Option(help="Write the service URLs and seeded tokens to this JSON file (mode 600)."),
         ] = None,
+        agave_tls_host: Annotated[
+            str | None,
+            typer.Option(
+                help="Also serve Agave at the root of https://HOST (e.g. 127.0.0.2), with a certificate "
+                "made at start-up, for agavepy (it speaks only HTTPS on port 443; needs trustme)."
+            ),
+        ] = None,
+        agave_tls_port: Annotated[
+            int, typer.Option(min=0, max=65535, help="Port of that site (443 needs root; 0 = a free one).")
+        ] = 443,
     ) -> None:
         """Run the embedded reference platform until Ctrl-C."""
         from .testing.platform import is_loopback
@@ -83,9 +93,16 @@ def _build_app() -> Any:
                 file=sys.stderr,
                 flush=True,
             )
+        if agave_tls_host and not allow_remote and not is_loopback(agave_tls_host):
+            raise typer.BadParameter(
+                f"{agave_tls_host!r} is not a loopback address; add --allow-remote to listen where "
+                "other machines can connect",
+                param_hint="--agave-tls-host",
+            )
         serving = _serve(
             host, port, db, latency_ms / 1000, fault_rate, seed, credentials_file,
             allow_remote=allow_remote, cors_origins=cors_origin or [],
+            agave_tls=(agave_tls_host, agave_tls_port) if agave_tls_host else None,
         )  # fmt: skip
         asyncio.run(serving)
 
@@ -456,9 +473,11 @@ def platform_credentials(platform: Any) -> dict[str, str]:
         "astakos_user_token",
         "astakos_service_token",
         "flowserv_url",
+        "agave_tls_url",
+        "agave_ca_pem",
     ):
         try:
-            found[name] = getattr(platform, name)
+            found[name] = str(getattr(platform, name))
         except (AttributeError, RuntimeError):
             continue  # a service without that credential
     return found
@@ -475,6 +494,7 @@ async def _serve(
     *,
     allow_remote: bool = False,
     cors_origins: list[str] | None = None,
+    agave_tls: tuple[str, int] | None = None,
 ) -> None:
     import json
     import os
@@ -487,6 +507,7 @@ async def _serve(
     platform = LocalPlatform(
         db, host=host, port=port, latency=latency, faults=_fault_rules(fault_rate), seed=seed,
         allow_remote=allow_remote, cors_origins=cors_origins or (),
+        agave_tls_host=agave_tls[0] if agave_tls else None, agave_tls_port=agave_tls[1] if agave_tls else 443,
     )  # fmt: skip
     async with platform:
         if credentials_file is not None:
@@ -499,6 +520,8 @@ async def _serve(
             service = platform.services.get(name)
             if service is not None:
                 print(f"  {name:9} {getattr(service, 'auth_url', service.url)}", flush=True)
+        if agave_tls is not None:
+            print(f"  agave tls {platform.agave_tls_url} (CA: {platform.agave_ca_pem})", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
