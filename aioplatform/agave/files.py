@@ -304,9 +304,9 @@ class Files:
                 form["fileName"] = _check_name("file_name", file_name)
             # The target is named by the caller: importing again overwrites the same file.
             return await self._client._model("POST", url, LogicalFile, data=form, idempotent=True)
-        assert file_to_upload is not None
-        name = _check_name("file_name", file_name if file_name is not None else _source_name(file_to_upload))
-        part = multipart_file("fileToUpload", name, _check_source(file_to_upload))
+        source = _check_source(file_to_upload)
+        name = _check_name("file_name", file_name if file_name is not None else _source_name(source))
+        part = multipart_file("fileToUpload", name, source)
         body = _UploadBody(part, {"fileName": name, **fields})
         return await self._client._model(
             "POST", url, LogicalFile, data=body,

@@ -596,12 +596,16 @@ class _Handlers:
     async def history(self, request: web.Request, system_id: str | None, path: str) -> web.StreamResponse:
         user, rel = _user(request), _rel(path)
         sid, _, bits = await self._access(system_id, rel, user)
-        if _kind(_disk(self.state, sid, rel)) is None:
-            raise AgaveError(404, f"File/folder does not exist: /{rel}")
-        _require(bits, "read", rel)
         limit, offset = page_args(request)
 
         def events(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            # A path being imported has a history before its bytes arrive.
+            known = conn.execute(
+                "SELECT 1 FROM agave_files_entries WHERE system_id = ? AND path = ?", (sid, rel)
+            ).fetchone()
+            if known is None and _kind(_disk(self.state, sid, rel)) is None:
+                raise AgaveError(404, f"File/folder does not exist: /{rel}")
+            _require(bits, "read", rel)
             rows = conn.execute(
                 "SELECT status, created, created_by, description FROM agave_files_history "
                 "WHERE system_id = ? AND path = ? ORDER BY id LIMIT ? OFFSET ?",
