@@ -65,7 +65,7 @@ class IdentityMixin(AstakosBase):
         try:
             path = f"{self.auth_url}/tokens/{segment('token_id', token_id)}"
         except ValueError:  # the message would quote the value: a token
-            raise ValueError("token_id must be a token: not empty, '.' or '..'") from None
+            raise ValueError("token_id must not be empty, '.' or '..' (or their %-encodings)") from None
         if belongs_to is not None and not isinstance(belongs_to, str):
             raise TypeError(f"belongs_to must be a string or None, got {type(belongs_to).__name__}")
         params = {"belongsTo": belongs_to} if belongs_to is not None else None

@@ -219,3 +219,23 @@ def test_any_value_is_refused_or_reaches_exactly_the_named_route(
             assert got_part not in ("", ".", "..") and unquote(got_part) not in ("", ".", "..")
         else:
             assert got_part == want_part
+
+
+@pytest.mark.parametrize(
+    ("value", "case"),
+    [
+        ("memberships", CASE["astakos get_project"]),  # GET projects/memberships is the membership listing
+        ("memberships/5", CASE["astakos get_project"]),  # Django decodes %2F: the membership 5
+        ("x/action", CASE["astakos modify_project"]),
+        ("x/groups", CASE["flowserv workflows.get"]),  # Flask decodes %2F: the group listing
+        ("a%2Fb", CASE["flowserv groups.get"]),
+    ],
+    ids=lambda x: x.name if isinstance(x, Case) else repr(x),
+)
+def test_ids_a_decoding_server_would_route_elsewhere_are_refused(
+    wire: Loopback, value: str, case: Case
+) -> None:
+    wire.seen.clear()
+    with pytest.raises(ValueError, match="_id"):
+        wire.run(case.call(wire, value))
+    assert wire.seen == []
