@@ -14,7 +14,14 @@ KEEPALIVE = 15.0  # seconds an idle pooled connection is kept
 POOL_TIMEOUT: float | None = 30.0  # waiting for a free connection from the pool
 CONNECT_TIMEOUT: float | None = 10.0  # establishing a TCP connection
 READ_TIMEOUT: float | None = 60.0  # between two reads of the response
-DEADLINE: float | None = None  # whole call, across every retry
+# The whole call, across every retry and backoff. Finite, so no call with the default
+# settings can run forever: the read timeout restarts on every byte, so a server that
+# trickles a byte a second would otherwise hold a call without end. 300 s leaves the
+# retry policy its room (4 attempts of a silent server at the 60 s read timeout, plus
+# backoff, end before it) and a transfer of about 1 GB at 4 MB/s; openai-python's
+# default is 600 s because a model's answer can take minutes, ours are REST calls.
+# A longer transfer (a big file, a long stream) passes its own: Timeouts(deadline=None).
+DEADLINE: float | None = 300.0
 
 # Retries (RetryPolicy)
 MAX_ATTEMPTS = 4

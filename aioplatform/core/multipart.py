@@ -60,14 +60,15 @@ def source_error(exc: BaseException) -> BaseException | None:
     aiohttp reports a failure of the body it is writing as a ``ClientConnectionError``
     caused by it; anything in that chain that is neither aiohttp's own (its parser's
     errors included), nor an ``OSError`` nor a timeout was raised by the caller's code
-    (an upload stream).
+    (an upload stream). A timeout's own cause, the ``CancelledError`` of the timer that
+    fired (the deadline), is asyncio's, not the caller's.
     """
     cause = exc.__cause__
     while cause is not None:
         if isinstance(cause, _SourceOSError):
             return cause.error
         ours = type(cause).__module__.partition(".")[0] == "aiohttp"
-        if not (ours or isinstance(cause, (OSError, asyncio.TimeoutError))):
+        if not (ours or isinstance(cause, (OSError, asyncio.TimeoutError, asyncio.CancelledError))):
             return cause
         cause = cause.__cause__
     return None

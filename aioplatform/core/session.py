@@ -104,7 +104,10 @@ class Timeouts:
       as one budget for getting a connection, and ``connect`` alone for the TCP
       handshake; a timeout while still queued for the pool is reported as ``"pool"``),
     * ``read`` — the longest silence between two reads of a response,
-    * ``deadline`` — the whole call, across every retry and backoff.
+    * ``deadline`` — the whole call, across every retry and backoff, a streamed body's
+      reading included. Finite by default (``defaults.DEADLINE``, 300 s): the read
+      timeout restarts on every byte, so only a deadline bounds a server that trickles.
+      ``deadline=None`` lifts it (a long transfer).
 
     >>> Timeouts(read=5.0, deadline=30.0)
     >>> await session.request("GET", url, timeout=Timeouts(deadline=2.0))  # one call
@@ -318,12 +321,31 @@ class StreamResponse:
         self.url = url
 
     async def iter_chunks(self, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
-        """The body in chunks of at most ``chunk_size`` bytes."""
-        async for chunk in self._raw.content.iter_chunked(chunk_size):
-            yield chunk
+        """The body in chunks of at most ``chunk_size`` bytes (a failure midway raises
+        :class:`~aioplatform.RequestTimeout` or :class:`~aioplatform.TransportError`)."""
+        try:
+            async for chunk in self._raw.content.iter_chunked(chunk_size):
+                yield chunk
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            raise self._failure(exc) from None
 
     async def read(self) -> bytes:
-        return await self._raw.read()
+        try:
+            return await self._raw.read()
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            raise self._failure(exc) from None
+
+    def _failure(self, exc: BaseException) -> TransportError:
+        method, url = self._raw.method, self.url
+        if isinstance(exc, aiohttp.SocketTimeoutError):
+            return RequestTimeout(
+                "read timeout while streaming the response", phase="read", method=method, url=url
+            )
+        if isinstance(exc, asyncio.TimeoutError):  # the call's deadline (aiohttp's total timeout)
+            return RequestTimeout(
+                "deadline exceeded while streaming the response", phase="deadline", method=method, url=url
+            )
+        return TransportError(f"{type(exc).__name__} while streaming the response", method=method, url=url)
 
 
 @attrs.define(slots=True, repr=False)
