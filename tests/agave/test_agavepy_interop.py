@@ -8,6 +8,8 @@ Under ``CI=true`` nothing here may skip (see agavepy_harness.py).
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -296,3 +298,141 @@ def test_systems_list_by_type_and_default_get_roles_credentials(platform: LocalP
         row[0] for row in stored_types
     )
     assert all("password" not in c and "privateKey" not in c for c in credentials["result"])
+
+
+# -- jobs --------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _job_steps(platform: LocalPlatform, seconds: float) -> Iterator[None]:
+    """Jobs submitted meanwhile take a status step every ``seconds`` (fixed per job at submission)."""
+    before = platform.agave.job_step_seconds
+    platform.agave.job_step_seconds = seconds
+    try:
+        yield
+    finally:
+        platform.agave.job_step_seconds = before
+
+
+def _job_row(platform: LocalPlatform, job_id: str) -> tuple[Any, ...]:
+    rows = query(
+        platform, "SELECT owner, name, app_id, status, visible FROM agave_jobs_jobs WHERE id = ?", job_id
+    )
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def _wc_request(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "appId": SEEDED_APP,
+        "archive": False,
+        "inputs": {"query1": f"agave://{STORAGE}/interop-jobs/in.txt"},
+        "parameters": {"printLongestLine": True},
+        # What agavepy users send; stored and shown, never fired.
+        "notifications": [{"url": "https://example.org/hook/${JOB_ID}", "event": "*", "persistent": True}],
+    }
+
+
+def test_jobs_submit_poll_history_search_outputs_and_pems(
+    platform: LocalPlatform, ag: Any, tmp_path: Path
+) -> None:
+    ag.files.manage(systemId=STORAGE, filePath="", body={"action": "mkdir", "path": "interop-jobs"})
+    source = tmp_path / "in.txt"
+    source.write_text("the quick brown fox\n")
+    with source.open("rb") as fh:
+        ag.files.importData(systemId=STORAGE, filePath="interop-jobs", fileToUpload=fh)
+
+    with _job_steps(platform, 0.01):
+        job = ag.jobs.submit(body=_wc_request("interop-wc"))
+    job_id = job["id"]
+    assert job["status"] == "PENDING"
+    assert job["appId"] == SEEDED_APP and job["owner"] == platform.agave.username
+    assert _job_row(platform, job_id)[:3] == (platform.agave.username, "interop-wc", SEEDED_APP)
+
+    deadline = time.monotonic() + 20
+    status = ag.jobs.getStatus(jobId=job_id)["status"]
+    while status != "FINISHED" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        status = ag.jobs.getStatus(jobId=job_id)["status"]
+    assert status == "FINISHED"
+    assert _job_row(platform, job_id)[3] == "FINISHED"
+
+    got = ag.jobs.get(jobId=job_id)
+    assert got["status"] == "FINISHED"
+    assert got["inputs"] == {"query1": [f"agave://{STORAGE}/interop-jobs/in.txt"]}
+    assert got["parameters"] == {"printLongestLine": True}
+
+    history = ag.jobs.getHistory(jobId=job_id)
+    stored = query(platform, "SELECT status FROM agave_jobs_history WHERE job_id = ? ORDER BY seq", job_id)
+    assert [event["status"] for event in history] == [row[0] for row in stored]
+    assert history[0]["status"] == "PENDING" and history[-1]["status"] == "FINISHED"
+
+    found = ag.jobs.list(search={"status.eq": "FINISHED", "appId.like": "wc*"})
+    finished = query(
+        platform,
+        "SELECT id FROM agave_jobs_jobs "
+        "WHERE status = 'FINISHED' AND app_id LIKE 'wc%' AND visible = 1 AND owner = ?",
+        platform.agave.username,
+    )
+    assert {summary["id"] for summary in found} == {row[0] for row in finished}
+    assert job_id in {summary["id"] for summary in found}
+    assert {summary["status"] for summary in found} == {"FINISHED"}
+
+    output_dir = _disk(platform, STORAGE, got["outputPath"].strip("/"))
+    outputs = ag.jobs.listOutputs(jobId=job_id, filePath="")
+    assert outputs[0]["name"] == "."
+    assert sorted(entry["name"] for entry in outputs[1:]) == sorted(p.name for p in output_dir.iterdir())
+    assert "wc_out.txt" in {entry["name"] for entry in outputs}
+    wc_out = (output_dir / "wc_out.txt").read_bytes()
+    assert wc_out  # the job wrote its output when it finished
+
+    # agavepy json-decodes every answer except files.download's, so downloadOutput of a text
+    # file raises inside agavepy (against a real Agave too); the bytes it got are the file's.
+    with pytest.raises(ValueError) as caught:
+        ag.jobs.downloadOutput(jobId=job_id, filePath="wc_out.txt")
+    assert caught.value.doc == wc_out.decode()  # type: ignore[attr-defined]
+    # agavepy's own helper for job output URLs streams them to a file.
+    local = tmp_path / "wc_out.txt"
+    ag.download_uri(f"{platform.agave_tls_url}/jobs/v2/{job_id}/outputs/listings/wc_out.txt", str(local))
+    assert local.read_bytes() == wc_out
+
+    ag.jobs.updatePermissions(jobId=job_id, body={"username": "dave", "permission": "READ"})
+    grants = query(
+        platform, "SELECT read, write FROM agave_jobs_pems WHERE job_id = ? AND username = 'dave'", job_id
+    )
+    assert grants == [(1, 0)]
+    pems = {p["username"]: p["permission"] for p in ag.jobs.listPermissions(jobId=job_id)}
+    assert pems["dave"] == {"read": True, "write": False}
+    assert pems[platform.agave.username] == {"read": True, "write": True}
+
+
+def test_jobs_stop_resubmit_and_delete(platform: LocalPlatform, ag: Any) -> None:
+    with _job_steps(platform, 3600):  # stays PENDING for the test's length
+        job = ag.jobs.submit(body=_wc_request("interop-stop"))
+    job_id = job["id"]
+
+    stopped = ag.jobs.manage(jobId=job_id, body={"action": "stop"})
+    assert stopped["id"] == job_id and stopped["status"] == "STOPPED"
+    assert _job_row(platform, job_id)[3] == "STOPPED"
+    assert ag.jobs.getHistory(jobId=job_id)[-1]["status"] == "STOPPED"
+
+    with _job_steps(platform, 3600):
+        again = ag.jobs.manage(jobId=job_id, body={"action": "resubmit"})
+    assert again["id"] != job_id
+    assert again["status"] == "PENDING"
+    assert _job_row(platform, again["id"]) == (
+        platform.agave.username,
+        "interop-stop",
+        SEEDED_APP,
+        "PENDING",
+        1,
+    )
+    assert again["inputs"] == ag.jobs.get(jobId=job_id)["inputs"]
+
+    assert ag.jobs.delete(jobId=job_id) is None
+    assert _job_row(platform, job_id)[4] == 0
+    with pytest.raises(requests.HTTPError) as caught:
+        ag.jobs.get(jobId=job_id)
+    assert caught.value.response.status_code == 404
+    assert job_id not in {summary["id"] for summary in ag.jobs.list()}
