@@ -19,24 +19,29 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..core.auth import Auth
+from ..core.auth import Auth, redact
 from ..core.client import BaseClient
 from ..core.errors import APIError
 from ..core.paging import AsyncPager
 from ..core.retry import RetryPolicy
-from ..core.session import Limits, Response, Session, Timeouts
+from ..core.session import Limits, Response, Session, StreamResponse, Timeouts
 from .auth import AgaveTokens, TokenSet, is_gateway_fault
+from .cache import ENV, cache_path, credentials_from_cache, credentials_from_env, write_tokens
 from .errors import AuthenticationError
 from .models.common import AgaveModel, structure
 
 if TYPE_CHECKING:
     from .apps import Apps
+    from .clients import Clients
     from .files import Files
     from .systems import Systems
+    from .tokens import Tokens
 
 __all__ = ["AgaveClient", "agave_error_message"]
 
@@ -82,9 +87,11 @@ class AgaveClient(BaseClient):
     awaited if it is a coroutine function) after every grant.
     """
 
+    clients: Clients
     apps: Apps
     files: Files
     systems: Systems
+    tokens: Tokens
 
     def __init__(
         self,
@@ -118,9 +125,64 @@ class AgaveClient(BaseClient):
             base_url, auth=tokens, session=session, retry=retry, timeouts=timeouts, limits=limits
         )
         self._ssl = ssl
-        self.tokens = tokens
+        self.credentials = tokens  # the token pair and OAuth client (AgaveTokens)
         tokens.bind(self._grant)
         self._rebind()
+
+    @classmethod
+    def from_env(cls, **options: Any) -> AgaveClient:
+        """A client from the ``AGAVE_*`` variables agavepy and the Agave CLI use
+        (``TAPIS_*`` as a fallback): ``AGAVE_BASE_URL`` (or ``AGAVE_TENANT_BASEURL``),
+        ``AGAVE_TOKEN`` (or ``AGAVE_ACCESS_TOKEN``), ``AGAVE_REFRESH_TOKEN``,
+        ``AGAVE_CLIENT_KEY``/``AGAVE_CLIENT_SECRET`` (or ``AGAVE_API_KEY``/``AGAVE_API_SECRET``),
+        ``AGAVE_USERNAME``, ``AGAVE_PASSWORD``. ``options`` override them and pass the rest
+        (``session=``, ``retry=``, ``on_token_refresh=`` ...)."""
+        found: dict[str, Any] = credentials_from_env()
+        found.update(options)
+        if "base_url" not in found:
+            raise ValueError(f"no Agave base URL: set {' or '.join(ENV['base_url'])}")
+        if not any(found.get(k) for k in ("token", "refresh_token", "password")):
+            raise ValueError(
+                "no Agave credential in the environment: set AGAVE_TOKEN (with AGAVE_REFRESH_TOKEN, "
+                "AGAVE_CLIENT_KEY and AGAVE_CLIENT_SECRET to refresh it) or AGAVE_USERNAME and AGAVE_PASSWORD"
+            )
+        base_url = found.pop("base_url")
+        return cls(base_url, **found)
+
+    @classmethod
+    def from_cache(
+        cls, path: str | os.PathLike[str] | None = None, *, persist: bool = False, **options: Any
+    ) -> AgaveClient:
+        """A client from the credential cache agavepy and the Tapis CLI write
+        (``~/.agave/current``, or ``current`` in ``$AGAVE_CACHE_DIR``; ``path`` to name
+        another file). The cached access token may have expired: the client refreshes it
+        first (its expiry is ``created_at + expires_in``).
+
+        Refreshed tokens are written back only when asked: ``persist=True`` rewrites the
+        file (atomically, mode 0600, other keys kept); ``on_token_refresh=`` is called
+        as well. ``options`` override what the file holds."""
+        if not isinstance(persist, bool):
+            raise TypeError("persist must be a bool")
+        where = cache_path(path)
+        found = credentials_from_cache(where)
+        found.update(options)
+        if "base_url" not in found:
+            raise ValueError(f"the Agave credential cache {where} names no baseurl")
+        if persist:
+            callback = found.pop("on_token_refresh", None)
+
+            async def write_back(tokens: TokenSet) -> None:
+                import asyncio
+
+                await asyncio.to_thread(write_tokens, where, tokens)
+                if callback is not None:
+                    outcome = callback(tokens)
+                    if hasattr(outcome, "__await__"):
+                        await outcome
+
+            found["on_token_refresh"] = write_back
+        base_url = found.pop("base_url")
+        return cls(base_url, **found)
 
     def _rebind(self) -> None:
         """Resource modules attach themselves here (``self.jobs = Jobs(self)`` ...)."""
@@ -131,9 +193,11 @@ class AgaveClient(BaseClient):
     # -- tokens -----------------------------------------------------------------------------
 
     async def _grant(self, form: dict[str, str]) -> TokenSet:
-        key, secret = self.tokens.api_key, self.tokens.api_secret
+        key, secret = self.credentials.api_key, self.credentials.api_secret
         assert key is not None and secret is not None
         basic = base64.b64encode(f"{key}:{secret}".encode()).decode()
+        # What the form carries must not come back in an error (a server may echo it).
+        hidden = [secret, basic, *(form.get(k, "") for k in ("refresh_token", "password"))]
         try:
             # A password grant can be re-sent harmlessly; a refresh grant spends its token,
             # so it is only re-sent when it provably never reached the server.
@@ -142,13 +206,16 @@ class AgaveClient(BaseClient):
                 auth=_NO_AUTH, idempotent=form.get("grant_type") == "password",
             )  # fmt: skip
         except APIError as exc:
+            refused = f"the token endpoint refused the {form.get('grant_type', '')} grant: {exc.message}"
             error = AuthenticationError(
-                f"the token endpoint refused the {form.get('grant_type', '')} grant: {exc.message}",
-                status=exc.status, method=exc.method, url=exc.url, body=exc.body,
+                redact(refused, hidden),
+                status=exc.status, method=exc.method, url=exc.url, body=redact(exc.body, hidden),
             )  # fmt: skip
-            with contextlib.suppress(ValueError, AttributeError):
-                error.error = json.loads(exc.body).get("error")
+            with contextlib.suppress(ValueError, AttributeError, TypeError):
+                code = json.loads(exc.body).get("error")
+                error.error = code if isinstance(code, str) else None
             raise error from None
+        created = time.time()
         try:
             body = response.json()
             access = body["access_token"]
@@ -161,12 +228,22 @@ class AgaveClient(BaseClient):
             raise response.error(
                 "the token endpoint answered without an access_token", cls=AuthenticationError
             )
+        refresh = body.get("refresh_token")
         return TokenSet(
             access_token=access,
-            refresh_token=body.get("refresh_token") or None,
-            expires_at=time.time() + expires_in if expires_in is not None else None,
+            refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+            expires_at=created + expires_in if expires_in is not None else None,
             expires_in=expires_in,
+            created_at=created,
         )
+
+    def _basic_auth(self) -> Auth:
+        """HTTP Basic ``username:password`` (the ``clients`` resource authenticates so)."""
+        username, password = self.credentials.username, self.credentials.password
+        if username is None or password is None:
+            raise ValueError("this operation needs the client's username and password (HTTP Basic)")
+        encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
+        return _BasicAuth(encoded, password)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -178,8 +255,21 @@ class AgaveClient(BaseClient):
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Response:
         if kwargs.get("auth") is None:
-            await self.tokens.ensure()
+            await self.credentials.ensure()
         return await super()._request(method, path, **kwargs)
+
+    def _stream(self, method: str, path: str, **kwargs: Any) -> AbstractAsyncContextManager[StreamResponse]:
+        """Like the base's, after the same proactive token check as :meth:`_request`."""
+        opened = super()._stream
+
+        @contextlib.asynccontextmanager
+        async def streaming() -> AsyncIterator[StreamResponse]:
+            if kwargs.get("auth") is None:
+                await self.credentials.ensure()
+            async with opened(method, path, **kwargs) as response:
+                yield response
+
+        return streaming()
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One request; the envelope's ``result`` (``None`` when absent or empty)."""
@@ -242,3 +332,20 @@ class AgaveClient(BaseClient):
 
 
 Fetch = Callable[[int, int], Awaitable[Sequence[Any]]]
+
+
+class _BasicAuth(Auth):
+    """``Authorization: Basic <base64 username:password>``, both kept secret."""
+
+    def __init__(self, encoded: str, password: str):
+        self._encoded = encoded
+        self._password = password
+
+    def apply(self, headers: MutableMapping[str, str]) -> None:
+        headers["Authorization"] = f"Basic {self._encoded}"
+
+    def secrets(self) -> Iterable[str]:
+        return (self._encoded, self._password)
+
+    def __repr__(self) -> str:
+        return "_BasicAuth(***)"

@@ -21,3 +21,8 @@ def attach(client: AgaveClient) -> None:
     client.files = Files(client)
     client.systems = Systems(client)
     client.apps = Apps(client)
+    from .clients import Clients
+    from .tokens import Tokens
+
+    client.clients = Clients(client)
+    client.tokens = Tokens(client)
