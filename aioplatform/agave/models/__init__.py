@@ -1,6 +1,7 @@
 """Agave's models: attrs classes, one module per resource, all re-exported here."""
 
 from .apps import App, AppArgument, AppPermission, AppSummary
+from .clients import Client, ClientSubscription
 from .common import AgaveModel, converter, parse_agave_datetime, structure
 from .files import FileHistoryEvent, FileListing, FilePermission, LogicalFile, PermissionBits, RemoteFile
 from .jobs import (
@@ -43,3 +44,4 @@ __all__ += ["App", "AppArgument", "AppPermission", "AppSummary"]
 __all__ += [
     "BatchQueue", "LoginConfig", "StorageConfig", "System", "SystemCredential", "SystemRole", "SystemSummary",
 ]  # fmt: skip
+__all__ += ["Client", "ClientSubscription"]

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 Installer = Callable[["AgaveService"], Awaitable[None]]
 
-from . import apps, files, jobs, systems  # noqa: E402
+from . import apps, clients, files, jobs, systems  # noqa: E402
 
 # Systems first: apps seed and check against them.
-INSTALLERS: list[Installer] = [systems.install, apps.install, files.install, jobs.install]
+INSTALLERS: list[Installer] = [systems.install, apps.install, files.install, jobs.install, clients.install]
