@@ -620,3 +620,23 @@ async def test_a_50_mb_upload_and_download_keep_python_memory_flat(
     # Client and server run in this process: both sides together stay far below the file.
     assert upload_peak < size / 10, upload_peak
     assert download_peak < size / 10, download_peak
+
+
+async def test_staging_completes_on_the_file_even_after_it_was_renamed(
+    platform: LocalPlatform, agave: AgaveClient
+) -> None:
+    await agave.files.mkdir(SYS, "stage")
+    await agave.files.upload(SYS, "stage", b"quick", file_name="first.txt")
+    await agave.files.rename(SYS, "stage/first.txt", "second.txt")
+    for _ in range(100):
+        statuses = [e.status for e in await agave.files.get_history(SYS, "stage/second.txt").to_list()]
+        if "STAGING_COMPLETED" in statuses:
+            break
+        await asyncio.sleep(0.02)
+    assert statuses[0] == "STAGING_QUEUED" and "RENAME" in statuses and "STAGING_COMPLETED" in statuses
+    stale = await platform.store.run(
+        lambda c: c.execute(
+            "SELECT COUNT(*) FROM agave_files_history WHERE path = 'stage/first.txt'"
+        ).fetchone()[0]
+    )
+    assert stale == 0

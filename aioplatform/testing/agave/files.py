@@ -924,9 +924,9 @@ class _Handlers:
 
         uuid, owner = await self.service.store.run(record)
         if url and source == url:
-            state.spawn(self._ingest(sid, destination, url, user))
+            state.spawn(self._ingest(sid, uuid, url, user))
         else:
-            state.spawn(self._staged(sid, destination, user))
+            state.spawn(self._staged(sid, uuid, user))
         base = api_base(request)
         doc = _logical_file(
             base,
@@ -940,29 +940,40 @@ class _Handlers:
         )
         return ok(request, doc, status=202)
 
-    async def _set_status(self, sid: str, rel: str, user: str, *events: tuple[str, str]) -> None:
-        def update(conn: sqlite3.Connection) -> None:
+    async def _set_status(self, sid: str, uuid: str, user: str, *events: tuple[str, str]) -> str | None:
+        """Record staging events on the entry ``uuid`` wherever it now is (it may have been
+        renamed or moved meanwhile); its current path, None if it was deleted."""
+
+        def update(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT path FROM agave_files_entries WHERE system_id = ? AND uuid = ?", (sid, uuid)
+            ).fetchone()
+            if row is None:
+                return None
+            rel = str(row[0])
             for status, text in events:
                 conn.execute(
                     "UPDATE agave_files_entries SET status = ? WHERE system_id = ? AND path = ?",
                     (status, sid, rel),
                 )
                 _history(conn, sid, rel, status, user, text)
+            return rel
 
-        await self.service.store.run(update)
+        return await self.service.store.run(update)
 
-    async def _staged(self, sid: str, rel: str, user: str) -> None:
+    async def _staged(self, sid: str, uuid: str, user: str) -> None:
         await asyncio.sleep(self.state.staging_delay)
         await self._set_status(
-            sid, rel, user,
+            sid, uuid, user,
             ("STAGING", "Staging of the file/folder started"),
             ("STAGING_COMPLETED", "Staging completed successfully"),
         )  # fmt: skip
 
-    async def _ingest(self, sid: str, rel: str, url: str, user: str) -> None:
-        await self._set_status(sid, rel, user, ("STAGING", f"Staging of {url} started"))
+    async def _ingest(self, sid: str, uuid: str, url: str, user: str) -> None:
+        if await self._set_status(sid, uuid, user, ("STAGING", f"Staging of {url} started")) is None:
+            return
+        staged = self.state.staging / secrets.token_hex(8)
         try:
-            staged = self.state.staging / secrets.token_hex(8)
             self.state.staging.mkdir(parents=True, exist_ok=True)
             timeout = aiohttp.ClientTimeout(total=300, sock_connect=10)
             async with (
@@ -974,14 +985,17 @@ class _Handlers:
                 with staged.open("wb") as out:
                     async for chunk in response.content.iter_chunked(CHUNK):
                         await asyncio.to_thread(out.write, chunk)
-            target = _disk(self.state, sid, rel)
-            await asyncio.to_thread(os.replace, staged, target)
-        except (OSError, aiohttp.ClientError, asyncio.TimeoutError, AgaveError) as exc:
-            with contextlib.suppress(OSError, UnboundLocalError):
+            rel = await self._set_status(sid, uuid, user)
+            if rel is None:  # deleted while it was being fetched
                 staged.unlink()
-            await self._set_status(sid, rel, user, ("STAGING_FAILED", f"Staging of {url} failed: {exc}"))
+                return
+            await asyncio.to_thread(os.replace, staged, _disk(self.state, sid, rel))
+        except (OSError, aiohttp.ClientError, asyncio.TimeoutError, AgaveError) as exc:
+            with contextlib.suppress(OSError):
+                staged.unlink()
+            await self._set_status(sid, uuid, user, ("STAGING_FAILED", f"Staging of {url} failed: {exc}"))
             return
-        await self._set_status(sid, rel, user, ("STAGING_COMPLETED", "Staging completed successfully"))
+        await self._set_status(sid, uuid, user, ("STAGING_COMPLETED", "Staging completed successfully"))
 
 
 async def _stream_part(state: _Files, part: BodyPartReader) -> Path:
