@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .apps import Apps
     from .clients import Clients
     from .files import Files
+    from .jobs import Jobs
     from .systems import Systems
     from .tokens import Tokens
 
@@ -90,6 +91,7 @@ class AgaveClient(BaseClient):
     clients: Clients
     apps: Apps
     files: Files
+    jobs: Jobs
     systems: Systems
     tokens: Tokens
 

@@ -16,11 +16,13 @@ def attach(client: AgaveClient) -> None:
     """Set every resource on ``client`` (called again on ``with_options`` copies)."""
     from .apps import Apps
     from .files import Files
+    from .jobs import Jobs
     from .systems import Systems
 
     client.files = Files(client)
     client.systems = Systems(client)
     client.apps = Apps(client)
+    client.jobs = Jobs(client)
     from .clients import Clients
     from .tokens import Tokens
 

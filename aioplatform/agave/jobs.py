@@ -1,0 +1,668 @@
+"""Jobs: agavepy's 16 jobs operations as coroutines, plus batches for many jobs at once.
+
+>>> job = await agave.jobs.submit({"name": "wc-1", "appId": "wc-1.00", "inputs": {"query1": uri}})
+>>> done = await agave.jobs.wait_many([job.id], deadline=600)
+>>> await agave.jobs.download_outputs(job.id, "out/", include=["*.out"])
+
+Batches (``submit_many``, ``wait_many``, ``stop_many``, ``resubmit_many``,
+``download_outputs``) run on the client's pool with bounded concurrency and return a
+:class:`~aioplatform.BatchResult`: exactly one outcome per input, in input order.
+A submit is a POST: the core retries it only when the server provably did not run it
+(429/503, connection refused), never after it may have reached the app. A submit whose
+answer was lost (sent, no answer) may or may not have made a job; Agave has no
+idempotency key, so ``reconcile=True`` looks for it by name, app and creation time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import email.utils
+import fnmatch
+import inspect
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..core import defaults
+from ..core.batch import BatchResult, ProgressCallback, gather
+from ..core.errors import ItemCancelled, ServerError, TransportError
+from ..core.paging import AsyncPager
+from ..core.paths import segment, segments
+from .errors import JobWaitTimeout
+from .models.jobs import TERMINAL_STATUSES, Job, JobHistoryEvent, JobPermission, JobStatus, JobSummary
+
+if TYPE_CHECKING:
+    from .client import AgaveClient
+    from .models.files import RemoteFile
+
+__all__ = ["Jobs"]
+
+ROOT = "jobs/v2/"
+PAGE_SIZE = 100  # the Java services' fallback maximum (agave.md §8)
+# Seconds taken off a lost submit's estimated server time when looking it up (the
+# server's Date header has a resolution of one second).
+_CLOCK_SLACK = 1.0
+_PERMISSIONS = frozenset(
+    {"READ", "WRITE", "EXECUTE", "READ_WRITE", "READ_EXECUTE", "WRITE_EXECUTE", "ALL", "NONE", ""}
+)
+_CHUNK = 256 * 1024
+
+
+def _job_path(job_id: Any, *rest: str) -> str:
+    return ROOT + "/".join((segment("job_id", job_id), *rest))
+
+
+def _job_ids(values: Any, name: str = "job_ids") -> list[str]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be an iterable of job ids, got {type(values).__name__}")
+    ids = list(values)
+    for i, value in enumerate(ids):
+        segment(f"{name}[{i}]", value)
+        if not isinstance(value, str):
+            raise TypeError(f"{name}[{i}] must be a job id string, got {type(value).__name__}")
+    return ids
+
+
+def _job_request(body: Any, name: str = "body") -> dict[str, Any]:
+    """A job request checked for what the server requires before anything is sent."""
+    if not isinstance(body, Mapping):
+        raise TypeError(f"{name} must be a mapping (a JobRequest), got {type(body).__name__}")
+    for key in ("name", "appId"):
+        value = body.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{name} must have a non-empty string {key!r}, got {value!r}")
+    for key in ("inputs", "parameters"):
+        if body.get(key) is not None and not isinstance(body[key], Mapping):
+            raise TypeError(f"{name}[{key!r}] must be a mapping, got {type(body[key]).__name__}")
+    return dict(body)
+
+
+def _search_params(search: Any, filter: Any) -> dict[str, str]:
+    params: dict[str, str] = {}
+    if search is not None:
+        if not isinstance(search, Mapping):
+            raise TypeError(
+                f"search must be a mapping of terms such as {{'status.eq': 'RUNNING'}}, got {search!r}"
+            )
+        for key, value in search.items():
+            if not isinstance(key, str) or not key:
+                raise TypeError(f"search keys must be non-empty strings, got {key!r}")
+            if isinstance(value, bool):
+                params[key] = "true" if value else "false"
+            elif isinstance(value, (str, int, float)):
+                params[key] = str(value)
+            elif isinstance(value, (list, tuple, set, frozenset)):
+                params[key] = ",".join(str(v) for v in value)
+            else:
+                raise TypeError(
+                    f"search[{key!r}] must be a string, number or list, got {type(value).__name__}"
+                )
+    if filter is not None:
+        if isinstance(filter, str):
+            params["filter"] = filter
+        elif isinstance(filter, Iterable) and all(isinstance(f, str) for f in filter):
+            params["filter"] = ",".join(filter)
+        else:
+            raise TypeError(f"filter must be a string or an iterable of field names, got {filter!r}")
+    return params
+
+
+def _permission(value: Any) -> str:
+    if not isinstance(value, str) or value.upper() not in _PERMISSIONS:
+        raise ValueError(
+            f"permission must be one of {sorted(p for p in _PERMISSIONS if p)} or '', got {value!r}"
+        )
+    return value.upper()
+
+
+def _username(value: Any) -> str:
+    segment("username", value)
+    if not isinstance(value, str):
+        raise TypeError(f"username must be a string, got {type(value).__name__}")
+    return value
+
+
+def _seconds(name: str, value: Any, *, allow_none: bool = False, positive: bool = True) -> float | None:
+    if value is None and allow_none:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value < 0
+        or (positive and value == 0)
+    ):
+        kind = "a positive" if positive else "a non-negative"
+        raise ValueError(
+            f"{name} must be {kind} number of seconds{' or None' if allow_none else ''}, got {value!r}"
+        )
+    return float(value)
+
+
+def _globs(name: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Iterable) and not isinstance(value, bytes):
+        globs = tuple(value)
+        if all(isinstance(g, str) for g in globs):
+            return globs
+    raise TypeError(f"{name} must be a glob string or an iterable of glob strings, got {value!r}")
+
+
+def _lost_answer(exc: BaseException) -> bool:
+    """A failure after which the server may have made the job: sent, no usable answer."""
+    if isinstance(exc, TransportError):
+        return exc.sent
+    if isinstance(exc, ServerError):
+        return exc.status != 503  # 503 is answered before the application runs
+    return isinstance(exc, ItemCancelled)
+
+
+def _date_header_skew(headers: Mapping[str, str]) -> float:
+    """The server's clock minus ours, from a ``Date`` header (0 when absent or unreadable)."""
+    try:
+        server = email.utils.parsedate_to_datetime(headers["Date"])
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+    return server.timestamp() - time.time()
+
+
+class _Mark:
+    """Where a reconciled batch starts: the newest job before it and the server's clock."""
+
+    def __init__(self, newest: JobSummary | None, skew: float):
+        self.newest = newest
+        self.skew = skew
+
+
+class Jobs:
+    """``client.jobs``: agavepy's jobs operations (snake_case), listings as ``AsyncPager``."""
+
+    def __init__(self, client: AgaveClient):
+        self._client = client
+
+    # -- the 16 operations ----------------------------------------------------------------
+
+    def list(
+        self,
+        *,
+        search: Mapping[str, Any] | None = None,
+        status: str | None = None,
+        app_id: str | None = None,
+        name: str | None = None,
+        filter: str | Iterable[str] | None = None,
+        limit: int = PAGE_SIZE,
+        offset: int = 0,
+    ) -> AsyncPager[JobSummary]:
+        """The jobs you own or that are shared with you, newest first.
+
+        ``search`` passes Agave's search terms through (``{"status.eq": "RUNNING",
+        "appId.like": "wc*", "created.after": "2024-01-01"}``); ``status``, ``app_id`` and
+        ``name`` are shorthands for ``.eq`` terms. ``limit`` is the page size.
+        """
+        params = _search_params(search, filter)
+        for key, value in (("status.eq", status), ("appId.eq", app_id), ("name.eq", name)):
+            if value is not None:
+                if not isinstance(value, str):
+                    raise TypeError(f"{key.partition('.')[0]} must be a string, got {type(value).__name__}")
+                params[key] = value
+        return self._client._list(ROOT, JobSummary, params=params, limit=limit, offset=offset)
+
+    async def submit(self, body: Mapping[str, Any]) -> Job:
+        """Submit a job (``{"name", "appId", "inputs", "parameters", ...}``); the server
+        answers 201 with the job ``PENDING``."""
+        return await self._client._model("POST", ROOT, Job, json=_job_request(body))
+
+    async def get(self, job_id: str) -> Job:
+        return await self._client._model("GET", _job_path(job_id), Job)
+
+    async def manage(self, job_id: str, action: str) -> Job:
+        """agavepy's ``manage``: ``action`` is ``"stop"`` (the job, stopped) or
+        ``"resubmit"`` (a NEW job copying the request)."""
+        if not isinstance(action, str) or action.lower() not in ("stop", "resubmit"):
+            raise ValueError(f"action must be 'stop' or 'resubmit', got {action!r}")
+        return await (self.stop(job_id) if action.lower() == "stop" else self.resubmit(job_id))
+
+    async def stop(self, job_id: str) -> Job:
+        """Stop the job. A job not yet queued ends STOPPED, a running one is killed (STOPPED,
+        KILLED or FAILED depending on the server), a finished one is left as it is.
+
+        Sent as safe to repeat: stopping a stopped job changes nothing, so a stop whose
+        answer was lost is re-sent (unlike submit and resubmit)."""
+        return await self._client._model(
+            "POST", _job_path(job_id), Job, json={"action": "stop"}, idempotent=True
+        )
+
+    async def resubmit(self, job_id: str) -> Job:
+        """A NEW job with the original's request (202); returns the new job."""
+        return await self._client._model("POST", _job_path(job_id), Job, json={"action": "resubmit"})
+
+    async def delete(self, job_id: str) -> None:
+        """Delete the job (the server hides it: it is no longer listed or found)."""
+        await self._client._call("DELETE", _job_path(job_id))
+
+    async def get_status(self, job_id: str) -> JobStatus:
+        """The small ``/status`` resource: what to poll."""
+        return await self._client._model("GET", _job_path(job_id, "status"), JobStatus)
+
+    def get_history(
+        self, job_id: str, *, limit: int = PAGE_SIZE, offset: int = 0
+    ) -> AsyncPager[JobHistoryEvent]:
+        """The statuses the job went through, oldest first, with when and why."""
+        return self._client._list(_job_path(job_id, "history"), JobHistoryEvent, limit=limit, offset=offset)
+
+    def list_permissions(
+        self, job_id: str, *, limit: int = PAGE_SIZE, offset: int = 0
+    ) -> AsyncPager[JobPermission]:
+        return self._client._list(_job_path(job_id, "pems"), JobPermission, limit=limit, offset=offset)
+
+    async def update_permissions(self, job_id: str, username: str, permission: str) -> JobPermission | None:
+        """Grant ``username`` READ, WRITE, READ_WRITE or ALL; NONE (or "") revokes (None returned)."""
+        body = {"username": _username(username), "permission": _permission(permission)}
+        return await self._pem("POST", _job_path(job_id, "pems"), body)
+
+    async def delete_permissions(self, job_id: str) -> None:
+        """Revoke every grant on the job (the owner keeps theirs)."""
+        await self._client._call("DELETE", _job_path(job_id, "pems"))
+
+    async def list_permissions_for_user(self, job_id: str, username: str) -> JobPermission:
+        """``username``'s rights on the job (the server answers a list of at most one)."""
+        path = _job_path(job_id, "pems", segment("username", _username(username)))
+        result = await self._client._call("GET", path)
+        from .models.common import structure
+
+        rows = result if isinstance(result, list) else [result]
+        if not rows or not isinstance(rows[0], Mapping):
+            return JobPermission(username=username, permission={"read": False, "write": False})
+        return structure(rows[0], JobPermission)
+
+    async def update_permissions_for_user(
+        self, job_id: str, username: str, permission: str
+    ) -> JobPermission | None:
+        path = _job_path(job_id, "pems", segment("username", _username(username)))
+        return await self._pem("POST", path, {"permission": _permission(permission)})
+
+    async def delete_permissions_for_user(self, job_id: str, username: str) -> None:
+        # agavepy cannot make this call (its spec names the path parameter uniqueName).
+        await self._client._call(
+            "DELETE", _job_path(job_id, "pems", segment("username", _username(username)))
+        )
+
+    def list_outputs(
+        self, job_id: str, file_path: str = "", *, limit: int = PAGE_SIZE, offset: int = 0
+    ) -> AsyncPager[RemoteFile]:
+        """A listing of the job's outputs (``file_path`` relative to its output directory;
+        "" for the top). A directory listing starts with the ``"."`` entry."""
+        from .models.files import RemoteFile
+
+        tail = segments("file_path", file_path, allow_root=True)
+        path = _job_path(job_id, "outputs", "listings") + (f"/{tail}" if tail else "")
+        return self._client._list(path, RemoteFile, limit=limit, offset=offset)
+
+    async def download_output(
+        self, job_id: str, file_path: str, dest: str | os.PathLike[str] | None = None
+    ) -> Any:
+        """One output file: streamed to ``dest`` (a file path, returned as a ``Path``), or,
+        without ``dest``, its bytes (read whole: for small files; see :meth:`iter_output`)."""
+        if dest is None:
+            chunks = [chunk async for chunk in self.iter_output(job_id, file_path)]
+            return b"".join(chunks)
+        return await self._save(job_id, file_path, Path(dest))
+
+    async def iter_output(self, job_id: str, file_path: str) -> AsyncIterator[bytes]:
+        """An output file's bytes as an async iterator of chunks, never held whole."""
+        path = _job_path(job_id, "outputs", "media", segments("file_path", file_path))
+        async with self._client._stream("GET", path) as response:
+            async for chunk in response.iter_chunks(_CHUNK):
+                yield chunk
+
+    def search(
+        self, attribute: str, value: str, *, limit: int = PAGE_SIZE, offset: int = 0
+    ) -> AsyncPager[JobSummary]:
+        """Jobs whose ``attribute`` (optionally with an operator: ``"status.eq"``) matches ``value``.
+
+        Sent to the server's route ``/jobs/v2/search/{attribute}/{value}``: agavepy's spec
+        says ``/jobs/v2/{attribute}/{value}``, which the server reads as a job id and a
+        sub-resource (agave.md §6.4); ``list(search=...)`` is the same search as a query.
+        """
+        path = ROOT + "search/" + segment("attribute", attribute) + "/" + segment("value", value)
+        return self._client._list(path, JobSummary, limit=limit, offset=offset)
+
+    async def _pem(self, method: str, path: str, body: dict[str, Any]) -> JobPermission | None:
+        result = await self._client._call(method, path, json=body)
+        if not isinstance(result, Mapping):
+            return None
+        from .models.common import structure
+
+        return structure(result, JobPermission)
+
+    # -- batches --------------------------------------------------------------------------
+
+    async def submit_many(
+        self,
+        requests: Iterable[Mapping[str, Any]],
+        *,
+        concurrency: int = defaults.CONCURRENCY,
+        reconcile: bool = False,
+        fail_fast: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> BatchResult[Job]:
+        """Submit every request; one outcome (the Job, or the exception) per request, in order.
+
+        Every request is checked before the first is sent. With ``reconcile=True``, once
+        every submit is done, each one whose answer was lost (sent, then the connection
+        dropped or timed out, or a 5xx other than 503) is looked up: a job with its
+        ``name`` and ``appId`` created since it was sent, that no other outcome of the
+        batch holds, becomes its outcome (oldest first); otherwise the error stays. So
+        the server holds one job per Job outcome and none for an error. Give each
+        request a unique ``name`` and a job made by another run can never be taken for
+        a lost one. Costs one listing before the batch and one search per lost answer.
+        """
+        if isinstance(requests, (str, bytes, Mapping)) or not isinstance(requests, Iterable):
+            raise TypeError(f"requests must be an iterable of job requests, got {type(requests).__name__}")
+        bodies = [_job_request(r, f"requests[{i}]") for i, r in enumerate(requests)]
+        if not reconcile:
+            return await gather(
+                self.submit, bodies, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
+            )
+        mark = await self._mark()
+        sent_at: dict[int, float] = {}
+
+        async def submit(item: tuple[int, dict[str, Any]]) -> Job:
+            sent_at[item[0]] = time.time()
+            return await self._client._model("POST", ROOT, Job, json=item[1])
+
+        result = await gather(
+            submit,
+            list(enumerate(bodies)),
+            concurrency=concurrency,
+            fail_fast=fail_fast,
+            on_progress=on_progress,
+        )
+        keys = [(b["name"], b["appId"]) for b in bodies]
+        return await self._reconcile(bodies, result, keys, sent_at, mark)
+
+    async def resubmit_many(
+        self,
+        job_ids: Iterable[str],
+        *,
+        concurrency: int = defaults.CONCURRENCY,
+        reconcile: bool = False,
+        fail_fast: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> BatchResult[Job]:
+        """Resubmit every job; one outcome (the NEW job, or the exception) per id, in order.
+
+        ``reconcile=True`` looks up a resubmission whose answer was lost as
+        :meth:`submit_many` does (a new job with the original's name and app).
+        """
+        ids = _job_ids(job_ids)
+        if not reconcile:
+            return await gather(
+                self.resubmit, ids, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
+            )
+        mark = await self._mark()
+        sent_at: dict[int, float] = {}
+
+        async def resubmit(item: tuple[int, str]) -> Job:
+            sent_at[item[0]] = time.time()
+            return await self.resubmit(item[1])
+
+        result = await gather(
+            resubmit,
+            list(enumerate(ids)),
+            concurrency=concurrency,
+            fail_fast=fail_fast,
+            on_progress=on_progress,
+        )
+        keys: list[tuple[str, str] | None] = [None] * len(ids)
+        for error in result.errors:
+            if error.index in sent_at and _lost_answer(error.exception):
+                with contextlib.suppress(Exception):  # no key: the error stays the outcome
+                    original = await self.get(ids[error.index])
+                    keys[error.index] = (original.name, original.app_id)
+        return await self._reconcile(ids, result, keys, sent_at, mark, exclude=set(ids))
+
+    async def _mark(self) -> _Mark:
+        """The newest job before a reconciled batch and the server's clock skew: only jobs
+        created after both can be a lost answer of the batch."""
+        try:
+            response = await self._client._request("GET", ROOT, params={"limit": "1", "offset": "0"})
+            skew = _date_header_skew(response.headers)
+            body = response.json()
+            rows = body.get("result") if isinstance(body, dict) else body
+            from .models.common import structure
+
+            newest = structure(rows[0], JobSummary) if isinstance(rows, list) and rows else None
+        except Exception:  # the lookup then relies on the requests' estimated server times
+            return _Mark(None, 0.0)
+        return _Mark(newest, skew)
+
+    async def _reconcile(
+        self,
+        items: Sequence[Any],
+        result: BatchResult[Job],
+        keys: Sequence[tuple[str, str] | None],
+        sent_at: Mapping[int, float],
+        mark: _Mark,
+        exclude: set[str] | None = None,
+    ) -> BatchResult[Job]:
+        outcomes = list(result.outcomes)
+        failed = {e.index for e in result.errors}
+        claimed = set(exclude or ()) | {job.id for job in result.values}
+        if mark.newest is not None:
+            claimed.add(mark.newest.id)
+        for index in sorted(failed):
+            error = outcomes[index]
+            key = keys[index]
+            if (
+                index not in sent_at
+                or key is None
+                or not isinstance(error, BaseException)
+                or not _lost_answer(error)
+            ):
+                continue
+            found = await self._find_lost(key, sent_at[index], mark, claimed, error)
+            if found is not None:
+                claimed.add(found.id)
+                outcomes[index] = found
+                failed.discard(index)
+        return BatchResult(list(items), outcomes, failed)
+
+    async def _find_lost(
+        self, key: tuple[str, str], sent_at: float, mark: _Mark, claimed: set[str], error: BaseException
+    ) -> Job | None:
+        """The oldest unclaimed job named ``key`` (name, appId) created since the request was
+        sent (server time, less the Date header's resolution) and after the batch's mark."""
+        name, app_id = key
+        since = sent_at + mark.skew - _CLOCK_SLACK
+        if mark.newest is not None and mark.newest.created is not None:
+            since = max(since, mark.newest.created.timestamp())
+        moment = dt.datetime.fromtimestamp(since, dt.timezone.utc).isoformat(timespec="milliseconds")
+        search = {"name.eq": name, "appId.eq": app_id, "created.gte": moment}
+        try:
+            found: JobSummary | None = None
+            async for candidate in self.list(search=search):  # newest first: the last match is the oldest
+                if candidate.id in claimed or candidate.name != name or candidate.app_id != app_id:
+                    continue
+                found = candidate
+            return None if found is None else await self.get(found.id)
+        except Exception as lookup_error:  # the original failure is what is reported
+            error.add_note(f"looking up the lost submit failed: {lookup_error}")
+            return None
+
+    async def stop_many(
+        self,
+        job_ids: Iterable[str],
+        *,
+        concurrency: int = defaults.CONCURRENCY,
+        fail_fast: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> BatchResult[Job]:
+        """Stop every job; one outcome (the job as stopped, or the exception) per id, in order."""
+        ids = _job_ids(job_ids)
+        return await gather(
+            self.stop, ids, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
+        )
+
+    async def wait_many(
+        self,
+        job_ids: Iterable[str],
+        *,
+        until: Iterable[str] = TERMINAL_STATUSES,
+        poll_interval: float = 1.0,
+        max_interval: float = 15.0,
+        deadline: float | None = None,
+        concurrency: int = defaults.CONCURRENCY,
+        on_progress: ProgressCallback | None = None,
+    ) -> BatchResult[JobStatus]:
+        """Wait until every job's status is in ``until`` (default: any terminal status).
+
+        Polls the small ``/status`` resource in rounds (each unsettled job once per round,
+        at most ``concurrency`` requests in flight); the pause between rounds starts at
+        ``poll_interval``, grows by half each round up to ``max_interval``, with jitter.
+        One outcome per id: its :class:`JobStatus` once in ``until`` (or terminal: it can
+        change no more), the error if polling it failed, or :class:`JobWaitTimeout` (with
+        the last status seen) if ``deadline`` seconds passed first. Never hangs.
+        """
+        ids = _job_ids(job_ids)
+        if isinstance(until, str) or not isinstance(until, Iterable):
+            raise TypeError(f"until must be an iterable of statuses, got {until!r}")
+        wanted = frozenset(s.upper() for s in until if isinstance(s, str))
+        if not wanted:
+            raise ValueError("until must name at least one status")
+        interval = _seconds("poll_interval", poll_interval)
+        cap = _seconds("max_interval", max_interval)
+        limit = _seconds("deadline", deadline, allow_none=True, positive=False)
+        assert interval is not None and cap is not None
+        if cap < interval:
+            raise ValueError(
+                f"max_interval must be >= poll_interval, got {max_interval!r} < {poll_interval!r}"
+            )
+        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        loop = asyncio.get_running_loop()
+        ends = None if limit is None else loop.time() + limit
+        positions: dict[str, list[int]] = {}
+        for i, job_id in enumerate(ids):
+            positions.setdefault(job_id, []).append(i)
+        outcomes: list[Any] = [None] * len(ids)
+        failed: set[int] = set()
+        last: dict[str, JobStatus] = {}
+        done = 0
+
+        async def settle(job_id: str, outcome: Any, error: bool) -> None:
+            nonlocal done
+            for i in positions[job_id]:
+                outcomes[i] = outcome
+                if error:
+                    failed.add(i)
+                done += 1
+                if on_progress is not None:
+                    maybe = on_progress(done, len(ids), outcome)
+                    if inspect.isawaitable(maybe):
+                        await maybe
+
+        pending = list(positions)
+        while pending:
+            polled = await gather(self.get_status, pending, concurrency=concurrency)
+            still: list[str] = []
+            for job_id, outcome in zip(pending, polled.outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    await settle(job_id, outcome, True)
+                elif outcome.status in wanted or outcome.status in TERMINAL_STATUSES:
+                    await settle(job_id, outcome, False)
+                else:
+                    last[job_id] = outcome
+                    still.append(job_id)
+            pending = still
+            if not pending:
+                break
+            pause = interval * random.uniform(0.5, 1.0)  # jitter: polls of many clients spread out
+            interval = min(interval * 1.5, cap)
+            if ends is not None:
+                remaining = ends - loop.time()
+                if remaining <= 0:
+                    for job_id in pending:
+                        status = last.get(job_id)
+                        timeout = JobWaitTimeout(
+                            job_id, status.status if status else None, limit or 0.0, status
+                        )
+                        await settle(job_id, timeout, True)
+                    break
+                pause = min(pause, remaining)
+            await asyncio.sleep(pause)
+        return BatchResult(list(ids), outcomes, failed)
+
+    async def download_outputs(
+        self,
+        job_id: str,
+        dest: str | os.PathLike[str],
+        *,
+        include: str | Iterable[str] | None = None,
+        exclude: str | Iterable[str] | None = None,
+        concurrency: int = 8,
+        on_progress: ProgressCallback | None = None,
+    ) -> BatchResult[Path]:
+        """Download the job's outputs under ``dest`` (their tree kept), streamed to disk.
+
+        ``include``/``exclude`` are fnmatch globs over each file's path relative to the
+        output directory (``"*.out"``, ``"logs/*"``): a file is taken if it matches an
+        include (or none is given) and no exclude. One outcome per file taken (its local
+        ``Path``, or the exception), in listing order; the listing is walked concurrently.
+        """
+        segment("job_id", job_id)
+        includes, excludes = _globs("include", include), _globs("exclude", exclude)
+        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        root = Path(dest)
+        files: list[str] = []
+        level = [""]
+        while level:
+            listed = await gather(
+                lambda rel: self.list_outputs(job_id, rel).to_list(), level, concurrency=concurrency
+            )
+            listed.raise_for_errors()
+            nxt: list[str] = []
+            for rel, entries in zip(level, listed.values, strict=True):
+                for entry in entries:
+                    if entry.is_self or entry.name in ("", ".", "..") or "/" in entry.name:
+                        continue
+                    child = f"{rel}/{entry.name}" if rel else entry.name
+                    (nxt if entry.is_dir else files).append(child)
+            level = nxt
+        chosen = [
+            f
+            for f in files
+            if (not includes or any(fnmatch.fnmatchcase(f, g) for g in includes))
+            and not any(fnmatch.fnmatchcase(f, g) for g in excludes)
+        ]
+        return await gather(
+            lambda rel: self._save(job_id, rel, root.joinpath(*rel.split("/"))),
+            chosen,
+            concurrency=concurrency,
+            on_progress=on_progress,
+        )
+
+    async def _save(self, job_id: str, file_path: str, target: Path) -> Path:
+        """Stream one output to ``target`` through a ``.part`` file renamed when complete."""
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        part = target.with_name(target.name + ".part")
+        handle = await asyncio.to_thread(part.open, "wb")
+        try:
+            async for chunk in self.iter_output(job_id, file_path):
+                await asyncio.to_thread(handle.write, chunk)
+        except BaseException:
+            handle.close()
+            with contextlib.suppress(OSError):
+                part.unlink()
+            raise
+        handle.close()
+        await asyncio.to_thread(os.replace, part, target)
+        return target
