@@ -640,3 +640,38 @@ async def test_staging_completes_on_the_file_even_after_it_was_renamed(
         ).fetchone()[0]
     )
     assert stale == 0
+
+
+async def test_bodies_read_whole_must_be_small_and_sized(platform: LocalPlatform) -> None:
+    await seed(platform, {"small/f.txt": b"x"})
+    url = f"/files/v2/media/system/{SYS}/small/f.txt"
+    huge = json.dumps({"action": "mkdir", "path": "x" * (2 * 1024 * 1024)})
+    status, _ = await raw(platform, "PUT", url, data=huge, headers={"Content-Type": "application/json"})
+    assert status == 413
+
+    async def chunked() -> AsyncIterator[bytes]:
+        yield b'{"action": "mkdir", '
+        yield b'"path": "y"}'
+
+    status, _ = await raw(platform, "PUT", url, data=chunked(), headers={"Content-Type": "application/json"})
+    assert status == 413
+    form = aiohttp.FormData()
+    form.add_field("fileName", "z" * (2 * 1024 * 1024))
+    form.add_field("fileToUpload", b"x", filename="x.txt")
+    status, _ = await raw(platform, "POST", f"/files/v2/media/system/{SYS}/small", data=form)
+    assert status == 413
+
+
+async def test_the_remaining_default_system_twins(platform: LocalPlatform, agave: AgaveClient) -> None:
+    await seed(platform, {"twin/f.txt": b"twin bytes"})
+    data = b"".join([c async for c in agave.files.download_stream_from_default_system("twin/f.txt")])
+    assert data == b"twin bytes"
+    made = await agave.files.manage(None, "twin", action="mkdir", path="sub")
+    assert made is not None and disk(platform, "twin/sub").is_dir()
+    await agave.files.update_permissions(None, "twin", "carol", "READ")
+    await agave.files.delete_permissions_on_default_system("twin")
+    assert [p.username for p in await agave.files.list_permissions(None, "twin").to_list()] == [
+        platform.agave.username
+    ]
+    with pytest.raises(ValueError, match="action"):
+        await agave.files.manage(SYS, "twin", action="explode", path="x")

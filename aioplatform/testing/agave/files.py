@@ -79,6 +79,8 @@ CREATE TABLE IF NOT EXISTS agave_files_pems (
 """
 
 CHUNK = 256 * 1024
+# The most a body read whole (JSON, a form, a multipart text field) may hold.
+SMALL_BODY = 1024 * 1024
 # Seconds between an upload's 202 and its STAGING_COMPLETED history event.
 STAGING_DELAY = 0.05
 
@@ -546,8 +548,16 @@ def _user(request: web.Request) -> str:
     return str(request["agave_user"])
 
 
+def _check_small(request: web.Request) -> None:
+    """Bodies read whole (JSON, forms) must be small and say how small: the service accepts
+    uploads of any size, so this is where a huge body read into memory is refused."""
+    if request.body_exists and (request.content_length is None or request.content_length > SMALL_BODY):
+        raise AgaveError(413, f"A request body other than a file upload must be at most {SMALL_BODY} bytes")
+
+
 async def _fields(request: web.Request) -> dict[str, Any]:
     """A manage or pems body: JSON, or the same keys form-encoded (the SDK helpers' way)."""
+    _check_small(request)
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         form = await request.post()
         return {k: v for k, v in form.items() if isinstance(v, str)}
@@ -880,12 +890,14 @@ class _Handlers:
                         part_name = part.filename
                         staged = await _stream_part(state, part)
                     elif part.name and part.filename is None:
-                        fields[part.name] = (await part.read(decode=True))[:4096].decode("utf-8", "replace")
+                        fields[part.name] = await _read_field(part)
                     else:
                         await part.release()
             elif request.content_type == "application/x-www-form-urlencoded":
+                _check_small(request)
                 fields = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
             elif request.content_type == "application/json":
+                _check_small(request)
                 body = await json_body(request)
                 if not isinstance(body, dict):
                     raise AgaveError(400, "The request body must be a JSON object")
@@ -996,6 +1008,16 @@ class _Handlers:
             await self._set_status(sid, uuid, user, ("STAGING_FAILED", f"Staging of {url} failed: {exc}"))
             return
         await self._set_status(sid, uuid, user, ("STAGING_COMPLETED", "Staging completed successfully"))
+
+
+async def _read_field(part: BodyPartReader) -> str:
+    """A multipart form field's text, refusing one longer than a form field should be."""
+    value = bytearray()
+    while chunk := await part.read_chunk(8192):
+        value += chunk
+        if len(value) > SMALL_BODY:
+            raise AgaveError(413, f"The form field {part.name} is longer than {SMALL_BODY} bytes")
+    return value.decode("utf-8", "replace")
 
 
 async def _stream_part(state: _Files, part: BodyPartReader) -> Path:
