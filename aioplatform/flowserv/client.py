@@ -25,9 +25,11 @@ from ..core.client import BaseClient
 from ..core.defaults import REDACTED
 from ..core.errors import APIError
 from ..core.retry import RetryPolicy
+from ..core.serde import structure
 from ..core.session import Limits, Response, Session, Timeouts, default_error_message
 from .errors import NotAuthorized, NotLoggedIn
 from .groups import Groups
+from .models import converter
 from .users import Users
 from .workflows import Workflows
 
@@ -161,5 +163,4 @@ class FlowservClient(BaseClient):
     async def describe(self) -> dict[str, Any]:
         """The service descriptor (``GET /``): name, version, url, routes (and username if logged in)."""
         response = await self._request("GET", "")
-        doc: dict[str, Any] = response.json()
-        return doc
+        return structure(response, converter, dict[str, Any])

@@ -137,3 +137,9 @@ def test_flowserv_a_login_answer_is_reported_without_the_key_it_carries(wire: Lo
     error = unexpected(wire, wire.flowserv.users.login("alice", "pw"))
     assert error.field == "$.id"
     assert SECRET not in str(error) and SECRET not in repr(error) and SECRET not in error.body
+
+
+def test_flowserv_a_service_descriptor_that_is_no_object_is_unexpected(wire: Loopback) -> None:
+    wire.answer(FLOWSERV, ["not", "a", "descriptor"])
+    error = unexpected(wire, wire.flowserv.describe())
+    assert error.url.endswith("/flowserv/api/v1/")
