@@ -675,3 +675,27 @@ async def test_the_remaining_default_system_twins(platform: LocalPlatform, agave
     ]
     with pytest.raises(ValueError, match="action"):
         await agave.files.manage(SYS, "twin", action="explode", path="x")
+
+
+async def test_a_users_own_storage_system_is_its_own_tree_and_invisible_to_others(
+    platform: LocalPlatform, agave: AgaveClient
+) -> None:
+    await agave.systems.add(
+        {
+            "id": "my-store",
+            "name": "mine",
+            "type": "STORAGE",
+            "storage": {
+                "protocol": "SFTP", "host": "data.example.org", "port": 22, "rootDir": "/data",
+                "auth": {"type": "PASSWORD", "username": "svc", "password": "not-a-real-one"},
+            },
+        }
+    )  # fmt: skip
+    await agave.files.mkdir("my-store", "private")
+    await agave.files.upload("my-store", "private", b"mine", file_name="m.txt")
+    assert platform.data_dir is not None
+    assert (platform.data_dir / "agave" / "my-store" / "private" / "m.txt").read_bytes() == b"mine"
+    assert not disk(platform, "private").exists()
+    async with await second_user(platform) as bob:
+        with pytest.raises(NotFound, match="No system"):
+            await bob.files.list("my-store", "private").to_list()
