@@ -8,6 +8,10 @@
 
 ``manage`` takes agavepy's body (``{"action": "publish"}``); each action is also a method
 of its own (``publish``, ``clone``, ``enable``, ``disable``, ``erase``).
+
+Retries: granting a permission and enable/disable set a value, so they are re-sent like
+idempotent calls; ``add``, ``update``, ``publish`` and ``clone`` create or bump a
+revision and are not.
 """
 
 from __future__ import annotations
@@ -208,9 +212,12 @@ class Apps:
         payload["action"] = action.lower()
         path = _app(app_id)
         if payload["action"] == "erase":
-            await self._client._call("PUT", path, json=payload)
+            # Not re-sent: an erase that went through would answer the retry with a 404.
+            await self._client._call("PUT", path, json=payload, idempotent=False)
             return None
-        return await self._client._model("PUT", path, App, json=payload)
+        # publish and clone create an app: only enable/disable (setting a state) may be re-sent.
+        idempotent = payload["action"] in ("enable", "disable")
+        return await self._client._model("PUT", path, App, json=payload, idempotent=idempotent)
 
     async def _copy(self, app_id: str, action: str, options: Mapping[str, Any]) -> App:
         payload: dict[str, Any] = {"action": action}
@@ -290,7 +297,8 @@ class Apps:
         """Grant ``username`` READ, WRITE, EXECUTE, READ_WRITE, READ_EXECUTE, WRITE_EXECUTE
         or ALL; NONE revokes."""
         path = f"{_app(app_id)}/pems"
-        return await self._client._model("POST", path, AppPermission, json=_permission(username, permission))
+        body = _permission(username, permission)
+        return await self._client._model("POST", path, AppPermission, json=body, idempotent=True)
 
     async def delete_permissions(self, app_id: str) -> None:
         """Revoke every grant on the app (the owner keeps everything)."""
@@ -305,7 +313,8 @@ class Apps:
 
     async def update_permissions_for_user(self, app_id: str, username: str, permission: str) -> AppPermission:
         path = f"{_app(app_id)}/pems/{segment('username', username)}"
-        return await self._client._model("POST", path, AppPermission, json=_permission(username, permission))
+        body = _permission(username, permission)
+        return await self._client._model("POST", path, AppPermission, json=body, idempotent=True)
 
     async def delete_permissions_for_user(self, app_id: str, username: str) -> None:
         await self._client._call("DELETE", f"{_app(app_id)}/pems/{segment('username', username)}")

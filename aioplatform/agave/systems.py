@@ -9,6 +9,9 @@
 ``manage`` takes agavepy's body (``{"action": "CLONE", "id": "copy"}``); each action is
 also a method of its own (``enable``, ``publish``, ``set_default``, ``clone`` ...).
 Credentials are write-only: the server lists their kind, never their secrets.
+
+Retries: granting a role or storing a credential sets a value, so those POSTs are re-sent
+like idempotent calls; ``add``, ``update`` (it bumps the revision) and ``clone`` are not.
 """
 
 from __future__ import annotations
@@ -137,7 +140,9 @@ class Systems:
             raise ValueError(f"body['action'] must be one of {', '.join(ACTIONS)}, got {action!r}")
         if action.upper() == "CLONE":
             segment("body['id']", payload.get("id"))
-        return await self._client._model("PUT", path, System, json=payload)
+        # A PUT, but CLONE creates: only the other actions (setting a state) may be re-sent.
+        idempotent = action.upper() != "CLONE"
+        return await self._client._model("PUT", path, System, json=payload, idempotent=idempotent)
 
     async def enable(self, system_id: str) -> System:
         return await self.manage(system_id, {"action": "ENABLE"})
@@ -181,7 +186,9 @@ class Systems:
     async def update_role(self, system_id: str, username: str, role: str) -> SystemRole:
         """Grant ``username`` a role (GUEST, USER, PUBLISHER, ADMIN); NONE revokes it."""
         path = f"{_system(system_id)}/roles"
-        return await self._client._model("POST", path, SystemRole, json=_role(username, role))
+        return await self._client._model(
+            "POST", path, SystemRole, json=_role(username, role), idempotent=True
+        )
 
     async def delete_roles(self, system_id: str) -> None:
         """Revoke every role granted on the system (the owner's stays)."""
@@ -195,7 +202,9 @@ class Systems:
 
     async def update_role_for_user(self, system_id: str, username: str, role: str) -> SystemRole:
         path = f"{_system(system_id)}/roles/{segment('username', username)}"
-        return await self._client._model("POST", path, SystemRole, json=_role(username, role))
+        return await self._client._model(
+            "POST", path, SystemRole, json=_role(username, role), idempotent=True
+        )
 
     async def delete_role_for_user(self, system_id: str, username: str) -> None:
         await self._client._call("DELETE", f"{_system(system_id)}/roles/{segment('username', username)}")
@@ -213,7 +222,9 @@ class Systems:
         """Store a UserCredential (``{"type": "PASSWORD", "username", "password"}``,
         ``"internalUsername"`` optional); the secret is sent once and never shown again."""
         path = f"{_system(system_id)}/credentials"
-        return await self._client._model("POST", path, SystemCredential, json=_credential(body))
+        return await self._client._model(
+            "POST", path, SystemCredential, json=_credential(body), idempotent=True
+        )
 
     async def delete_credentials(self, system_id: str) -> None:
         """Remove every internal user's credentials (the system's own stay)."""
@@ -229,7 +240,9 @@ class Systems:
         self, system_id: str, internal_username: str, body: Mapping[str, Any]
     ) -> SystemCredential:
         path = _internal(system_id, internal_username)
-        return await self._client._model("POST", path, SystemCredential, json=_credential(body))
+        return await self._client._model(
+            "POST", path, SystemCredential, json=_credential(body), idempotent=True
+        )
 
     async def delete_credentials_for_internal_user(self, system_id: str, internal_username: str) -> None:
         await self._client._call("DELETE", _internal(system_id, internal_username))
@@ -245,7 +258,9 @@ class Systems:
         self, system_id: str, internal_username: str, credential_type: str, body: Mapping[str, Any]
     ) -> SystemCredential:
         path = _internal(system_id, internal_username, credential_type)
-        return await self._client._model("POST", path, SystemCredential, json=_credential(body))
+        return await self._client._model(
+            "POST", path, SystemCredential, json=_credential(body), idempotent=True
+        )
 
     async def delete_credentials_for_internal_user_by_type(
         self, system_id: str, internal_username: str, credential_type: str

@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 
 from aioplatform.agave import AgaveClient
-from aioplatform.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from aioplatform.core.errors import BadRequest, Conflict, Forbidden, NotFound, TransportError
+from aioplatform.core.retry import RetryPolicy
 from aioplatform.testing import LocalPlatform
 from aioplatform.testing.agave.apps import lookup_app
 from aioplatform.testing.agave.defaults import DEFAULT_EXECUTION_SYSTEM, DEFAULT_STORAGE_SYSTEM, SEEDED_APP
@@ -378,3 +379,25 @@ def test_unknown_enumeration_values_from_a_newer_server_parse() -> None:
     )
     assert (app.parallelism, app.execution_type) == ("GPU_FARM", "KUBERNETES")
     assert app.parameters[0].value["type"] == "tensor" and app["fromTheFuture"] is True
+
+
+async def test_a_lost_answer_re_sends_a_grant_but_never_a_publish(platform: LocalPlatform) -> None:
+    policy = RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_cap=0.02)
+    async with client_for(platform, retry=policy) as agave:
+        await agave.apps.add(app_request())
+        pems = "/agave/apps/v2/hello-1.0/pems"
+        platform.faults.script(f"POST {pems}", ["drop_after"])
+        granted = await agave.apps.update_application_permissions("hello-1.0", "bob", "READ")
+        assert granted.read and platform.stats.count("POST", pems) == 2
+        assert [p.username async for p in agave.apps.list_permissions("hello-1.0")] == ["testuser", "bob"]
+
+        platform.faults.script("PUT /agave/apps/v2/hello-1.0", ["drop_after"])
+        with pytest.raises(TransportError):
+            await agave.apps.publish("hello-1.0")
+        assert platform.stats.count("PUT", "/agave/apps/v2/hello-1.0") == 1
+        # The publish went through once (its answer was lost): one public copy, not two.
+        assert [a.id async for a in agave.apps.list_by_name("hello", public_only=True)] == ["hello-1.0u1"]
+
+        platform.faults.script("PUT /agave/apps/v2/hello-1.0", ["drop_after"])
+        assert (await agave.apps.disable("hello-1.0")).available is False  # setting a state: re-sent
+        assert platform.stats.count("PUT", "/agave/apps/v2/hello-1.0") == 3

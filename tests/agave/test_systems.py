@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 
 from aioplatform.agave import AgaveClient
-from aioplatform.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from aioplatform.core.errors import BadRequest, Conflict, Forbidden, NotFound, TransportError
+from aioplatform.core.retry import RetryPolicy
 from aioplatform.testing import LocalPlatform
 from aioplatform.testing.agave.defaults import DEFAULT_EXECUTION_SYSTEM, DEFAULT_STORAGE_SYSTEM
 from aioplatform.testing.agave.systems import default_storage_system, lookup_system
@@ -499,3 +500,24 @@ def test_unknown_enumeration_values_from_a_newer_server_parse() -> None:
     assert system.storage is not None and system.storage.protocol == "IPFS"
     assert system.storage["newField"] == 1 and system.queues[0]["shiny"] is True
     assert system["brandNew"] == {"x": 1}
+
+
+async def test_a_lost_answer_re_sends_a_role_grant_but_never_a_clone(platform: LocalPlatform) -> None:
+    policy = RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_cap=0.02)
+    async with client_for(platform, retry=policy) as agave:
+        await agave.systems.add(storage_request("lossy"))
+        roles = "/agave/systems/v2/lossy/roles"
+        platform.faults.script(f"POST {roles}", ["drop_after"])
+        assert (await agave.systems.update_role("lossy", "bob", "USER")).role == "USER"
+        assert platform.stats.count("POST", roles) == 2
+        assert [r.username async for r in agave.systems.list_roles("lossy")] == ["testuser", "bob"]
+
+        platform.faults.script("PUT /agave/systems/v2/lossy", ["drop_after"])
+        with pytest.raises(TransportError):
+            await agave.systems.clone("lossy", "lossy-copy")
+        assert platform.stats.count("PUT", "/agave/systems/v2/lossy") == 1
+        assert (await agave.systems.get("lossy-copy")).owner == "testuser"  # made once, answer lost
+
+        platform.faults.script("PUT /agave/systems/v2/lossy", ["drop_after"])
+        assert (await agave.systems.disable("lossy")).available is False  # setting a state: re-sent
+        assert platform.stats.count("PUT", "/agave/systems/v2/lossy") == 3

@@ -38,7 +38,7 @@ class AppSummary(AgaveModel):
     """An app in a listing. A private app's id is ``<name>-<version>``, a public one's
     ``<name>-<version>u<revision>``."""
 
-    id: str
+    id: str = ""
     name: str | None = None
     version: str | None = None
     revision: int | None = None

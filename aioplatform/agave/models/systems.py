@@ -97,7 +97,7 @@ class BatchQueue(AgaveModel):
 class SystemSummary(AgaveModel):
     """A system in a listing. ``default``: it is the caller's default system of its type."""
 
-    id: str
+    id: str = ""
     name: str | None = None
     type: str | None = None
     description: str | None = None
