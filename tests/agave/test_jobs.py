@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import itertools
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -55,14 +56,16 @@ def frozen(platform: LocalPlatform) -> None:
 
 async def test_submit_answers_201_pending_with_the_app_filled_in(platform: LocalPlatform) -> None:
     frozen(platform)
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
             platform.agave_url + "/jobs/v2/",
             json=request("raw"),
             headers={"Authorization": f"Bearer {platform.agave.access_token}"},
-        ) as response:
-            assert response.status == 201
-            body = await response.json()
+        ) as response,
+    ):
+        assert response.status == 201
+        body = await response.json()
     job = body["result"]
     assert body["version"] == "2.2.22-r7deb380"
     assert job["status"] == "PENDING" and job["executionSystem"] == "agave-exec"
@@ -155,7 +158,7 @@ async def test_status_machine_reaches_finished_with_one_history_entry_per_transi
     history = await agave.jobs.get_history(job.id).to_list()
     assert [e.status for e in history] == ARCHIVE_TIMELINE
     times = [e.created for e in history]
-    assert all(a is not None and b is not None and a <= b for a, b in zip(times, times[1:], strict=False))
+    assert all(a is not None and b is not None and a <= b for a, b in itertools.pairwise(times))
     assert history[0].created_by == platform.agave.username and history[-1].description
     done = await agave.jobs.get(job.id)
     assert done.start_time is not None and done.end_time is not None and done.submit_time is not None
@@ -229,13 +232,15 @@ async def test_resubmit_is_202_and_a_new_pending_job_copying_the_request(
         original.name, original.app_id, original.inputs, original.parameters, 3,
     )  # fmt: skip
     assert platform.stats.count("POST", f"/agave/jobs/v2/{original.id}") == before + 1
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
             f"{platform.agave_url}/jobs/v2/{original.id}",
             json={"action": "resubmit"},
             headers={"Authorization": f"Bearer {platform.agave.access_token}"},
-        ) as response:
-            assert response.status == 202
+        ) as response,
+    ):
+        assert response.status == 202
     many = await agave.jobs.resubmit_many([original.id, new.id, "404404-007"])
     assert [type(o).__name__ for o in many.outcomes] == ["Job", "Job", "NotFound"]
     assert len({j.id for j in many.values} | {original.id, new.id}) == 4
@@ -267,7 +272,7 @@ async def test_pager_walks_20_jobs_in_pages_of_7(platform: LocalPlatform, agave:
     assert all(isinstance(j, JobSummary) for j in listed)
     assert sorted(j.id for j in listed) == sorted(j.id for j in made.values)
     created = [j.created for j in listed]
-    assert all(a is not None and b is not None and a >= b for a, b in zip(created, created[1:], strict=False))
+    assert all(a is not None and b is not None and a >= b for a, b in itertools.pairwise(created))
     page = await agave.jobs.list(limit=7, offset=14)
     assert len(page) == 6
 
