@@ -521,3 +521,13 @@ async def test_a_lost_answer_re_sends_a_role_grant_but_never_a_clone(platform: L
         platform.faults.script("PUT /agave/systems/v2/lossy", ["drop_after"])
         assert (await agave.systems.disable("lossy")).available is False  # setting a state: re-sent
         assert platform.stats.count("PUT", "/agave/systems/v2/lossy") == 3
+
+
+async def test_rlike_search_runs_in_linear_time_or_is_refused(agave: AgaveClient) -> None:
+    await agave.systems.add(storage_request("re-alpha"))
+    await agave.systems.add(storage_request("re-beta"))
+    found = [s.id async for s in agave.systems.list(search={"id.rlike": "^re-(al|xx)pha$"})]
+    assert found == ["re-alpha"]
+    # A backreference cannot run in linear time: refused with a 400, never run by a backtracker.
+    with pytest.raises(BadRequest, match="regular expression"):
+        await agave.systems.list(search={"id.rlike": r"(a)\1"}).to_list()

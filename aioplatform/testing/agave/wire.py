@@ -19,6 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ..regex import compile_pattern
+from ..regex import search as regex_search
+
 __all__ = [
     "VERSION",
     "AgaveError",
@@ -219,6 +222,13 @@ def search_terms(query: Mapping[str, str], fields: Iterable[str]) -> list[tuple[
         field = by_lower.get(name.lower())
         if field is None:
             continue  # other declared query parameters (publicOnly, type, ...) are the resource's
+        if op.lower() == "rlike":
+            # Checked here, on the event loop, so a pattern RE2 cannot run in linear time is
+            # a 400 before the store is touched (the compiled pattern is cached for _compare).
+            try:
+                compile_pattern(value)
+            except ValueError as exc:
+                raise AgaveError(400, f"{key}: {exc}") from None
         terms.append((field, op.lower(), value))
     return terms
 
@@ -253,7 +263,7 @@ def _compare(actual: Any, op: str, wanted: str) -> bool:
         low, _, high = wanted.partition(",")
         return _compare(actual, "gte", low) and _compare(actual, "lte", high)
     if op == "rlike":
-        raise AgaveError(400, "regular expression search is not supported by this server")
+        return regex_search(wanted, actual_text)
     a, w = _as_number(actual), _as_number(wanted)
     if a is None or w is None:
         a_s, w_s = actual_text, wanted  # ISO timestamps compare as text
