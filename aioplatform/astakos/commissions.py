@@ -45,7 +45,7 @@ class CommissionsMixin(AstakosBase):
         if not isinstance(request, CommissionRequest):
             raise TypeError(f"request must be a CommissionRequest, got {type(request).__name__}")
         response = await self._account("POST", "commissions", json=request.to_wire())
-        return parse(response, lambda body: int(body["serial"]))
+        return parse(response, int, key="serial")
 
     async def issue_one_commission(
         self,

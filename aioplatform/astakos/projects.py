@@ -44,10 +44,6 @@ def _check_int(value: Any, name: str) -> int:
     return value
 
 
-def _membership_id(body: Any) -> int:
-    return int(body["id"])
-
-
 def _specs(specs: Any) -> dict[str, Any]:
     if not isinstance(specs, Mapping):
         raise TypeError(f"specs must be a mapping, got {type(specs).__name__}")
@@ -163,7 +159,7 @@ class ProjectsMixin(AstakosBase):
         """Ask to join a project (accepted at once if its join policy is ``auto``); the membership id."""
         body = {"join": {"project": check_segment("project_id", project_id)}}
         response = await self._account("POST", "projects/memberships", json=body)
-        return parse(response, _membership_id)
+        return parse(response, int, key="id")
 
     async def enroll_member(self, project_id: str, email: str) -> int:
         """Enroll the user ``email`` in a project you own (accepted at once); the membership id."""
@@ -171,4 +167,4 @@ class ProjectsMixin(AstakosBase):
             raise ValueError("email must be a non-empty string")
         body = {"enroll": {"project": check_segment("project_id", project_id), "user": email}}
         response = await self._account("POST", "projects/memberships", json=body)
-        return parse(response, _membership_id)
+        return parse(response, int, key="id")

@@ -72,7 +72,8 @@ _SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
 def parse(
     response: Response, read: Callable[[Any], T], *, key: str | None = None, secret: bool = False
 ) -> T:
-    """``read(body)`` for the response's JSON body (``body[key]`` with ``key``).
+    """``read(body)`` for the response's JSON body (``body[key]`` with ``key``: then a
+    missing or bad value is placed exactly, ``$.key``).
 
     Whatever goes wrong while reading is raised as
     :class:`~aioplatform.core.errors.UnexpectedResponse` with ``.field`` (e.g.
@@ -99,9 +100,9 @@ def parse(
     except cattrs.BaseValidationError as exc:
         field, problem = _first_problem(exc, where)
         raise _unexpected(response, secret, field, problem) from exc
-    except KeyError as exc:
+    except KeyError as exc:  # somewhere below ``where``: the reader does not say where (use ``key=``)
         missing = exc.args[0] if exc.args else "?"
-        raise _unexpected(response, secret, f"{where}.{missing}", "required field missing") from exc
+        raise _unexpected(response, secret, where, f"required field {missing!r} missing") from exc
     except _SHAPE_ERRORS as exc:
         raise _unexpected(response, secret, where, f"{type(exc).__name__}: {exc}") from exc
 
@@ -138,7 +139,8 @@ def _json_type(value: Any) -> str:
 
 def _unexpected(response: Response, secret: bool, field: str, problem: str) -> UnexpectedResponse:
     if secret:  # a problem such as "invalid literal for int(): '<the token>'" may quote a value
-        problem = problem if problem in ("required field missing", "the body is not JSON") else "wrong type"
+        keep = problem.startswith("required field") or problem == "the body is not JSON"  # names, no values
+        problem = problem if keep else "wrong type"
     error = response.error(f"unexpected answer: {problem} @ {field}", cls=UnexpectedResponse)
     assert isinstance(error, UnexpectedResponse)
     error.field, error.problem = field, problem

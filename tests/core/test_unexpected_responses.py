@@ -19,7 +19,7 @@ import pytest
 import aioplatform
 from aioplatform import APIError, UnexpectedResponse
 
-from .loopback import ASTAKOS_ACCOUNT, FLOWSERV, SALTANT, Loopback
+from .loopback import ASTAKOS_ACCOUNT, ASTAKOS_AUTH, FLOWSERV, SALTANT, Loopback
 
 SECRET = "f00dfacecafe1234f00dfacecafe1234"
 
@@ -92,7 +92,7 @@ def test_saltant_a_token_answer_without_access_is_reported_without_its_body(wire
             await client.users.get("alice")
 
     error = unexpected(wire, call())
-    assert error.field == "$.access"
+    assert (error.field, error.problem) == ("$", "required field 'access' missing")
     assert SECRET not in str(error) and SECRET not in repr(error) and SECRET not in error.body
 
 
@@ -143,3 +143,10 @@ def test_flowserv_a_service_descriptor_that_is_no_object_is_unexpected(wire: Loo
     wire.answer(FLOWSERV, ["not", "a", "descriptor"])
     error = unexpected(wire, wire.flowserv.describe())
     assert error.url.endswith("/flowserv/api/v1/")
+
+
+def test_astakos_a_catalog_without_its_services_is_unexpected(wire: Loopback) -> None:
+    wire.answer(ASTAKOS_AUTH + "/tokens/t1", {"access": {"token": {"id": "t1"}}})
+    error = unexpected(wire, wire.astakos.validate_token("t1"))
+    assert error.field == "$" and "'user'" in error.problem  # missing below the top: named, not placed
+    assert "t1" not in error.body  # a token answer keeps no body
