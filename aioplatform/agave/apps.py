@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..core.batch import BatchResult, gather
+from ..core.defaults import CONCURRENCY
 from ..core.paging import AsyncPager
 from ..core.paths import segment
 from .models.apps import App, AppPermission, AppSummary
@@ -299,6 +301,29 @@ class Apps:
         path = f"{_app(app_id)}/pems"
         body = _permission(username, permission)
         return await self._client._model("POST", path, AppPermission, json=body, idempotent=True)
+
+    async def update_permissions_many(
+        self,
+        app_id: str,
+        permissions: Mapping[str, str],
+        *,
+        concurrency: int = CONCURRENCY,
+        fail_fast: bool = False,
+    ) -> BatchResult[AppPermission]:
+        """Share the app with many users (``{"alice": "READ_EXECUTE", "bob": "NONE"}``) at
+        most ``concurrency`` at a time: one outcome per user, in the mapping's order. Every
+        name and permission is checked before the first request."""
+        path = f"{_app(app_id)}/pems"
+        if not isinstance(permissions, Mapping):
+            raise TypeError(
+                f"permissions must be a mapping of usernames to permissions, got {type(permissions).__name__}"
+            )
+        bodies = [_permission(username, permission) for username, permission in permissions.items()]
+
+        async def grant(body: dict[str, str]) -> AppPermission:
+            return await self._client._model("POST", path, AppPermission, json=body, idempotent=True)
+
+        return await gather(grant, bodies, concurrency=concurrency, fail_fast=fail_fast)
 
     async def delete_permissions(self, app_id: str) -> None:
         """Revoke every grant on the app (the owner keeps everything)."""

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..core.batch import BatchResult, gather
+from ..core.defaults import CONCURRENCY
 from ..core.paging import AsyncPager
 from ..core.paths import segment
 from .models.systems import System, SystemCredential, SystemRole, SystemSummary
@@ -189,6 +191,27 @@ class Systems:
         return await self._client._model(
             "POST", path, SystemRole, json=_role(username, role), idempotent=True
         )
+
+    async def update_roles_many(
+        self,
+        system_id: str,
+        roles: Mapping[str, str],
+        *,
+        concurrency: int = CONCURRENCY,
+        fail_fast: bool = False,
+    ) -> BatchResult[SystemRole]:
+        """Grant many users their roles (``{"alice": "USER", "bob": "NONE"}``) at most
+        ``concurrency`` at a time: one outcome per user, in the mapping's order. Every
+        name and role is checked before the first request."""
+        path = _system(system_id)
+        if not isinstance(roles, Mapping):
+            raise TypeError(f"roles must be a mapping of usernames to roles, got {type(roles).__name__}")
+        bodies = [_role(username, role) for username, role in roles.items()]
+
+        async def grant(body: dict[str, str]) -> SystemRole:
+            return await self._client._model("POST", f"{path}/roles", SystemRole, json=body, idempotent=True)
+
+        return await gather(grant, bodies, concurrency=concurrency, fail_fast=fail_fast)
 
     async def delete_roles(self, system_id: str) -> None:
         """Revoke every role granted on the system (the owner's stays)."""

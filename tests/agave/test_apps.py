@@ -16,7 +16,7 @@ import pytest
 from aioplatform.agave import AgaveClient
 from aioplatform.core.errors import BadRequest, Conflict, Forbidden, NotFound, TransportError
 from aioplatform.core.retry import RetryPolicy
-from aioplatform.testing import LocalPlatform
+from aioplatform.testing import FaultRule, LocalPlatform
 from aioplatform.testing.agave.apps import lookup_app
 from aioplatform.testing.agave.defaults import DEFAULT_EXECUTION_SYSTEM, DEFAULT_STORAGE_SYSTEM, SEEDED_APP
 
@@ -401,3 +401,42 @@ async def test_a_lost_answer_re_sends_a_grant_but_never_a_publish(platform: Loca
         platform.faults.script("PUT /agave/apps/v2/hello-1.0", ["drop_after"])
         assert (await agave.apps.disable("hello-1.0")).available is False  # setting a state: re-sent
         assert platform.stats.count("PUT", "/agave/apps/v2/hello-1.0") == 3
+
+
+async def test_sharing_with_many_users_loses_and_duplicates_nothing_under_faults() -> None:
+    users = {f"user{n:02d}": ("READ_EXECUTE" if n % 2 else "READ") for n in range(24)}
+    rule = FaultRule(
+        match="POST /agave/apps/v2/hello-1.0/pems",
+        rate_429=0.15,
+        rate_503=0.15,
+        drop_after=0.1,
+        retry_after=0,
+    )
+    policy = RetryPolicy(max_attempts=8, backoff_base=0.005, backoff_cap=0.02)
+    async with LocalPlatform(faults=rule, seed=5) as platform, client_for(platform, retry=policy) as agave:
+        await agave.apps.add(app_request())
+        result = await agave.apps.update_permissions_many("hello-1.0", users, concurrency=6)
+        assert result.ok and len(result) == len(users)
+        assert [p.username for p in result.values] == list(users)
+        assert platform.faults.count(match="POST /agave/apps/v2/hello-1.0/pems") > 0
+        rows = await platform.store.run(
+            lambda c: c.execute(
+                "SELECT username, read, write, execute FROM agave_apps_pems WHERE app_id = 'hello-1.0'"
+            ).fetchall()
+        )
+        assert sorted((r[0], bool(r[1]), bool(r[2]), bool(r[3])) for r in rows) == [
+            (name, True, False, permission == "READ_EXECUTE") for name, permission in sorted(users.items())
+        ]
+
+
+async def test_sharing_with_many_users_checks_every_entry_first(
+    agave: AgaveClient, platform: LocalPlatform
+) -> None:
+    before = platform.stats.requests
+    with pytest.raises(ValueError, match="username"):
+        await agave.apps.update_permissions_many(SEEDED_APP, {"alice": "READ", "..": "READ"})
+    with pytest.raises(ValueError, match="permission"):
+        await agave.apps.update_permissions_many(SEEDED_APP, {"alice": "READ", "bob": "ROOT"})
+    with pytest.raises(TypeError, match="permissions"):
+        await agave.apps.update_permissions_many(SEEDED_APP, [("alice", "READ")])  # type: ignore[arg-type]
+    assert platform.stats.requests == before

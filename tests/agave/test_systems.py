@@ -531,3 +531,31 @@ async def test_rlike_search_runs_in_linear_time_or_is_refused(agave: AgaveClient
     # A backreference cannot run in linear time: refused with a 400, never run by a backtracker.
     with pytest.raises(BadRequest, match="regular expression"):
         await agave.systems.list(search={"id.rlike": r"(a)\1"}).to_list()
+
+
+async def test_granting_roles_to_many_users_gives_one_outcome_each(
+    agave: AgaveClient, bob: AgaveClient, platform: LocalPlatform
+) -> None:
+    await agave.systems.add(storage_request("crowd"))
+    before = platform.stats.requests
+    with pytest.raises(ValueError, match="role"):
+        await agave.systems.update_roles_many("crowd", {"bob": "USER", "carol": "EMPEROR"})
+    assert platform.stats.requests == before
+
+    result = await agave.systems.update_roles_many(
+        "crowd", {"bob": "USER", "carol": "ADMIN", "testuser": "GUEST", "dave": "GUEST"}, concurrency=2
+    )
+    assert len(result) == 4 and not result.ok
+    assert [(r.username, r.role) for r in result.values] == [
+        ("bob", "USER"),
+        ("carol", "ADMIN"),
+        ("dave", "GUEST"),
+    ]
+    assert [type(e.exception).__name__ for e in result.errors] == ["BadRequest"]  # the owner's role stays
+    assert (await bob.systems.get("crowd")).id == "crowd"
+    assert [r.username async for r in agave.systems.list_roles("crowd")] == [
+        "testuser",
+        "bob",
+        "carol",
+        "dave",
+    ]
