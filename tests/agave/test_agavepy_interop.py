@@ -436,3 +436,48 @@ def test_jobs_stop_resubmit_and_delete(platform: LocalPlatform, ag: Any) -> None
         ag.jobs.get(jobId=job_id)
     assert caught.value.response.status_code == 404
     assert job_id not in {summary["id"] for summary in ag.jobs.list()}
+
+
+# -- clients (HTTP Basic username:password) -----------------------------------------------------
+
+
+def test_clients_create_list_get_subscriptions_delete(platform: LocalPlatform) -> None:
+    ag = agavepy_client(platform)  # its own: clients.create switches it to the new key
+    user = platform.agave.username
+    listed = ag.clients.list()
+    stored = query(platform, "SELECT name, consumer_key FROM agave_oauth_clients WHERE owner = ?", user)
+    assert {(c["name"], c["consumerKey"]) for c in listed} == set(stored)
+
+    created = ag.clients.create(body={"clientName": "interop-client", "description": "from agavepy"})
+    key, secret = created["consumerKey"], created["consumerSecret"]
+    assert query(
+        platform,
+        "SELECT owner, description, consumer_secret FROM agave_oauth_clients WHERE consumer_key = ?",
+        key,
+    ) == [(user, "from agavepy", secret)]
+    assert ag.api_key == key and ag.api_secret == secret  # agavepy adopted the new client
+
+    # The new key and secret work at /token at once, for another agavepy.
+    other = agavepy_client(platform, api_key=key, api_secret=secret)
+    issued = query(
+        platform,
+        "SELECT username, consumer_key FROM agave_tokens WHERE access_token = ?",
+        other.token.token_info["access_token"],
+    )
+    assert issued == [(user, key)]
+    assert other.files.list(systemId=STORAGE, filePath="")[0]["name"] == "."
+
+    # (clients.getClientByName is left out: agavepy's spec declares a list of clients for it,
+    # so agavepy mangles the single Client a real server answers, agave.md §2.4.)
+    after = {c["name"]: c for c in ag.clients.list()}
+    assert after["interop-client"]["consumerKey"] == key
+    assert "consumerSecret" not in after["interop-client"]  # shown at creation only
+
+    subscriptions = ag.clients.listSubscriptionsForClient(clientName="interop-client")
+    assert {"Apps", "Files", "Jobs", "Systems"} <= {s["apiName"] for s in subscriptions}
+    assert {s["apiContext"] for s in subscriptions} >= {"/apps/v2", "/files/v2", "/jobs/v2", "/systems/v2"}
+
+    assert ag.clients.delete(clientName="interop-client") is None
+    assert query(platform, "SELECT 1 FROM agave_oauth_clients WHERE consumer_key = ?", key) == []
+    # Its tokens are revoked with it.
+    assert query(platform, "SELECT 1 FROM agave_tokens WHERE consumer_key = ?", key) == []
