@@ -440,3 +440,18 @@ async def test_sharing_with_many_users_checks_every_entry_first(
     with pytest.raises(TypeError, match="permissions"):
         await agave.apps.update_permissions_many(SEEDED_APP, [("alice", "READ")])  # type: ignore[arg-type]
     assert platform.stats.requests == before
+
+
+async def test_publish_takes_the_older_storage_system_name_for_the_deployment_system(
+    agave: AgaveClient,
+) -> None:
+    from .test_systems import storage_request
+
+    await agave.systems.add(storage_request("lab-store"))
+    await agave.apps.add(app_request(deploymentSystem="lab-store"))
+    with pytest.raises(BadRequest, match="lab-store is private"):
+        await agave.apps.publish("hello-1.0")
+    published = await agave.apps.manage(
+        "hello-1.0", {"action": "publish", "storageSystem": DEFAULT_STORAGE_SYSTEM}
+    )
+    assert published is not None and published.deployment_system == DEFAULT_STORAGE_SYSTEM

@@ -613,8 +613,9 @@ async def manage_app(service: AgaveService, request: web.Request) -> web.StreamR
         )
     overrides: dict[str, Any] = {}
     for key in ("name", "version", "executionSystem", "deploymentSystem", "deploymentPath"):
-        value = body.get(key if key != "deploymentSystem" else "deploymentSystem", body.get("storageSystem")
-                         if key == "deploymentSystem" else None)  # fmt: skip
+        value = body.get(key)
+        if key == "deploymentSystem" and value is None:
+            value = body.get("storageSystem")  # the older name of the same field
         if value is not None:
             if not isinstance(value, str) or not value.strip():
                 raise AgaveError(400, f"Invalid '{key}' value: expected a string.")

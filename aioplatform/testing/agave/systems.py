@@ -896,7 +896,7 @@ async def update_credentials(service: AgaveService, request: web.Request) -> web
             if internal == ""
             else _visible(conn, system_id, username, "ADMIN")
         )
-        kind = ctype or ("LOGIN" if row["type"] == "EXECUTION" and internal else "STORAGE")
+        kind = ctype or ("LOGIN" if row["type"] == "EXECUTION" else "STORAGE")
         _store_credential(conn, system_id, internal, kind, credential)
         cred = conn.execute(
             "SELECT * FROM agave_systems_credentials WHERE system_id = ? AND internal_username = ? "
