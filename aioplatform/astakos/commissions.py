@@ -4,7 +4,8 @@ Issuing is not idempotent: ``POST commissions`` is retried only under the core's
 rules (the request provably never reached the application: connection refused, 429,
 503). A connection dropped after sending is reported as the item's failure and never
 re-sent, so no commission is ever issued twice; such a commission may exist on the
-server, pending — ``get_pending_commissions`` finds it.
+server, pending — ``get_pending_commissions`` finds it, and ``issue_many(...,
+reconcile=True)`` matches it to its item.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..core.batch import BatchResult, ProgressCallback, gather
-from ..core.errors import PlatformError
+from ..core.errors import ItemCancelled, NotFound, PlatformError, ServerError, TransportError
 from ..core.paths import segment
 from ..core.serde import parse
 from .base import AstakosBase, check_ids
@@ -23,6 +24,29 @@ __all__ = ["CommissionsMixin"]
 
 ISSUE_CONCURRENCY = 32
 RESOLVE_CONCURRENCY = 8
+LOOKUP_CONCURRENCY = 8  # get_commission_info calls of a reconciliation in flight
+RESOLVE_RESENDS = 3  # times a chunked resolve sends serials a lost answer left provably pending
+
+# A commission's identity for reconciliation: its name and its provisions merged by holding
+# (the quotaholder stores them merged), in a canonical order.
+_CommissionKey = tuple[str, tuple[tuple[str, str, str, int], ...]]
+
+
+def _key(name: str, provisions: Iterable[Any]) -> _CommissionKey:
+    merged: dict[tuple[str, str, str], int] = {}
+    for p in provisions:
+        holding = (p.holder, p.source or "", p.resource)
+        merged[holding] = merged.get(holding, 0) + p.quantity
+    return name, tuple(sorted((h, s, r, q) for (h, s, r), q in merged.items()))
+
+
+def _lost_answer(exc: BaseException) -> bool:
+    """A failure after which the server may have issued the commission: sent, no usable answer."""
+    if isinstance(exc, TransportError):
+        return exc.sent
+    if isinstance(exc, ServerError):
+        return exc.status != 503  # 503 is answered before the application runs
+    return isinstance(exc, ItemCancelled)
 
 
 def _check_concurrency(concurrency: Any) -> int:
@@ -101,19 +125,78 @@ class CommissionsMixin(AstakosBase):
         *,
         concurrency: int = ISSUE_CONCURRENCY,
         on_progress: ProgressCallback | None = None,
+        reconcile: bool = False,
     ) -> BatchResult[int]:
         """Issue many commissions concurrently: a :class:`BatchResult` of serials, one outcome per input.
 
         A failed item is never re-sent unless the core's POST rules prove it was not
         processed; an item whose connection dropped after sending fails with a
         TransportError (its commission may exist, pending).
+
+        With ``reconcile=True`` such lost answers are looked up instead: the pending
+        serials are read before the batch and after it; each new pending serial that no
+        outcome holds is described (``get_commission_info``) and matched to a lost item
+        with the same name and provisions (merged by holding), oldest serial to first
+        item. A match becomes that item's outcome, so the server holds exactly one
+        pending commission per successful outcome and none for a failed one. The
+        look-ups are GETs retried until their deadline; the one before the batch must
+        succeed (else it raises, before anything is issued). What stays ambiguous:
+
+        * Astakos has no idempotency key, and the pending list is per component: a
+          commission with the same name and provisions that another client of the same
+          component issues during the batch can be taken for a lost one (give each
+          request a distinct ``name`` to rule this out).
+        * An ``auto_accept`` commission is never pending, and one resolved by someone
+          else before the look-up is no longer: their lost answers stay failures,
+          though the commission was made.
+        * If the look-ups after the batch fail past their deadline, lost answers stay
+          failures (with a note saying so).
         """
         items = list(requests)
         for i, item in enumerate(items):
             if not isinstance(item, CommissionRequest):
                 raise TypeError(f"requests[{i}] must be a CommissionRequest, got {type(item).__name__}")
         _check_concurrency(concurrency)
-        return await gather(self.issue_commission, items, concurrency=concurrency, on_progress=on_progress)
+        issue = self.issue_commission
+        if not reconcile:
+            return await gather(issue, items, concurrency=concurrency, on_progress=on_progress)
+        lookups = self._for_lookups()
+        before = set(await lookups.get_pending_commissions())
+        result = await gather(issue, items, concurrency=concurrency, on_progress=on_progress)
+        lost = [e for e in result.errors if _lost_answer(e.exception)]
+        if not lost:
+            return result
+        outcomes = list(result.outcomes)
+        failed = {e.index for e in result.errors}
+        try:
+            held = before | set(result.values)
+            candidates = [s for s in await lookups.get_pending_commissions() if s not in held]
+
+            async def describe(serial: int) -> CommissionInfo | None:
+                try:
+                    return await lookups.get_commission_info(serial)
+                except NotFound:  # resolved since the listing: by someone else, not ours to claim
+                    return None
+
+            described = await gather(describe, candidates, concurrency=LOOKUP_CONCURRENCY)
+            described.raise_for_errors()
+        except PlatformError as exc:
+            for e in lost:
+                e.exception.add_note(f"looking up the lost commission failed: {exc}")
+            return result
+        found: dict[_CommissionKey, list[int]] = {}
+        for serial, info in sorted(zip(candidates, described.values, strict=True)):
+            if info is not None:
+                found.setdefault(_key(info.name, info.provisions), []).append(serial)
+        for e in lost:
+            request = items[e.index]
+            if request.auto_accept:
+                continue  # never pending: a pending one with its inputs is someone else's
+            serials = found.get(_key(request.name, request.provisions))
+            if serials:
+                outcomes[e.index] = serials.pop(0)
+                failed.discard(e.index)
+        return BatchResult(items, outcomes, failed)
 
     async def get_pending_commissions(self) -> list[int]:
         """Serials of the calling component's unresolved commissions."""
@@ -171,10 +254,12 @@ class CommissionsMixin(AstakosBase):
         * when a chunk's request fails (a dropped connection, a 5xx, rate limits past
           the retry budget), the pending list is read again: serials no longer pending
           were resolved by the lost request and are reported as asked; serials still
-          pending were provably not, and are sent once more. Only if that fails too do
-          they land in ``failed``, with a :class:`Fault` carrying the exception — as do
-          a lost chunk's serials when the pending list cannot be read again (they may or
-          may not have been resolved); the other chunks' answers are kept.
+          pending were provably not, and are sent again — up to ``RESOLVE_RESENDS``
+          times, reading the list after each. Only serials still pending after the last
+          land in ``failed``, with a :class:`Fault` carrying the exception — as do a lost
+          chunk's serials when the pending list cannot be read again (they may or may
+          not have been resolved); the other chunks' answers are kept. The pending-list
+          reads are GETs retried until their deadline.
         """
         accept = check_ids(accept_serials, "accept_serials", int)
         reject = check_ids(reject_serials, "reject_serials", int)
@@ -192,7 +277,8 @@ class CommissionsMixin(AstakosBase):
         skip = set(conflicting)
         work = [(s, True) for s in accept if s not in skip]
         work += [(s, False) for s in dict.fromkeys(reject) if s not in skip and s not in accepting]
-        pending = set(await self.get_pending_commissions())
+        lookups = self._for_lookups()
+        pending = set(await lookups.get_pending_commissions())
         unknown = [s for s, _ in work if s not in pending]
         work = [(s, a) for s, a in work if s in pending]
 
@@ -215,26 +301,28 @@ class CommissionsMixin(AstakosBase):
             return lost
 
         lost = await run(work)
-        if lost:
-            still_pending: set[int] | None
+        resends = 0
+        while lost:
             try:
-                still_pending = set(await self.get_pending_commissions())
-            except PlatformError:
-                still_pending = None  # which lost serials the server resolved cannot be told now
-            resend: list[tuple[int, bool]] = []
-            for chunk, exc in lost:
-                if still_pending is None:
+                still_pending = set(await lookups.get_pending_commissions())
+            except PlatformError:  # which lost serials the server resolved cannot be told now
+                for chunk, exc in lost:
                     fault = Fault.from_exception(exc)
                     merged.failed.extend((s, fault) for s, _ in chunk)
-                    continue
+                break
+            resend: list[tuple[int, bool]] = []
+            for chunk, exc in lost:
                 for s, accepting_it in chunk:
-                    if s in still_pending:
+                    if s not in still_pending:
+                        (merged.accepted if accepting_it else merged.rejected).append(s)
+                    elif resends < RESOLVE_RESENDS:
                         resend.append((s, accepting_it))  # provably not resolved: safe to send again
                     else:
-                        (merged.accepted if accepting_it else merged.rejected).append(s)
-            for chunk, exc in await run(resend):
-                fault = Fault.from_exception(exc)
-                merged.failed.extend((s, fault) for s, _ in chunk)
+                        merged.failed.append((s, Fault.from_exception(exc)))
+            if not resend:
+                break
+            resends += 1
+            lost = await run(resend)
         for s in unknown:
             message = f"serial {s} is not pending for this component"
             raw = {"itemNotFound": {"message": message, "code": 404}}

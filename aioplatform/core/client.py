@@ -118,6 +118,12 @@ class BaseClient:
         clone._rebind()
         return clone
 
+    def _for_lookups(self: C) -> C:
+        """A copy whose calls retry until their deadline (:meth:`RetryPolicy.until_deadline`):
+        for the GETs a batch's reconciliation cannot do without."""
+        policy = self._retry if self._retry is not None else self._session.retry
+        return self.with_options(retry=policy.until_deadline())
+
     def _rebind(self) -> None:
         """Hook for subclasses whose resource objects hold a reference to the client."""
 

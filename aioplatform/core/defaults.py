@@ -28,6 +28,10 @@ MAX_ATTEMPTS = 4
 BACKOFF_BASE = 0.5  # first backoff ceiling; doubles each retry, full jitter below it
 BACKOFF_CAP = 8.0
 RETRY_AFTER_CAP = 60.0  # a longer Retry-After raises RateLimited instead of sleeping
+# RetryPolicy.until_deadline(): look-ups retry until the call's deadline; this bounds them
+# only when a caller lifted the deadline (100 attempts, the jittered backoff averaging 4 s
+# at the 8 s cap: about the default deadline's length).
+UNTIL_DEADLINE_ATTEMPTS = 100
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # A POST/PATCH answered with one of these provably never reached the application.

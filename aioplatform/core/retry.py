@@ -70,6 +70,18 @@ class RetryPolicy:
     def replace(self, **changes: object) -> RetryPolicy:
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
+    def until_deadline(self) -> RetryPolicy:
+        """This policy with its attempts bounded by the call's deadline alone (and, should the
+        deadline be lifted, by ``defaults.UNTIL_DEADLINE_ATTEMPTS``).
+
+        For look-ups a caller cannot do without, such as finding the clone or commission
+        whose answer was lost: a GET is harmless to repeat, so it is retried (under the
+        same rules) until it gets an answer or the deadline ends it.
+
+        >>> patient = client.with_options(retry=RetryPolicy().until_deadline())
+        """
+        return attrs.evolve(self, max_attempts=max(self.max_attempts, defaults.UNTIL_DEADLINE_ATTEMPTS))
+
     def is_idempotent(self, method: str, idempotent: bool | None) -> bool:
         return idempotent if idempotent is not None else method in self.idempotent_methods
 

@@ -171,12 +171,17 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         self._client._remember_clone(clone.uuid, clone.user)
         return clone
 
+    def _lookups(self) -> TaskInstanceManager[TI]:
+        """This manager on a copy of the client whose GETs retry until their deadline: a
+        reconciliation that gave up on a faulted look-up would report a made clone as failed."""
+        return type(self)(self._client._for_lookups())
+
     async def _high_water(self) -> TI | None:
         """The newest instance before a reconciled clone is sent (task instances list newest
         first): only instances created after it can be that clone. None if there is none or
         the listing fails (the lookup then relies on the request's estimated server time)."""
         try:
-            page = await self.list(page_size=1)
+            page = await self._lookups().list(page_size=1)
         except Exception:
             return None
         return page[0] if len(page) else None
@@ -196,10 +201,12 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         request) and no earlier than the request's estimated server time, and are not an
         instance this client already holds (``claimed`` or any clone it was answered
         with). The oldest candidate is taken and claimed. None if there is none, or if
-        the lookup itself fails (noted on ``error``).
+        the lookup itself fails (noted on ``error``): its GETs are retried until their
+        deadline first, so only a server that stays unreachable that long leaves it unknown.
         """
+        lookups = self._lookups()
         try:
-            response = await self._client._request("GET", f"{self.path}{segment('uuid', original_uuid)}/")
+            response = await lookups._client._request("GET", f"{self.path}{segment('uuid', original_uuid)}/")
             original = self._model(response)
             since = sent_at + _server_skew(response) - _CLOCK_SLACK
             older = ""  # the mark itself: rendered to the microsecond, it may compare equal
@@ -219,7 +226,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
             if user is not None:
                 filters["user__username"] = user
             found: TI | None = None
-            async for candidate in self.list(filters):  # newest first: the last match is the oldest
+            async for candidate in lookups.list(filters):  # newest first: the last match is the oldest
                 if (
                     candidate.uuid in claimed
                     or candidate.uuid == older

@@ -15,6 +15,7 @@ from .conftest import FAST
 
 ISSUE = "POST /astakos/account/v1.0/commissions"
 RESOLVE = "POST /astakos/account/v1.0/commissions/action"
+LOOKUPS = "GET /astakos/account/v1.0/commissions*"  # the pending list and each commission's info
 RESOURCES = ("cyclades.vm", "cyclades.cpu")
 
 
@@ -122,3 +123,53 @@ async def test_cancelling_issue_many_leaves_no_connection_in_use() -> None:
             assert sent < 500
             await asyncio.sleep(0.1)  # handlers of cancelled requests may still finish
             assert len(await client.get_pending_commissions()) <= sent
+
+
+async def test_reconciled_issue_many_leaves_no_unreported_orphan_under_dropped_connections() -> None:
+    # drop_after: the commission is made, its answer lost -> found and reported as the item's serial;
+    # drop_before: sent, never made -> stays a failure; 429/503: retried (never processed).
+    faults = [
+        FaultRule(
+            match=ISSUE, rate_429=0.05, rate_503=0.05, drop_before=0.02, drop_after=0.03, retry_after=0.01
+        ),
+        FaultRule(match=LOOKUPS, rate_503=0.3, drop_after=0.1, retry_after=0.01),
+    ]
+    async with LocalPlatform(faults=faults, seed=5) as platform:
+        astakos = platform.astakos
+        users = [astakos.uuids[k] for k in ("user", "admin", "other")]
+        for u in users:
+            for res in RESOURCES:
+                await astakos.set_limit(f"user:{u}", f"project:{u}", res, 10**9)
+                await astakos.set_limit(f"project:{u}", None, res, 10**9)
+        rng = random.Random(2)
+        twin = CommissionRequest.one(users[0], users[0], {"cyclades.vm": 1})  # one input, many times
+        requests = [
+            twin if i % 2 else CommissionRequest.one(
+                u, u, {res: rng.randint(1, 3) for res in RESOURCES}, name=f"c{i % 7}"
+            )
+            for i, u in enumerate(rng.choice(users) for _ in range(1000))
+        ]  # fmt: skip
+        async with AstakosClient(astakos.service_token, platform.astakos_auth_url, retry=FAST) as client:
+            platform.faults.clear()
+            # made before the batch with the same inputs as half the items: never claimed
+            earlier = [await client.issue_commission(twin) for _ in range(3)]
+            for rule in faults:
+                platform.faults.add(rule)
+            result = await client.issue_many(requests, concurrency=32, reconcile=True)
+            assert client.session.pool_status()["in_use"] == 0
+
+        assert platform.faults.count("drop_after", ISSUE) > 0
+        assert platform.faults.count("drop_before", ISSUE) > 0
+        assert platform.faults.count(None, LOOKUPS) > 0  # the look-ups were faulted too
+        assert len(result) == 1000
+        serials = result.values
+        assert len(set(serials)) == len(serials) and not set(serials) & set(earlier)
+        pending = await astakos.commissions()
+        # 0 unreported orphans: every pending commission is an earlier one or some item's outcome
+        assert set(pending) == set(earlier) | set(serials)
+        for index, serial in enumerate(result.outcomes):
+            if not isinstance(serial, BaseException):
+                assert pending[serial] == [p.to_wire() for p in requests[index].provisions], index
+        # each failure is an item whose commission was never made
+        assert all(isinstance(e.exception, TransportError) for e in result.errors)
+        assert len(result.errors) == platform.faults.count("drop_before", ISSUE)

@@ -6,6 +6,7 @@ import pytest
 
 from aioplatform import BadRequest, NotFound, ServerError, TransportError, Unauthorized
 from aioplatform.astakos import AstakosClient, CommissionRequest, QuotaLimit
+from aioplatform.astakos.commissions import RESOLVE_RESENDS
 from aioplatform.testing import LocalPlatform
 
 from .conftest import FAST
@@ -277,14 +278,16 @@ async def test_a_chunk_that_failed_before_the_server_acted_is_sent_once_more(pla
         assert await client.get_pending_commissions() == []
 
 
-async def test_a_chunk_that_fails_twice_reports_each_of_its_serials_with_the_exception(
+async def test_a_chunk_that_fails_on_every_resend_reports_each_of_its_serials_with_the_exception(
     platform: LocalPlatform,
 ) -> None:
     u = platform.astakos.user_uuid
     async with AstakosClient(platform.astakos_service_token, platform.astakos_auth_url, retry=FAST) as client:
         serials = [await client.issue_one_commission(u, u, {VM: 1}) for _ in range(4)]
-        platform.faults.script(RESOLVE_ROUTE, [500, "ok", 500])
+        # the first send and each of the RESOLVE_RESENDS resends of the provably pending serials
+        platform.faults.script(RESOLVE_ROUTE, [500, "ok", *[500] * RESOLVE_RESENDS])
         result = await client.resolve_commissions(serials, [], chunk_size=2, concurrency=1)
+        assert platform.stats.count("POST", "*/commissions/action") == 2 + RESOLVE_RESENDS
         assert result.accepted == serials[2:]
         assert [s for s, _ in result.failed] == serials[:2]
         fault = result.failed[0][1]

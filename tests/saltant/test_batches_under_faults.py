@@ -220,3 +220,32 @@ async def test_terminate_many_under_dropped_connections_terminates_every_instanc
             return collections.Counter(state for (state,) in rows)
 
         assert platform.store.run_sync(states) == {"terminated": 400}
+
+
+async def test_reconcile_look_ups_retry_to_an_answer_however_often_they_are_faulted() -> None:
+    # The look-ups are GETs: a 503 on most of them must not turn a made clone into a failure.
+    rules = [
+        FaultRule(match="POST " + CLONE_ROUTE, drop_after=0.3),
+        FaultRule(match="GET /saltant/api/containertaskinstances/*", rate_503=0.6, retry_after=0),
+    ]
+    policy = RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_cap=0.01)
+    async with LocalPlatform(seed=9) as platform:
+        platform.saltant.publish_delay = 10_000.0
+        async with SaltantClient(platform.saltant_url, platform.saltant_token, retry=policy) as client:
+            base = await instance_spec(client)
+            made = await client.container_task_instances.create_many([base] * 60)
+            uuids = [o.uuid for o in made.values]
+            for rule in rules:
+                platform.faults.add(rule)
+            result = await client.container_task_instances.clone_many(uuids, concurrency=10, reconcile=True)
+
+        assert platform.faults.count("drop_after", "POST " + CLONE_ROUTE) > 5
+        assert platform.faults.count("503", "GET /saltant/api/containertaskinstances/*") > 20
+        assert result.ok, [str(e.exception) for e in result.errors]
+        clones = {c.uuid for c in result.values}
+        assert len(clones) == 60 and not clones & set(uuids)
+
+        def rows(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT COUNT(*) FROM saltant_containertaskinstances").fetchone()[0])
+
+        assert platform.store.run_sync(rows) == 120  # one clone per original, each reported
