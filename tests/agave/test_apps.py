@@ -455,3 +455,24 @@ async def test_publish_takes_the_older_storage_system_name_for_the_deployment_sy
         "hello-1.0", {"action": "publish", "storageSystem": DEFAULT_STORAGE_SYSTEM}
     )
     assert published is not None and published.deployment_system == DEFAULT_STORAGE_SYSTEM
+
+
+async def test_may_execute_needs_an_execute_grant_where_lookup_needs_read(
+    agave: AgaveClient, bob: AgaveClient, platform: LocalPlatform
+) -> None:
+    from aioplatform.testing.agave.apps import may_execute
+
+    await agave.apps.add(app_request())
+
+    def check(conn: Any) -> tuple[bool, bool, bool]:
+        return (
+            lookup_app(conn, "hello-1.0", "bob") is not None,
+            may_execute(conn, "hello-1.0", "bob"),
+            may_execute(conn, SEEDED_APP, "bob"),
+        )
+
+    assert await platform.store.run(check) == (False, False, True)
+    await agave.apps.update_application_permissions("hello-1.0", "bob", "READ")
+    assert await platform.store.run(check) == (True, False, True)
+    await agave.apps.update_application_permissions("hello-1.0", "bob", "READ_EXECUTE")
+    assert await platform.store.run(check) == (True, True, True)

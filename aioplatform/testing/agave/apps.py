@@ -44,7 +44,7 @@ from .wire import (
 if TYPE_CHECKING:
     from .service import AgaveService
 
-__all__ = ["install", "lookup_app"]
+__all__ = ["install", "lookup_app", "may_execute"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agave_apps_apps (
@@ -189,6 +189,16 @@ def lookup_app(conn: sqlite3.Connection, app_id: str, username: str, base: str =
     if row is None or not permissions_of(conn, row, username)[0]:
         return None
     return _render(row, base)
+
+
+def may_execute(conn: sqlite3.Connection, app_id: str, username: str) -> bool:
+    """Whether ``username`` may run jobs of the app (owner, public app, EXECUTE grant, admin).
+
+    :func:`lookup_app` answers any app the user can *read*; a READ-only grant does not
+    allow a job. Runs inside a store transaction.
+    """
+    row = _row(conn, app_id)
+    return row is not None and permissions_of(conn, row, username)[2]
 
 
 # -- validation ------------------------------------------------------------------------------------
