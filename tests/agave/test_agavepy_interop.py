@@ -9,6 +9,7 @@ Under ``CI=true`` nothing here may skip (see agavepy_harness.py).
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -177,6 +178,84 @@ def test_files_mkdir_upload_list_download_rename_history_pems_delete(
     assert caught.value.response.json()["status"] == "error"
 
 
+def _wait_for_history(ag: Any, system_id: str, path: str, status: str) -> list[str]:
+    deadline = time.monotonic() + 10
+    while True:
+        events = [event["status"] for event in ag.files.getHistory(systemId=system_id, filePath=path)]
+        if status in events or time.monotonic() > deadline:
+            return events
+        time.sleep(0.05)
+
+
+def test_files_filename_ingest_copy_move_default_system_and_pems_removal(
+    platform: LocalPlatform, ag: Any, tmp_path: Path
+) -> None:
+    ag.files.manage(systemId=STORAGE, filePath="", body={"action": "mkdir", "path": "interop-more"})
+    source = tmp_path / "x.txt"
+    source.write_bytes(b"hello agave\n")
+    # agavepy never sends fileName with fileToUpload (agavepy#36): the part's name is kept.
+    with source.open("rb") as fh:
+        uploaded = ag.files.importData(
+            systemId=STORAGE, filePath="interop-more", fileToUpload=fh, fileName="renamed.txt"
+        )
+    assert uploaded["name"] == "x.txt"
+    assert _disk(platform, STORAGE, "interop-more/x.txt").read_bytes() == source.read_bytes()
+    assert not _disk(platform, STORAGE, "interop-more/renamed.txt").exists()
+
+    # urlToIngest (a form, fileName honoured): the emulator fetches loopback URLs only, so
+    # the platform's own description page stands in for a remote file.
+    ingested = ag.files.importData(
+        systemId=STORAGE, filePath="interop-more", urlToIngest=platform.url + "/", fileName="described.json"
+    )
+    assert ingested["name"] == "described.json"
+    assert _wait_for_history(ag, STORAGE, "interop-more/described.json", "STAGING_COMPLETED")[-1] == (
+        "STAGING_COMPLETED"
+    )
+    assert json.loads(_disk(platform, STORAGE, "interop-more/described.json").read_text())["platform"] == (
+        "aioplatform"
+    )
+
+    copied = ag.files.manage(
+        systemId=STORAGE,
+        filePath="interop-more/x.txt",
+        body={"action": "copy", "path": "interop-more/copy.txt"},
+    )
+    assert copied["name"] == "copy.txt"
+    assert _disk(platform, STORAGE, "interop-more/copy.txt").read_bytes() == source.read_bytes()
+    ag.files.manage(
+        systemId=STORAGE,
+        filePath="interop-more/copy.txt",
+        body={"action": "move", "path": "interop-moved/copy.txt"},
+    )
+    assert not _disk(platform, STORAGE, "interop-more/copy.txt").exists()
+    assert _disk(platform, STORAGE, "interop-moved/copy.txt").read_bytes() == source.read_bytes()
+
+    # The same on the default system (agave-storage), through the *OnDefaultSystem operations.
+    second = tmp_path / "y.txt"
+    second.write_bytes(b"default system\n")
+    with second.open("rb") as fh:
+        ag.files.importToDefaultSystem(sourcefilePath="interop-more", fileToUpload=fh)
+    assert _disk(platform, STORAGE, "interop-more/y.txt").read_bytes() == second.read_bytes()
+    assert (
+        ag.files.downloadFromDefaultSystem(sourcefilePath="interop-more/y.txt").content == second.read_bytes()
+    )
+    names = [entry["name"] for entry in ag.files.listOnDefaultSystem(filePath="interop-more")]
+    assert names == [".", "described.json", "x.txt", "y.txt"]
+    assert "STAGING_QUEUED" in [
+        event["status"] for event in ag.files.getHistoryOnDefaultSystem(filePath="interop-more/y.txt")
+    ]
+
+    ag.files.updatePermissions(
+        systemId=STORAGE, filePath="interop-more/x.txt", body={"username": "erin", "permission": "READ_WRITE"}
+    )
+    pems_sql = (
+        "SELECT read, write FROM agave_files_pems WHERE system_id = ? AND path = ? AND username = 'erin'"
+    )
+    assert query(platform, pems_sql, STORAGE, "interop-more/x.txt") == [(1, 1)]
+    ag.files.deletePermissions(systemId=STORAGE, filePath="interop-more/x.txt")
+    assert query(platform, pems_sql, STORAGE, "interop-more/x.txt") == []
+
+
 # -- apps --------------------------------------------------------------------------------------
 
 _APP_FIELDS = (
@@ -298,6 +377,53 @@ def test_systems_list_by_type_and_default_get_roles_credentials(platform: LocalP
         row[0] for row in stored_types
     )
     assert all("password" not in c and "privateKey" not in c for c in credentials["result"])
+
+
+def test_systems_add_role_default_files_on_it_and_delete(platform: LocalPlatform, ag: Any) -> None:
+    template = ag.systems.get(systemId=STORAGE)
+    body = {field: template[field] for field in ("name", "type", "description", "site")}
+    body.update(id="interop-store", storage={**template["storage"], "auth": {"type": "LOCAL"}})
+    added = ag.systems.add(body=body)
+    assert (added["id"], added["public"], added["default"]) == ("interop-store", False, False)
+    row = query(platform, "SELECT owner, type, public FROM agave_systems_systems WHERE id = 'interop-store'")
+    assert row == [(platform.agave.username, "STORAGE", 0)]
+
+    ag.systems.updateRole(systemId="interop-store", body={"username": "frank", "role": "USER"})
+    assert query(
+        platform,
+        "SELECT role FROM agave_systems_roles WHERE system_id = 'interop-store' AND username = 'frank'",
+    ) == [("USER",)]
+    roles = {r["username"]: r["role"] for r in ag.systems.listRoles(systemId="interop-store")}
+    assert roles == {platform.agave.username: "OWNER", "frank": "USER"}
+
+    try:
+        made_default = ag.systems.manage(systemId="interop-store", body={"action": "setDefault"})
+        assert made_default["default"] is True
+        assert query(
+            platform,
+            "SELECT system_id FROM agave_systems_defaults WHERE username = ? AND type = 'STORAGE'",
+            platform.agave.username,
+        ) == [("interop-store",)]
+        assert [s["id"] for s in ag.systems.list(type="STORAGE", default=True)] == ["interop-store"]
+        # Files on the new system land in its own tree.
+        ag.files.manage(systemId="interop-store", filePath="", body={"action": "mkdir", "path": "d"})
+        assert _disk(platform, "interop-store", "d").is_dir()
+    finally:
+        ag.systems.manage(systemId="interop-store", body={"action": "unsetDefault"})
+    assert [s["id"] for s in ag.systems.list(type="STORAGE", default=True)] == [STORAGE]
+
+    assert ag.systems.delete(systemId="interop-store") is None
+    with pytest.raises(requests.HTTPError) as caught:
+        ag.systems.get(systemId="interop-store")
+    assert caught.value.response.status_code == 404
+
+
+def test_listing_projection_and_paging_parameters_pass_through(platform: LocalPlatform, ag: Any) -> None:
+    projected = ag.apps.list(filter="id,revision")
+    assert projected and all(set(app) == {"id", "revision"} for app in projected)
+    first = ag.systems.list(limit=1, offset=0)
+    second = ag.systems.list(limit=1, offset=1)
+    assert len(first) == 1 and len(second) == 1 and first[0]["id"] != second[0]["id"]
 
 
 # -- jobs --------------------------------------------------------------------------------------
