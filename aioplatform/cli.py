@@ -122,6 +122,7 @@ def _build_app() -> Any:
 
     app.add_typer(_saltant_app(), name="saltant")
     app.add_typer(_astakos_app(), name="astakos")
+    app.add_typer(_agave_app(), name="agave")
     return app
 
 
@@ -452,6 +453,286 @@ async def _astakos_resolve(
         f"resolve: {len(result.accepted)} accepted, {len(result.rejected)} rejected, {failed} failed",
         file=sys.stderr,
     )
+    return 1 if failed else 0
+
+
+def _agave_client(base_url: str | None, token: str | None) -> Any:
+    """The Agave client the commands use: ``--base-url``/``--token`` over the ``AGAVE_*``
+    variables; without a credential there, agavepy's cache (``~/.agave/current``, written
+    back when a refresh spends its refresh token). A missing credential is a usage error."""
+    from .agave import AgaveClient
+    from .agave.cache import credentials_from_env
+
+    assert typer is not None
+    overrides: dict[str, Any] = {}
+    if base_url:
+        overrides["base_url"] = base_url
+    if token:
+        overrides["token"] = token
+    try:
+        env = credentials_from_env()
+        if token or any(k in env for k in ("token", "refresh_token", "password")):
+            return AgaveClient.from_env(**overrides)
+        return AgaveClient.from_cache(persist=True, **overrides)
+    except (ValueError, TypeError, OSError) as exc:
+        raise typer.BadParameter(
+            f"{exc} (give --base-url and --token, set AGAVE_BASE_URL and AGAVE_TOKEN, "
+            "or log in with agavepy or the Tapis CLI first)",
+            param_hint="--base-url/--token",
+        ) from None
+
+
+def _agave_record(label: Any, outcome: Any, **fields: Any) -> dict[str, Any]:
+    if isinstance(outcome, BaseException):
+        record: dict[str, Any] = {
+            "input": label,
+            "ok": False,
+            "error": type(outcome).__name__,
+            "message": str(outcome),
+        }
+        if isinstance(getattr(outcome, "status", None), int):
+            record["status"] = outcome.status  # type: ignore[attr-defined]
+        elif getattr(outcome, "status", None) is not None:
+            record["job_status"] = outcome.status  # type: ignore[attr-defined]
+        return record
+    return {"input": label, "ok": True, **fields}
+
+
+def _read_job_requests(path: Path) -> list[dict[str, Any]]:
+    """One JSON object per non-empty line (``-`` = stdin); a bad line is a usage error."""
+    import json
+
+    assert typer is not None
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text()
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="FILE") from None
+    found: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(f"line {number} is not JSON: {exc.msg}", param_hint="FILE") from None
+        if not isinstance(request, dict):
+            raise typer.BadParameter(f"line {number} is not a JSON object", param_hint="FILE")
+        found.append(request)
+    if not found:
+        raise typer.BadParameter("no job requests in the file (one JSON object per line)", param_hint="FILE")
+    return found
+
+
+def _agave_app() -> Any:
+    assert typer is not None
+    sub = typer.Typer(help="Batch operations on an Agave / Tapis v2 tenant.", no_args_is_help=True)
+    jobs = typer.Typer(help="Submit, wait for and stop many jobs.", no_args_is_help=True)
+    files = typer.Typer(help="Upload and download many files, streamed.", no_args_is_help=True)
+    sub.add_typer(jobs, name="jobs")
+    sub.add_typer(files, name="files")
+
+    BaseUrl = Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="Tenant base URL (default: AGAVE_BASE_URL, else baseurl in ~/.agave/current).",
+            show_default=False,
+        ),
+    ]
+    Token = Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="Access token (default: AGAVE_TOKEN, else ~/.agave/current, refreshed and written back "
+            "when it expires).",
+            show_default=False,
+        ),
+    ]
+    Ids = Annotated[list[str] | None, typer.Argument(help="Job ids.", show_default=False)]
+    FromFile = Annotated[
+        Path | None, typer.Option("--from-file", help="Read job ids from a file ('-' = stdin).")
+    ]
+    Concurrency = Annotated[int, typer.Option(min=1, help="Requests in flight at once.")]
+    Json = Annotated[bool, typer.Option("--json", help="One JSON line per item on stdout.")]
+    SystemId = Annotated[
+        str | None,
+        typer.Option(
+            "--system-id", help="Storage system (default: your default storage system).", show_default=False
+        ),
+    ]
+
+    def run(action: str, base_url: str | None, token: str | None, as_json: bool, **args: Any) -> None:
+        client = _agave_client(base_url, token)
+        raise typer.Exit(asyncio.run(_agave_batch(action, client, as_json, args)))
+
+    @jobs.command("submit-many")
+    def submit_many(
+        file: Annotated[Path, typer.Argument(help="Job requests, one JSON object per line ('-' = stdin).")],
+        base_url: BaseUrl = None,
+        token: Token = None,
+        concurrency: Concurrency = 32,
+        as_json: Json = False,
+        reconcile: Annotated[
+            bool,
+            typer.Option(
+                "--reconcile",
+                help="Look up jobs whose submit answer was lost (by name, appId and time) instead of "
+                "reporting them failed; give every request a unique name.",
+            ),
+        ] = False,
+    ) -> None:
+        """Submit jobs; one outcome per line (input = line number), exit 1 if any failed."""
+        requests = _read_job_requests(file)
+        run(
+            "submit", base_url, token, as_json,
+            requests=requests, concurrency=concurrency, reconcile=reconcile,
+        )  # fmt: skip
+
+    @jobs.command("wait")
+    def wait(
+        ids: Ids = None,
+        from_file: FromFile = None,
+        base_url: BaseUrl = None,
+        token: Token = None,
+        concurrency: Concurrency = 32,
+        as_json: Json = False,
+        poll_interval: Annotated[float, typer.Option(min=0.01, help="First pause between polls, s.")] = 1.0,
+        max_interval: Annotated[float, typer.Option(min=0.01, help="Longest pause between polls, s.")] = 15.0,
+        timeout: Annotated[float | None, typer.Option(min=0, help="Give up after this many seconds.")] = None,
+    ) -> None:
+        """Wait until jobs end; exit 1 if any did not finish (FAILED, STOPPED, KILLED) or timed out."""
+        job_ids = _read_ids(ids or [], from_file)
+        run(
+            "wait", base_url, token, as_json, ids=job_ids, concurrency=concurrency,
+            poll_interval=poll_interval, max_interval=max(max_interval, poll_interval), deadline=timeout,
+        )  # fmt: skip
+
+    @jobs.command("stop-many")
+    def stop_many(
+        ids: Ids = None,
+        from_file: FromFile = None,
+        base_url: BaseUrl = None,
+        token: Token = None,
+        concurrency: Concurrency = 32,
+        as_json: Json = False,
+    ) -> None:
+        """Stop jobs; one outcome per id, exit 1 if any failed."""
+        run("stop", base_url, token, as_json, ids=_read_ids(ids or [], from_file), concurrency=concurrency)
+
+    @files.command("upload-many")
+    def upload_many(
+        remote_dir: Annotated[str, typer.Argument(help="Remote directory to upload into.")],
+        paths: Annotated[list[Path], typer.Argument(help="Local files.", show_default=False)],
+        system_id: SystemId = None,
+        base_url: BaseUrl = None,
+        token: Token = None,
+        concurrency: Concurrency = 8,
+        as_json: Json = False,
+    ) -> None:
+        """Upload local files into a remote directory (streamed); exit 1 if any failed."""
+        for path in paths:
+            if not path.is_file():
+                raise typer.BadParameter(f"not a file: {path}", param_hint="PATHS")
+        run(
+            "upload", base_url, token, as_json,
+            system_id=system_id, remote_dir=remote_dir, paths=paths, concurrency=concurrency,
+        )  # fmt: skip
+
+    @files.command("download-many")
+    def download_many(
+        remote_path: Annotated[str, typer.Argument(help="Remote directory (or file) to download.")],
+        dest: Annotated[Path, typer.Argument(help="Local directory (the remote layout is kept below it).")],
+        system_id: SystemId = None,
+        include: Annotated[
+            list[str] | None, typer.Option("--include", help="Only paths matching this glob (repeatable).")
+        ] = None,
+        exclude: Annotated[
+            list[str] | None, typer.Option("--exclude", help="Skip paths matching this glob (repeatable).")
+        ] = None,
+        base_url: BaseUrl = None,
+        token: Token = None,
+        concurrency: Concurrency = 8,
+        as_json: Json = False,
+    ) -> None:
+        """Download a remote tree (streamed, each file written atomically); exit 1 if any failed."""
+        run(
+            "download", base_url, token, as_json, system_id=system_id, remote_path=remote_path, dest=dest,
+            include=include or None, exclude=exclude or None, concurrency=concurrency,
+        )  # fmt: skip
+
+    return sub
+
+
+async def _agave_batch(action: str, client: Any, as_json: bool, args: dict[str, Any]) -> int:
+    from . import PlatformError
+
+    async with client:
+        records: list[dict[str, Any]] = []
+        total = len(args.get("requests") or args.get("ids") or args.get("paths") or [])
+        with _Reporter(total, action, as_json) as reporter:
+            try:
+                if action == "submit":
+                    result = await client.jobs.submit_many(
+                        args["requests"], concurrency=args["concurrency"], reconcile=args["reconcile"],
+                        on_progress=reporter.advance,
+                    )  # fmt: skip
+                    for number, outcome in enumerate(result.outcomes, 1):
+                        job = None if isinstance(outcome, BaseException) else outcome
+                        records.append(_agave_record(
+                            number, outcome, id=getattr(job, "id", None), status=getattr(job, "status", None),
+                            name=getattr(job, "name", None),
+                        ))  # fmt: skip
+                elif action in ("wait", "stop"):
+                    if action == "wait":
+                        result = await client.jobs.wait_many(
+                            args["ids"], concurrency=args["concurrency"], poll_interval=args["poll_interval"],
+                            max_interval=args["max_interval"], deadline=args["deadline"],
+                            on_progress=reporter.advance,
+                        )  # fmt: skip
+                    else:
+                        result = await client.jobs.stop_many(
+                            args["ids"], concurrency=args["concurrency"], on_progress=reporter.advance
+                        )
+                    for job_id, outcome in zip(args["ids"], result.outcomes, strict=True):
+                        record = _agave_record(job_id, outcome, status=getattr(outcome, "status", None))
+                        if action == "wait" and record["ok"] and record["status"] != "FINISHED":
+                            record.update(ok=False, error="Unsuccessful", message=f"ended {record['status']}")
+                        records.append(record)
+                elif action == "upload":
+                    result = await client.files.upload_many(
+                        args["system_id"], args["remote_dir"], args["paths"],
+                        concurrency=args["concurrency"], on_progress=reporter.advance,
+                    )  # fmt: skip
+                    for path, outcome in zip(args["paths"], result.outcomes, strict=True):
+                        remote = None if isinstance(outcome, BaseException) else outcome
+                        records.append(_agave_record(
+                            str(path), outcome, path=getattr(remote, "path", None),
+                            status=getattr(remote, "status", None),
+                        ))  # fmt: skip
+                else:
+
+                    def advance(done: int, total: int | None, outcome: object) -> None:
+                        reporter.progress.update(reporter.task, completed=done, total=total)
+
+                    result = await client.files.download_many(
+                        args["system_id"], args["remote_path"], args["dest"], include=args["include"],
+                        exclude=args["exclude"], concurrency=args["concurrency"], on_progress=advance,
+                    )  # fmt: skip
+                    for (remote_path, _), outcome in zip(result.items, result.outcomes, strict=True):
+                        saved = None if isinstance(outcome, BaseException) else str(outcome)
+                        records.append(_agave_record(remote_path, outcome, path=saved))
+            except PlatformError as exc:  # before any item: a listing, a walk, a refused token
+                reporter.progress.stop()
+                reporter.console.print(
+                    f"{action}: {type(exc).__name__}: {exc}", markup=False, highlight=False, soft_wrap=True
+                )
+                return 1
+        # After the bar is gone, so lines never interleave with it.
+        failed = 0
+        for record in records:
+            failed += not record["ok"]
+            reporter.emit(record)
+        reporter.console.print(f"{action}: {len(records) - failed} ok, {failed} failed")
     return 1 if failed else 0
 
 
