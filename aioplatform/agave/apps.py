@@ -24,7 +24,7 @@ from ..core.defaults import CONCURRENCY
 from ..core.paging import AsyncPager
 from ..core.paths import segment
 from .models.apps import App, AppPermission, AppSummary
-from .systems import listing_params
+from .systems import json_object, listing_params, query_flag
 
 if TYPE_CHECKING:
     from .client import AgaveClient
@@ -42,12 +42,6 @@ def _app(app_id: Any) -> str:
     return f"{ROOT}/{segment('app_id', app_id)}"
 
 
-def _body(name: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be a mapping (the JSON object to send), got {type(value).__name__}")
-    return dict(value)
-
-
 def _optional_text(name: str, value: Any) -> str | None:
     if value is None:
         return None
@@ -56,14 +50,6 @@ def _optional_text(name: str, value: Any) -> str | None:
     if not value.strip():
         raise ValueError(f"{name} must not be empty")
     return value
-
-
-def _flag(name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True, False or None, got {type(value).__name__}")
-    return "true" if value else "false"
 
 
 def _permission(username: Any, permission: Any) -> dict[str, str]:
@@ -98,7 +84,7 @@ class Apps:
             ("public_only", "publicOnly", public_only),
             ("private_only", "privateOnly", private_only),
         ):
-            flag = _flag(name, value)
+            flag = query_flag(name, value)
             if flag is not None:
                 params[wire] = flag
         if public_only and private_only:
@@ -183,14 +169,14 @@ class Apps:
         """Register an app (an ApplicationRequest: ``name``, ``version``, ``executionSystem``,
         ``deploymentPath``, ``templatePath``, ``testPath``, ``inputs``, ``parameters`` ...).
         Registering an existing private ``name``/``version`` again updates it."""
-        return await self._client._model("POST", f"{ROOT}/", App, json=_body("body", body))
+        return await self._client._model("POST", f"{ROOT}/", App, json=json_object("body", body))
 
     async def get(self, app_id: str) -> App:
         return await self._client._model("GET", _app(app_id), App)
 
     async def update(self, app_id: str, body: Mapping[str, Any]) -> App:
         """Replace the app's description with ``body`` (its revision goes up by one)."""
-        return await self._client._model("POST", _app(app_id), App, json=_body("body", body))
+        return await self._client._model("POST", _app(app_id), App, json=json_object("body", body))
 
     async def delete(self, app_id: str) -> None:
         await self._client._call("DELETE", _app(app_id))
@@ -207,7 +193,7 @@ class Apps:
         "disable"|"erase", ...}`` (publish and clone also take ``name``, ``version``,
         ``executionSystem``, ``deploymentSystem``, ``deploymentPath``). Answers the new app
         for publish and clone, the app for enable/disable, None for erase."""
-        payload = _body("body", body)
+        payload = json_object("body", body)
         action = payload.get("action")
         if not isinstance(action, str) or action.lower() not in ACTIONS:
             raise ValueError(f"body['action'] must be one of {', '.join(ACTIONS)}, got {action!r}")

@@ -43,7 +43,8 @@ def _system(system_id: Any) -> str:
     return f"{ROOT}/{segment('system_id', system_id)}"
 
 
-def _body(name: str, value: Any) -> dict[str, Any]:
+def json_object(name: str, value: Any) -> dict[str, Any]:
+    """A JSON body given as a mapping (a copy); anything else a TypeError naming ``name``."""
     if not isinstance(value, Mapping):
         raise TypeError(f"{name} must be a mapping (the JSON object to send), got {type(value).__name__}")
     return dict(value)
@@ -57,7 +58,8 @@ def _text(name: str, value: Any) -> str:
     return value
 
 
-def _flag(name: str, value: Any) -> str | None:
+def query_flag(name: str, value: Any) -> str | None:
+    """A boolean query parameter as ``true``/``false`` (None: not sent); anything else a TypeError."""
     if value is None:
         return None
     if not isinstance(value, bool):
@@ -111,7 +113,7 @@ class Systems:
         if type is not None:
             params["type"] = _text("type", type).upper()
         for name, value in (("default", default), ("public", public)):
-            flag = _flag(name, value)
+            flag = query_flag(name, value)
             if flag is not None:
                 params[name] = flag
         return self._client._list(f"{ROOT}/", SystemSummary, params=params, limit=limit, offset=offset)
@@ -119,7 +121,7 @@ class Systems:
     async def add(self, body: Mapping[str, Any]) -> System:
         """Register a system from a SystemRequest (``id``, ``name``, ``type``, ``storage`` ...;
         execution systems also ``executionType``, ``scheduler``, ``login``, ``queues``)."""
-        return await self._client._model("POST", f"{ROOT}/", System, json=_body("body", body))
+        return await self._client._model("POST", f"{ROOT}/", System, json=json_object("body", body))
 
     async def get(self, system_id: str) -> System:
         return await self._client._model("GET", _system(system_id), System)
@@ -127,7 +129,7 @@ class Systems:
     async def update(self, system_id: str, body: Mapping[str, Any]) -> System:
         """Replace the system's description with ``body`` (a full SystemRequest)."""
         path = _system(system_id)
-        return await self._client._model("POST", path, System, json=_body("body", body))
+        return await self._client._model("POST", path, System, json=json_object("body", body))
 
     async def delete(self, system_id: str) -> None:
         await self._client._call("DELETE", _system(system_id))
@@ -136,7 +138,7 @@ class Systems:
         """agavepy's ``manage``: ``body`` is ``{"action": ...}`` (case-insensitive; CLONE
         also ``"id"``, the new system's id). Answers the system acted on (the clone for CLONE)."""
         path = _system(system_id)
-        payload = _body("body", body)
+        payload = json_object("body", body)
         action = payload.get("action")
         if not isinstance(action, str) or action.upper() not in ACTIONS:
             raise ValueError(f"body['action'] must be one of {', '.join(ACTIONS)}, got {action!r}")
@@ -300,7 +302,7 @@ def _role(username: Any, role: Any) -> dict[str, str]:
 
 
 def _credential(body: Any) -> dict[str, Any]:
-    payload = _body("body", body)
+    payload = json_object("body", body)
     if not isinstance(payload.get("type"), str) or not payload["type"].strip():
         # The message names the field only: the body may hold a password.
         raise ValueError("body['type'] must name the credential type (PASSWORD, SSHKEYS, ...)")
