@@ -150,3 +150,20 @@ async def test_wait_many_under_faults_and_a_deadline_gives_timeouts_only_for_fro
             assert isinstance(outcome, JobWaitTimeout) and outcome.status == "PENDING"
         for outcome in result.outcomes[10:]:
             assert isinstance(outcome, JobStatus) and outcome.status == "FINISHED"
+
+
+async def test_resubmit_many_with_reconcile_finds_the_resubmissions_whose_answer_was_lost() -> None:
+    rule = FaultRule(match="POST /agave/jobs/v2/*-007", drop_after=0.25)
+    async with LocalPlatform(seed=4) as platform:
+        platform.agave.job_step_seconds = 10_000.0
+        async with client_for(platform, retry=POLICY) as agave:
+            made = await agave.jobs.submit_many([request(f"re-{i}") for i in range(40)], concurrency=8)
+            originals = [j.id for j in made.values]
+            platform.faults.rules = [rule]
+            result = await agave.jobs.resubmit_many(originals, concurrency=8, reconcile=True)
+        assert platform.faults.count("drop_after") > 0
+        assert result.ok
+        stored = jobs_by_name(platform)
+        for i, (original, new) in enumerate(zip(originals, result.outcomes, strict=True)):
+            assert isinstance(new, Job) and new.id != original and new.name == f"re-{i}"
+            assert sorted(r["id"] for r in stored[f"re-{i}"]) == sorted([original, new.id])

@@ -316,6 +316,17 @@ class JobsResource:
         return job
 
     @staticmethod
+    def _search_doc(row: sqlite3.Row) -> dict[str, Any]:
+        """What the search terms SQL does not answer are matched against: the job's JSON
+        fields but the dates (always SQL) and the links (never searched)."""
+        doc: dict[str, Any] = json.loads(row["doc"])
+        doc.update(
+            id=row["id"], name=row["name"], owner=row["owner"], appId=row["app_id"],
+            status=row["status"], visible=bool(row["visible"]),
+        )  # fmt: skip
+        return doc
+
+    @staticmethod
     def _summary(row: sqlite3.Row, base: str) -> dict[str, Any]:
         jobs = f"{base}/jobs/v2/{row['id']}"
         return {
@@ -763,7 +774,7 @@ class JobsResource:
         out: list[dict[str, Any]] = []
         skipped = 0
         for row in conn.execute(query, args):
-            if not match(self._job(row, base)):
+            if not match(self._search_doc(row)):
                 continue
             if skipped < offset:
                 skipped += 1
