@@ -96,6 +96,37 @@ def test_an_unknown_token_without_refresh_credentials_surfaces_as_http_error(pla
     assert caught.value.response.json()["fault"]["code"] == 900901
 
 
+def test_token_expired_mid_session_is_refreshed_and_rotated(platform: LocalPlatform) -> None:
+    client = agavepy_client(platform)  # the password grant; then the gateway expires its token
+    old_access = client.token.token_info["access_token"]
+    old_refresh = client.token.token_info["refresh_token"]
+    platform.call(lambda: platform.agave.expire_token(old_access))
+    assert _token_user(platform, old_access) == [(platform.agave.username,)]  # still known, expired
+
+    listed = client.apps.list()
+
+    assert SEEDED_APP in {app["id"] for app in listed}
+    new_access = client.token.token_info["access_token"]
+    assert new_access != old_access and client.token.token_info["refresh_token"] != old_refresh
+    live = query(
+        platform, "SELECT 1 FROM agave_tokens WHERE access_token = ? AND expires > ?", new_access, time.time()
+    )
+    assert live == [(1,)]
+    assert query(platform, "SELECT refresh_used FROM agave_tokens WHERE refresh_token = ?", old_refresh) == [
+        (1,)
+    ]
+
+
+def test_injected_faults_reach_agavepy_which_does_not_retry(platform: LocalPlatform, ag: Any) -> None:
+    platform.faults.script("GET /systems/v2/", [503])
+    before = platform.stats.count("GET", "/systems/v2/")
+    with pytest.raises(requests.HTTPError) as caught:
+        ag.systems.list()
+    assert caught.value.response.status_code == 503
+    assert platform.stats.count("GET", "/systems/v2/") == before + 1  # one attempt, no retry
+    assert STORAGE in {system["id"] for system in ag.systems.list()}  # the next call is answered
+
+
 # -- files -------------------------------------------------------------------------------------
 
 
