@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import socket
 import ssl
+import sys
 
 import aiohttp
 import pytest
@@ -126,3 +127,11 @@ async def test_tls_site_that_cannot_bind_leaves_nothing_running() -> None:
 def test_local_platform_fixture_takes_the_tls_site_from_its_marker(local_platform: LocalPlatform) -> None:
     assert local_platform.agave_tls_url.startswith(f"https://{HOST}:")
     assert local_platform.agave_ca_pem.read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+async def test_tls_site_without_trustme_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "trustme", None)  # as if it were not installed
+    platform = LocalPlatform(agave_tls_host=HOST, agave_tls_port=0)
+    with pytest.raises(RuntimeError, match=r"trustme.*aioplatform\[test\]"):
+        await platform.start()
+    assert platform._runner is None and platform._server is None  # nothing left listening
