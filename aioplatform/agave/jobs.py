@@ -363,6 +363,7 @@ class Jobs:
         the server holds one job per Job outcome and none for an error. Give each
         request a unique ``name`` and a job made by another run can never be taken for
         a lost one. Costs one listing before the batch and one search per lost answer.
+        ``on_progress`` reports the requests as they finish, before any reconciliation.
         """
         if isinstance(requests, (str, bytes, Mapping)) or not isinstance(requests, Iterable):
             raise TypeError(f"requests must be an iterable of job requests, got {type(requests).__name__}")
@@ -615,7 +616,9 @@ class Jobs:
         ``include``/``exclude`` are fnmatch globs over each file's path relative to the
         output directory (``"*.out"``, ``"logs/*"``): a file is taken if it matches an
         include (or none is given) and no exclude. One outcome per file taken (its local
-        ``Path``, or the exception), in listing order; the listing is walked concurrently.
+        ``Path``, or the exception), in listing order. The listing is walked concurrently
+        before any download; a listing that fails raises (``BatchError``), as nothing could
+        be chosen. Files are written beside their destination as ``.part`` and renamed.
         """
         segment("job_id", job_id)
         includes, excludes = _globs("include", include), _globs("exclude", exclude)

@@ -486,3 +486,32 @@ async def test_wait_many_gives_typed_timeouts_for_jobs_that_never_finish(
     assert isinstance(first, JobWaitTimeout) and first.job_id == stuck.id and first.status == "PENDING"
     assert third is first and not isinstance(second, BaseException) and second.status == "FINISHED"
     assert [e.index for e in result.errors] == [0, 2]
+
+
+async def test_iter_output_streams_a_large_output_in_chunks(
+    platform: LocalPlatform, agave: AgaveClient
+) -> None:
+    fast(platform)
+    job = await agave.jobs.submit(request("big"))
+    await agave.jobs.wait_many([job.id], poll_interval=0.05, deadline=30)
+    done = await agave.jobs.get(job.id)
+    assert done.output_path is not None
+    data = bytes(range(256)) * 8192  # 2 MiB
+    await agave.files.upload(DEFAULT_STORAGE_SYSTEM, done.output_path, data, file_name="big.bin")
+    chunks = [chunk async for chunk in agave.jobs.iter_output(job.id, "big.bin")]
+    assert len(chunks) > 1 and max(len(c) for c in chunks) <= 256 * 1024
+    assert b"".join(chunks) == data
+
+
+async def test_wait_many_backs_off_between_polls_and_honours_until(
+    platform: LocalPlatform, agave: AgaveClient
+) -> None:
+    frozen(platform)
+    job = await agave.jobs.submit(request("slow"))
+    before = platform.stats.count("GET", f"/agave/jobs/v2/{job.id}/status")
+    result = await agave.jobs.wait_many([job.id], poll_interval=0.05, max_interval=0.2, deadline=1.2)
+    polls = platform.stats.count("GET", f"/agave/jobs/v2/{job.id}/status") - before
+    assert isinstance(result[0], JobWaitTimeout)
+    assert 3 <= polls <= 14  # a fixed 50 ms interval would poll ~24 times
+    pending = await agave.jobs.wait_many([job.id], until=["PENDING"], deadline=5)
+    assert pending.ok and pending.values[0].status == "PENDING"
