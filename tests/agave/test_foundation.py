@@ -36,9 +36,9 @@ async def test_a_wrong_password_is_an_authentication_error_with_the_oauth_descri
 
 
 async def test_unknown_token_gets_the_gateway_fault(platform: LocalPlatform) -> None:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(platform.agave_url + "/jobs/v2/", headers={"Authorization": "Bearer nope"}) as r:
-            body = await r.json()
+    headers = {"Authorization": "Bearer nope"}
+    async with aiohttp.ClientSession() as http, http.get(platform.agave_url + "/jobs/v2/", headers=headers) as r:
+        body = await r.json()
     assert r.status == 401
     assert body["fault"]["code"] == 900901 and body["fault"]["message"] == "Invalid Credentials"
 

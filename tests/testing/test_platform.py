@@ -33,8 +33,9 @@ async def test_the_platform_listens_on_a_free_loopback_port_and_describes_its_se
         described = json.loads(body)
         assert described["stats"] == {"requests": 1, "connections": 1, "faults": {}}
         services = described["services"]
-        assert set(services) == {"saltant", "astakos", "flowserv"}
+        assert set(services) == {"saltant", "astakos", "flowserv", "agave"}
         assert services["saltant"] == platform.url + "/saltant/api/"
+        assert services["agave"] == platform.url + "/agave/"
     with pytest.raises(aiohttp.ClientConnectionError):
         await get(platform.url + "/")
 
