@@ -754,6 +754,8 @@ def platform_credentials(platform: Any) -> dict[str, str]:
         "astakos_user_token",
         "astakos_service_token",
         "flowserv_url",
+        "agave_url",
+        "agave_token",
         "agave_tls_url",
         "agave_ca_pem",
     ):
