@@ -36,8 +36,8 @@ async def test_a_wrong_password_is_an_authentication_error_with_the_oauth_descri
 
 
 async def test_unknown_token_gets_the_gateway_fault(platform: LocalPlatform) -> None:
-    headers = {"Authorization": "Bearer nope"}
-    async with aiohttp.ClientSession() as http, http.get(platform.agave_url + "/jobs/v2/", headers=headers) as r:
+    url, headers = platform.agave_url + "/jobs/v2/", {"Authorization": "Bearer nope"}
+    async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as r:
         body = await r.json()
     assert r.status == 401
     assert body["fault"]["code"] == 900901 and body["fault"]["message"] == "Invalid Credentials"
