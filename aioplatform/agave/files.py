@@ -190,8 +190,7 @@ class Files:
         url = _media(system_id, path)
         if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
             raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
-        await self._client.tokens.ensure()
-        async with self._client._stream("GET", url) as response:
+        async with self._client._stream("GET", url) as response:  # refreshes the token first
             async for chunk in response.iter_chunks(chunk_size):
                 yield chunk
 
