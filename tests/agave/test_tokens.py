@@ -464,3 +464,26 @@ def test_from_cache_reports_a_missing_or_broken_file(tmp_path: Path) -> None:
         AgaveClient.from_cache(tmp_path / "broken")
     with pytest.raises(TypeError, match="persist"):
         AgaveClient.from_cache(tmp_path / "broken", persist="yes")  # type: ignore[arg-type]
+
+
+async def test_from_cache_reads_the_older_list_form_and_a_display_only_expiry(
+    platform: LocalPlatform, tmp_path: Path
+) -> None:
+    service = platform.agave
+    access, refresh = await service.issue_token(lifetime=0)
+    path = tmp_path / "current"
+    # Older CLIs wrote a list; agavepy's token helper writes expires_at for display only.
+    past = time.time() - 3600
+    path.write_text(json.dumps([{
+        "baseurl": platform.agave_url, "apikey": service.client_key, "apisecret": service.client_secret,
+        "access_token": access, "refresh_token": refresh,
+        "expires_at": time.strftime("%a %b %d %H:%M:%S UTC %Y", time.localtime(past)),
+    }]))  # fmt: skip
+    async with AgaveClient.from_cache(path, persist=True) as c:
+        assert c.tokens.expires_at is not None and abs(c.tokens.expires_at - past) < 2
+        await c.systems.get(DEFAULT_STORAGE_SYSTEM)
+        info = c.tokens.info
+    assert platform.stats.count("GET", SYSTEM) == 1  # refreshed first: the expiry was known
+    written = json.loads(path.read_text())
+    assert isinstance(written, list) and info is not None
+    assert written[0]["access_token"] == info.access_token and written[0]["apikey"] == service.client_key
