@@ -30,7 +30,7 @@ from ..core.client import BaseClient
 from ..core.errors import APIError
 from ..core.paging import AsyncPager
 from ..core.retry import RetryPolicy
-from ..core.session import Limits, Response, Session, StreamResponse, Timeouts
+from ..core.session import Limits, Response, Session, SSLOption, StreamResponse, Timeouts
 from .auth import AgaveTokens, TokenSet, is_gateway_fault
 from .cache import ENV, cache_path, credentials_from_cache, credentials_from_env, write_tokens
 from .errors import AuthenticationError
@@ -85,7 +85,9 @@ class AgaveClient(BaseClient):
     Credentials: an access ``token``; to refresh it, ``refresh_token`` with the OAuth
     client's ``api_key``/``api_secret``; or ``username``/``password`` (with the key and
     secret) for the password grant. ``on_token_refresh(TokenSet)`` is called (and
-    awaited if it is a coroutine function) after every grant.
+    awaited if it is a coroutine function) after every grant. ``ssl`` is how TLS servers
+    are verified: a CA bundle path (the embedded TLS site's ``platform.agave_ca_pem``), an
+    ``ssl.SSLContext``, or ``False`` for no verification (tests only).
     """
 
     clients: Clients
@@ -111,7 +113,7 @@ class AgaveClient(BaseClient):
         retry: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
         limits: Limits | None = None,
-        ssl: Any = None,
+        ssl: SSLOption = None,
     ):
         tokens = AgaveTokens(
             token=token,
@@ -124,9 +126,8 @@ class AgaveClient(BaseClient):
             on_refresh=on_token_refresh,
         )
         super().__init__(
-            base_url, auth=tokens, session=session, retry=retry, timeouts=timeouts, limits=limits
+            base_url, auth=tokens, session=session, retry=retry, timeouts=timeouts, limits=limits, ssl=ssl
         )
-        self._ssl = ssl
         self.credentials = tokens  # the token pair and OAuth client (AgaveTokens)
         tokens.bind(self._grant)
         self._rebind()

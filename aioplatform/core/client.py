@@ -23,6 +23,7 @@ from .session import (
     Limits,
     Response,
     Session,
+    SSLOption,
     StreamResponse,
     Timeouts,
     default_error_message,
@@ -62,6 +63,7 @@ class BaseClient:
         retry: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
         limits: Limits | None = None,
+        ssl: SSLOption = None,
     ):
         check_http_url("base_url", base_url)
         if retry is not None and not isinstance(retry, RetryPolicy):
@@ -73,9 +75,11 @@ class BaseClient:
                 raise TypeError(f"session must be an aioplatform Session, got {type(session).__name__}")
             if limits is not None:
                 raise ValueError("limits configure a client's own pool; set them on the shared Session")
+            if ssl is not None:
+                raise ValueError("ssl configures a client's own pool; set it on the shared Session")
             self._session, self._owns_session = session, False
         else:
-            self._session = Session(limits=limits, timeouts=timeouts, retry=retry)
+            self._session = Session(limits=limits, timeouts=timeouts, retry=retry, ssl=ssl)
             self._owns_session = True
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self._auth = auth

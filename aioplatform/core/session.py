@@ -22,6 +22,8 @@ import asyncio
 import contextlib
 import json as jsonlib
 import logging
+import os
+import ssl as ssl_module
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeAlias
@@ -286,6 +288,25 @@ ErrorTranslator: TypeAlias = Callable[[Response], APIError]
 Body: TypeAlias = Any
 
 
+# How to verify TLS servers: None or True (the system's CAs), False (no verification:
+# tests only), an ``ssl.SSLContext``, or the path of a CA bundle (PEM) to trust.
+SSLOption: TypeAlias = "ssl_module.SSLContext | bool | str | os.PathLike[str] | None"
+
+
+def ssl_context(value: SSLOption) -> ssl_module.SSLContext | bool:
+    """The connector's ``ssl`` argument for an :data:`SSLOption` (checked at once)."""
+    if value is None or value is True:
+        return True
+    if value is False or isinstance(value, ssl_module.SSLContext):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        path = os.fspath(value)
+        if not os.path.isfile(path):
+            raise ValueError(f"ssl must name a CA bundle file that exists, got {path!r}")
+        return ssl_module.create_default_context(cafile=path)
+    raise TypeError(f"ssl must be a bool, an ssl.SSLContext or a CA file path, got {type(value).__name__}")
+
+
 class _PoolConnector(aiohttp.TCPConnector):
     """The pool: a TCPConnector that counts the connections it opens.
 
@@ -405,6 +426,7 @@ class Session:
         retry: RetryPolicy | None = None,
         headers: Mapping[str, str] | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        ssl: SSLOption = None,
     ):
         for name, value, kind in (
             ("limits", limits, Limits),
@@ -420,6 +442,7 @@ class Session:
         self._headers = {"User-Agent": "aioplatform/0.1", **(headers or {})}
         self._header_secrets = header_secrets(self._headers)
         self._trace_configs = list(trace_configs)
+        self._ssl = ssl_context(ssl)
         self._client: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -474,6 +497,7 @@ class Session:
                 limit=self.limits.max_connections,
                 limit_per_host=self.limits.max_per_host,
                 keepalive_timeout=self.limits.keepalive,
+                ssl=self._ssl,
             )
             client = aiohttp.ClientSession(
                 connector=connector,

@@ -135,3 +135,28 @@ async def test_tls_site_without_trustme_says_which_extra_to_install(monkeypatch:
     with pytest.raises(RuntimeError, match=r"trustme.*aioplatform\[test\]"):
         await platform.start()
     assert platform._runner is None and platform._server is None  # nothing left listening
+
+
+async def test_agave_client_trusts_the_sites_ca_through_ssl_and_refuses_it_without() -> None:
+    from aioplatform import TransportError
+    from aioplatform.agave import AgaveClient
+
+    async with LocalPlatform(agave_tls_host=HOST, agave_tls_port=0) as platform:
+        service = platform.agave
+        credentials = {
+            "token": service.access_token,
+            "refresh_token": service.refresh_token,
+            "api_key": service.client_key,
+            "api_secret": service.client_secret,
+        }
+        # An explicit port and a CA bundle path: what agavepy cannot do.
+        async with AgaveClient(platform.agave_tls_url, ssl=platform.agave_ca_pem, **credentials) as agave:
+            systems = await agave.systems.list().to_list()
+            assert systems  # the seeded systems, over TLS
+        async with AgaveClient(platform.agave_tls_url, **credentials) as untrusting:
+            with pytest.raises(TransportError, match="(?i)certificate"):
+                await untrusting.systems.list().to_list()
+    with pytest.raises(ValueError, match="ssl"):
+        AgaveClient("https://127.0.0.2", token="t0ken-value", ssl="/nonexistent/ca.pem")
+    with pytest.raises(TypeError, match="ssl"):
+        AgaveClient("https://127.0.0.2", token="t0ken-value", ssl=3)
