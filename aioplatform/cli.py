@@ -799,7 +799,7 @@ async def _serve(
             with os.fdopen(fd, "w") as out:
                 json.dump(platform_credentials(platform), out, indent=2)
         print(f"aioplatform embedded platform on {platform.url}", flush=True)
-        for name in ("saltant", "astakos", "flowserv"):
+        for name in ("saltant", "astakos", "flowserv", "agave"):
             service = platform.services.get(name)
             if service is not None:
                 print(f"  {name:9} {getattr(service, 'auth_url', service.url)}", flush=True)
