@@ -39,6 +39,7 @@ from .wire import (
     page,
     search_terms,
     truthy,
+    user_of,
 )
 
 if TYPE_CHECKING:
@@ -464,9 +465,6 @@ def _seed(conn: sqlite3.Connection, owner: str) -> None:
 # -- handlers ---------------------------------------------------------------------------------------
 
 
-def _user(request: web.Request) -> str:
-    return str(request["agave_user"])
-
 
 def _readable(conn: sqlite3.Connection, app_id: str, username: str, *, write: bool = False) -> sqlite3.Row:
     """The app's row if ``username`` may read (and with ``write``, change) it: 404 / 403 otherwise."""
@@ -518,7 +516,7 @@ def _listing(where: str = "", arg: Callable[[web.Request], tuple[Any, ...]] | No
     """A listing handler: visible apps (``where`` narrows), ``publicOnly``/``privateOnly``, search."""
 
     async def handler(service: AgaveService, request: web.Request) -> web.StreamResponse:
-        username, base, query = _user(request), api_base(request), request.query
+        username, base, query = user_of(request), api_base(request), request.query
         terms = search_terms(query, SEARCH_FIELDS)
         public_only = truthy(query.get("publicOnly"))
         private_only = truthy(query.get("privateOnly"))
@@ -554,7 +552,7 @@ list_by_system_id = _listing(
 
 
 async def add_app(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base = _user(request), api_base(request)
+    username, base = user_of(request), api_base(request)
     doc = _validate_app(await json_body(request))
     app_id = f"{doc['name']}-{doc['version']}"
 
@@ -584,12 +582,12 @@ async def add_app(service: AgaveService, request: web.Request) -> web.StreamResp
 
 
 async def get_app(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base, app_id = _user(request), api_base(request), request.match_info["app_id"]
+    username, base, app_id = user_of(request), api_base(request), request.match_info["app_id"]
     return ok(request, await service.store.run(lambda conn: _render(_readable(conn, app_id, username), base)))
 
 
 async def update_app(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base, app_id = _user(request), api_base(request), request.match_info["app_id"]
+    username, base, app_id = user_of(request), api_base(request), request.match_info["app_id"]
     doc = _validate_app(await json_body(request))
 
     def update(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -612,7 +610,7 @@ async def update_app(service: AgaveService, request: web.Request) -> web.StreamR
 
 
 async def manage_app(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base, app_id = _user(request), api_base(request), request.match_info["app_id"]
+    username, base, app_id = user_of(request), api_base(request), request.match_info["app_id"]
     body = await json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("action"), str):
         raise AgaveError(400, f"Please specify an action: one of {', '.join(ACTIONS)}")
@@ -703,7 +701,7 @@ def _check_publisher(conn: sqlite3.Connection, doc: dict[str, Any], username: st
 
 
 async def delete_app(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, app_id = _user(request), request.match_info["app_id"]
+    username, app_id = user_of(request), request.match_info["app_id"]
 
     def delete(conn: sqlite3.Connection) -> None:
         row = _readable(conn, app_id, username, write=True)
@@ -736,7 +734,7 @@ def _pem_doc(base: str, app_id: str, username: str, perms: tuple[bool, bool, boo
 
 
 async def list_pems(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base, app_id = _user(request), api_base(request), request.match_info["app_id"]
+    username, base, app_id = user_of(request), api_base(request), request.match_info["app_id"]
     who = request.match_info.get("username")
 
     def pems(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -756,7 +754,7 @@ async def list_pems(service: AgaveService, request: web.Request) -> web.StreamRe
 
 
 async def update_pems(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base, app_id = _user(request), api_base(request), request.match_info["app_id"]
+    username, base, app_id = user_of(request), api_base(request), request.match_info["app_id"]
     body = await json_body(request)
     if not isinstance(body, dict):
         raise AgaveError(400, "The permission must be a JSON object with 'username' and 'permission'")
@@ -787,7 +785,7 @@ async def update_pems(service: AgaveService, request: web.Request) -> web.Stream
 
 
 async def delete_pems(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, app_id = _user(request), request.match_info["app_id"]
+    username, app_id = user_of(request), request.match_info["app_id"]
     who = request.match_info.get("username")
 
     def delete(conn: sqlite3.Connection) -> None:
@@ -803,7 +801,7 @@ async def delete_pems(service: AgaveService, request: web.Request) -> web.Stream
 
 async def job_submission_form(service: AgaveService, request: web.Request) -> web.StreamResponse:
     """An HTML form for a job request of this app (the form Agave's portal rendered)."""
-    username, app_id = _user(request), request.match_info["app_id"]
+    username, app_id = user_of(request), request.match_info["app_id"]
     app = await service.store.run(lambda conn: _render(_readable(conn, app_id, username), ""))
     fields = []
     for kind in ("inputs", "parameters"):

@@ -56,6 +56,7 @@ from .wire import (
     page,
     page_args,
     search_terms,
+    user_of,
 )
 
 if TYPE_CHECKING:
@@ -544,9 +545,6 @@ async def media_response(
 Handler = Callable[[web.Request, str | None, str], Awaitable[web.StreamResponse]]
 
 
-def _user(request: web.Request) -> str:
-    return str(request["agave_user"])
-
 
 def _check_small(request: web.Request) -> None:
     """Bodies read whole (JSON, forms) must be small and say how small: the service accepts
@@ -581,15 +579,15 @@ class _Handlers:
 
     # GET listings
     async def listing(self, request: web.Request, system_id: str | None, path: str) -> web.StreamResponse:
-        return ok(request, await listing_for(self.service, request, system_id, path, _user(request)))
+        return ok(request, await listing_for(self.service, request, system_id, path, user_of(request)))
 
     # GET media
     async def download(self, request: web.Request, system_id: str | None, path: str) -> web.StreamResponse:
-        return await media_response(self.service, request, system_id, path, _user(request))
+        return await media_response(self.service, request, system_id, path, user_of(request))
 
     # DELETE media
     async def delete(self, request: web.Request, system_id: str | None, path: str) -> web.StreamResponse:
-        user, rel = _user(request), _rel(path)
+        user, rel = user_of(request), _rel(path)
         sid, _, bits = await self._access(system_id, rel, user)
         target = _disk(self.state, sid, rel)
         kind = _kind(target)
@@ -604,7 +602,7 @@ class _Handlers:
 
     # GET history
     async def history(self, request: web.Request, system_id: str | None, path: str) -> web.StreamResponse:
-        user, rel = _user(request), _rel(path)
+        user, rel = user_of(request), _rel(path)
         sid, _, bits = await self._access(system_id, rel, user)
         limit, offset = page_args(request)
 
@@ -627,7 +625,7 @@ class _Handlers:
 
     # GET pems
     async def list_pems(self, request: web.Request, system_id: str | None, path: str) -> web.StreamResponse:
-        user, rel = _user(request), _rel(path)
+        user, rel = user_of(request), _rel(path)
         sid, system_owner, bits = await self._access(system_id, rel, user)
         if _kind(_disk(self.state, sid, rel)) is None:
             raise AgaveError(404, f"File/folder does not exist: /{rel}")
@@ -656,7 +654,7 @@ class _Handlers:
 
     # POST pems
     async def update_pems(self, request: web.Request, system_id: str | None, path: str) -> web.StreamResponse:
-        user, rel = _user(request), _rel(path)
+        user, rel = user_of(request), _rel(path)
         body = await _fields(request)
         grantee = body.get("username")
         if not isinstance(grantee, str) or not grantee.strip():
@@ -700,7 +698,7 @@ class _Handlers:
 
     # DELETE pems
     async def delete_pems(self, request: web.Request, system_id: str | None, path: str) -> web.StreamResponse:
-        user, rel = _user(request), _rel(path)
+        user, rel = user_of(request), _rel(path)
         sid, _, caller = await self._access(system_id, rel, user)
         if _kind(_disk(self.state, sid, rel)) is None:
             raise AgaveError(404, f"File/folder does not exist: /{rel}")
@@ -717,7 +715,7 @@ class _Handlers:
 
     # PUT media
     async def manage(self, request: web.Request, system_id: str | None, path: str) -> web.StreamResponse:
-        user, rel = _user(request), _rel(path)
+        user, rel = user_of(request), _rel(path)
         body = await _fields(request)
         action = body.get("action")
         if not isinstance(action, str) or not action.strip():
@@ -866,7 +864,7 @@ class _Handlers:
 
     # POST media
     async def upload(self, request: web.Request, system_id: str | None, path: str) -> web.StreamResponse:
-        user, rel = _user(request), _rel(path)
+        user, rel = user_of(request), _rel(path)
         state = self.state
         sid, _, bits = await self._access(system_id, rel, user)
         directory = _disk(state, sid, rel)

@@ -58,6 +58,7 @@ from .wire import (
     page_args,
     search_terms,
     truthy,
+    user_of,
 )
 
 if TYPE_CHECKING:
@@ -149,9 +150,6 @@ _VISIBLE = (
     " OR id IN (SELECT job_id FROM agave_jobs_pems WHERE username = ? AND read = 1))"
 )
 
-
-def _user(request: web.Request) -> str:
-    return str(request["agave_user"])
 
 
 def _iso(when: float | None) -> str | None:
@@ -648,17 +646,17 @@ class JobsResource:
 
     async def submit(self, request: web.Request) -> web.StreamResponse:
         body = await json_body(request)
-        user, base = _user(request), api_base(request)
+        user, base = user_of(request), api_base(request)
         job = await self._run(lambda conn: self._job(self._insert(conn, body, user), base))
         return ok(request, job, status=201)
 
     async def get(self, request: web.Request) -> web.StreamResponse:
-        job_id, user, base = request.match_info["job_id"], _user(request), api_base(request)
+        job_id, user, base = request.match_info["job_id"], user_of(request), api_base(request)
         job = await self._run(lambda conn: self._job(self._visible(conn, job_id, user), base))
         return ok(request, job)
 
     async def status(self, request: web.Request) -> web.StreamResponse:
-        job_id, user, base = request.match_info["job_id"], _user(request), api_base(request)
+        job_id, user, base = request.match_info["job_id"], user_of(request), api_base(request)
         row = await self._run(lambda conn: self._visible(conn, job_id, user))
         return ok(
             request,
@@ -670,7 +668,7 @@ class JobsResource:
         )
 
     async def history(self, request: web.Request) -> web.StreamResponse:
-        job_id, user = request.match_info["job_id"], _user(request)
+        job_id, user = request.match_info["job_id"], user_of(request)
         limit, offset = page_args(request)
 
         def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -693,7 +691,7 @@ class JobsResource:
         return ok(request, await self._run(read))
 
     async def manage(self, request: web.Request) -> web.StreamResponse:
-        job_id, user, base = request.match_info["job_id"], _user(request), api_base(request)
+        job_id, user, base = request.match_info["job_id"], user_of(request), api_base(request)
         if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             form = await request.post()
             body: Any = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -738,7 +736,7 @@ class JobsResource:
         return stopped
 
     async def delete(self, request: web.Request) -> web.StreamResponse:
-        job_id, user = request.match_info["job_id"], _user(request)
+        job_id, user = request.match_info["job_id"], user_of(request)
 
         def hide(conn: sqlite3.Connection) -> None:
             self._visible(conn, job_id, user, write=True)
@@ -785,7 +783,7 @@ class JobsResource:
         return out
 
     async def listing(self, request: web.Request) -> web.StreamResponse:
-        user, base = _user(request), api_base(request)
+        user, base = user_of(request), api_base(request)
         limit, offset = page_args(request)
         terms = search_terms(request.query, SEARCH_FIELDS)
         return ok(request, await self._run(lambda conn: self._select(conn, user, terms, limit, offset, base)))
@@ -809,7 +807,7 @@ class JobsResource:
             )
             raise AgaveError(400, f"Unknown search attribute {bad!r}")
         terms += search_terms(request.query, SEARCH_FIELDS)
-        user, base = _user(request), api_base(request)
+        user, base = user_of(request), api_base(request)
         limit, offset = page_args(request)
         return ok(request, await self._run(lambda conn: self._select(conn, user, terms, limit, offset, base)))
 
@@ -829,7 +827,7 @@ class JobsResource:
         }
 
     async def list_pems(self, request: web.Request) -> web.StreamResponse:
-        job_id, user, base = request.match_info["job_id"], _user(request), api_base(request)
+        job_id, user, base = request.match_info["job_id"], user_of(request), api_base(request)
         limit, offset = page_args(request)
         only = request.match_info.get("username")
 
@@ -849,7 +847,7 @@ class JobsResource:
         return ok(request, await self._run(read))
 
     async def update_pems(self, request: web.Request) -> web.StreamResponse:
-        job_id, user, base = request.match_info["job_id"], _user(request), api_base(request)
+        job_id, user, base = request.match_info["job_id"], user_of(request), api_base(request)
         body = await json_body(request)
         if not isinstance(body, dict):
             raise AgaveError(400, "Permission request must be a JSON object")
@@ -889,7 +887,7 @@ class JobsResource:
         return ok(request, pem, status=status)
 
     async def delete_pems(self, request: web.Request) -> web.StreamResponse:
-        job_id, user = request.match_info["job_id"], _user(request)
+        job_id, user = request.match_info["job_id"], user_of(request)
         target = request.match_info.get("username")
 
         def revoke(conn: sqlite3.Connection) -> None:
@@ -908,7 +906,7 @@ class JobsResource:
 
     async def _output_target(self, request: web.Request) -> tuple[str, str, str]:
         """(system, path, owner) of an outputs request, once the job's outputs are written."""
-        job_id, user = request.match_info["job_id"], _user(request)
+        job_id, user = request.match_info["job_id"], user_of(request)
         rel = request.match_info.get("path", "")
         if any(p in (".", "..") for p in rel.split("/")):
             raise AgaveError(400, f"Invalid output path {rel!r}: '.' and '..' segments are not allowed")

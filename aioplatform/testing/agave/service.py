@@ -32,7 +32,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from ..services import EmbeddedService
-from .wire import AgaveError, envelope_body, iso_millis
+from .wire import AgaveError, envelope_body, iso_millis, set_user
 
 if TYPE_CHECKING:
     from ..platform import LocalPlatform
@@ -231,7 +231,7 @@ class AgaveService(EmbeddedService):
                     "Invalid Credentials",
                     f"Access failure for API: {api}, version: v2 with key: {token.strip()[:4]}...",
                 )
-            request["agave_user"] = user
+            set_user(request, user)
         try:
             return await handler(request)
         except AgaveError as exc:

@@ -43,6 +43,7 @@ from .wire import (
     page,
     search_terms,
     truthy,
+    user_of,
 )
 
 if TYPE_CHECKING:
@@ -518,12 +519,9 @@ def _require_admin(conn: sqlite3.Connection, username: str, what: str) -> None:
         raise AgaveError(403, f"Only tenant administrators can {what}")
 
 
-def _user(request: web.Request) -> str:
-    return str(request["agave_user"])
-
 
 async def list_systems(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base, query = _user(request), api_base(request), request.query
+    username, base, query = user_of(request), api_base(request), request.query
     terms = search_terms(query, SEARCH_FIELDS)
     kind = query.get("type")
     if kind is not None and kind.upper() not in SYSTEM_TYPES:
@@ -569,7 +567,7 @@ def _flat(system: dict[str, Any]) -> dict[str, Any]:
 
 
 async def add_system(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base = _user(request), api_base(request)
+    username, base = user_of(request), api_base(request)
     doc, credentials = _validate_system(await json_body(request))
 
     def add(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -584,7 +582,7 @@ async def add_system(service: AgaveService, request: web.Request) -> web.StreamR
 
 
 async def get_system(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base, system_id = _user(request), api_base(request), request.match_info["system_id"]
+    username, base, system_id = user_of(request), api_base(request), request.match_info["system_id"]
 
     def get(conn: sqlite3.Connection) -> dict[str, Any]:
         return _render(conn, _visible(conn, system_id, username), username, base)
@@ -593,7 +591,7 @@ async def get_system(service: AgaveService, request: web.Request) -> web.StreamR
 
 
 async def update_system(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base, system_id = _user(request), api_base(request), request.match_info["system_id"]
+    username, base, system_id = user_of(request), api_base(request), request.match_info["system_id"]
     body = await json_body(request)
     if isinstance(body, dict) and body.get("id") is None:
         body = {**body, "id": system_id}
@@ -620,7 +618,7 @@ async def update_system(service: AgaveService, request: web.Request) -> web.Stre
 
 
 async def manage_system(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base, system_id = _user(request), api_base(request), request.match_info["system_id"]
+    username, base, system_id = user_of(request), api_base(request), request.match_info["system_id"]
     body = await json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("action"), str):
         raise AgaveError(400, f"Please specify an action: one of {', '.join(ACTIONS)}")
@@ -695,7 +693,7 @@ async def manage_system(service: AgaveService, request: web.Request) -> web.Stre
 
 
 async def delete_system(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, system_id = _user(request), request.match_info["system_id"]
+    username, system_id = user_of(request), request.match_info["system_id"]
 
     def delete(conn: sqlite3.Connection) -> None:
         row = _modifiable(conn, system_id, username)
@@ -738,7 +736,7 @@ def _roles(conn: sqlite3.Connection, row: sqlite3.Row, base: str) -> list[dict[s
 
 
 async def list_roles(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base, system_id = _user(request), api_base(request), request.match_info["system_id"]
+    username, base, system_id = user_of(request), api_base(request), request.match_info["system_id"]
 
     def roles(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         return _roles(conn, _visible(conn, system_id, username), base)
@@ -747,7 +745,7 @@ async def list_roles(service: AgaveService, request: web.Request) -> web.StreamR
 
 
 async def get_role(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base = _user(request), api_base(request)
+    username, base = user_of(request), api_base(request)
     system_id, who = request.match_info["system_id"], request.match_info["username"]
 
     def role(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -760,7 +758,7 @@ async def get_role(service: AgaveService, request: web.Request) -> web.StreamRes
 
 
 async def update_role(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base, system_id = _user(request), api_base(request), request.match_info["system_id"]
+    username, base, system_id = user_of(request), api_base(request), request.match_info["system_id"]
     body = await json_body(request)
     if not isinstance(body, dict):
         raise AgaveError(400, "The role must be a JSON object with 'username' and 'role'")
@@ -794,7 +792,7 @@ async def update_role(service: AgaveService, request: web.Request) -> web.Stream
 
 
 async def delete_roles(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, system_id = _user(request), request.match_info["system_id"]
+    username, system_id = user_of(request), request.match_info["system_id"]
     who = request.match_info.get("username")
 
     def delete(conn: sqlite3.Connection) -> None:
@@ -850,7 +848,7 @@ def _credential_args(request: web.Request) -> tuple[str | None, str | None]:
 
 
 async def list_credentials(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base, system_id = _user(request), api_base(request), request.match_info["system_id"]
+    username, base, system_id = user_of(request), api_base(request), request.match_info["system_id"]
     internal, ctype = _credential_args(request)
 
     def listing(conn: sqlite3.Connection) -> list[dict[str, Any]] | dict[str, Any]:
@@ -876,7 +874,7 @@ async def list_credentials(service: AgaveService, request: web.Request) -> web.S
 
 
 async def update_credentials(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, base, system_id = _user(request), api_base(request), request.match_info["system_id"]
+    username, base, system_id = user_of(request), api_base(request), request.match_info["system_id"]
     internal, ctype = _credential_args(request)
     body = await json_body(request)
     credential = validate_credential(body)
@@ -909,7 +907,7 @@ async def update_credentials(service: AgaveService, request: web.Request) -> web
 
 
 async def delete_credentials(service: AgaveService, request: web.Request) -> web.StreamResponse:
-    username, system_id = _user(request), request.match_info["system_id"]
+    username, system_id = user_of(request), request.match_info["system_id"]
     internal, ctype = _credential_args(request)
 
     def delete(conn: sqlite3.Connection) -> None:

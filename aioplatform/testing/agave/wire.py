@@ -23,6 +23,8 @@ from ..regex import compile_pattern
 from ..regex import search as regex_search
 
 __all__ = [
+    "set_user",
+    "user_of",
     "VERSION",
     "AgaveError",
     "agave_uuid",
@@ -84,6 +86,21 @@ def agave_uuid(kind: str) -> str:
 _API_ROOT = re.compile(
     r"/(?:actors|apps|clients|files|jobs|meta|notifications|profiles|systems)/v2(?:/|$)|/token$"
 )
+
+
+# Who the gateway authenticated, on the request. aiohttp 3.14 warns on plain string
+# request keys and offers RequestKey; older versions have neither.
+_USER: Any = web.RequestKey("agave_user", str) if hasattr(web, "RequestKey") else "agave_user"
+
+
+def set_user(request: web.Request, username: str) -> None:
+    """Called by the gateway once it has authenticated the request's token."""
+    request[_USER] = username
+
+
+def user_of(request: web.Request) -> str:
+    """The username the gateway authenticated for this request."""
+    return str(request[_USER])
 
 
 def api_base(request: web.Request) -> str:
