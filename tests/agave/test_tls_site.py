@@ -154,7 +154,7 @@ async def test_agave_client_trusts_the_sites_ca_through_ssl_and_refuses_it_witho
             systems = await agave.systems.list().to_list()
             assert systems  # the seeded systems, over TLS
         async with AgaveClient(platform.agave_tls_url, **credentials) as untrusting:
-            with pytest.raises(TransportError, match="(?i)certificate"):
+            with pytest.raises(TransportError, match=r"(?i)certificate"):
                 await untrusting.systems.list().to_list()
     with pytest.raises(ValueError, match="ssl"):
         AgaveClient("https://127.0.0.2", token="t0ken-value", ssl="/nonexistent/ca.pem")
