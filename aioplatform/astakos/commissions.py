@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..core.batch import BatchResult, ProgressCallback, gather
-from ..core.errors import ItemCancelled, NotFound, PlatformError, ServerError, TransportError
+from ..core.batch import BatchResult, ProgressCallback, answer_lost, gather
+from ..core.errors import NotFound, PlatformError
 from ..core.paths import segment
 from ..core.serde import parse
 from .base import AstakosBase, check_ids
@@ -38,15 +38,6 @@ def _key(name: str, provisions: Iterable[Any]) -> _CommissionKey:
         holding = (p.holder, p.source or "", p.resource)
         merged[holding] = merged.get(holding, 0) + p.quantity
     return name, tuple(sorted((h, s, r, q) for (h, s, r), q in merged.items()))
-
-
-def _lost_answer(exc: BaseException) -> bool:
-    """A failure after which the server may have issued the commission: sent, no usable answer."""
-    if isinstance(exc, TransportError):
-        return exc.sent
-    if isinstance(exc, ServerError):
-        return exc.status != 503  # 503 is answered before the application runs
-    return isinstance(exc, ItemCancelled)
 
 
 def _check_concurrency(concurrency: Any) -> int:
@@ -163,7 +154,7 @@ class CommissionsMixin(AstakosBase):
         lookups = self._for_lookups()
         before = set(await lookups.get_pending_commissions())
         result = await gather(issue, items, concurrency=concurrency, on_progress=on_progress)
-        lost = [e for e in result.errors if _lost_answer(e.exception)]
+        lost = [e for e in result.errors if answer_lost(e.exception)]
         if not lost:
             return result
         outcomes = list(result.outcomes)

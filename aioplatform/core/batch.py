@@ -21,9 +21,9 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from . import defaults
-from .errors import BatchError, ItemCancelled, NotAttempted
+from .errors import BatchError, ItemCancelled, NotAttempted, ServerError, TransportError
 
-__all__ = ["gather", "BatchResult", "ItemError", "ProgressCallback", "summarize_item"]
+__all__ = ["gather", "BatchResult", "ItemError", "ProgressCallback", "answer_lost", "summarize_item"]
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
@@ -64,6 +64,17 @@ def summarize_item(item: Any, limit: int = NOTE_ITEM_LIMIT) -> str:
     except Exception:  # an item's own __repr__ failing must not hide the batch's errors
         text = f"<{type(item).__name__} object>"
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def answer_lost(exc: BaseException) -> bool:
+    """Whether the server may have acted on a request that failed with ``exc``: it was sent
+    but no usable answer came back (a dropped connection or timeout after sending, a 5xx
+    other than 503, an item cancelled in flight). What a batch's reconciliation looks up."""
+    if isinstance(exc, TransportError):
+        return exc.sent
+    if isinstance(exc, ServerError):
+        return exc.status != 503  # 503 is answered before the application runs
+    return isinstance(exc, ItemCancelled)
 
 
 @attrs.frozen

@@ -19,7 +19,8 @@ from collections.abc import AsyncIterable, Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, overload
 
-from ..core.batch import BatchResult, ProgressCallback, gather
+from ..core.batch import BatchResult, ProgressCallback, answer_lost, gather
+from ..core.errors import PlatformError
 from ..core.multipart import FileSource, multipart_file
 from ..core.paging import AsyncPager
 from ..core.retry import RetryPolicy
@@ -166,6 +167,7 @@ class GroupFiles:
         concurrency: int = 8,
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
+        reconcile: bool = False,
     ) -> BatchResult[FileHandle]:
         """Upload many files concurrently: exactly one outcome per item, in input order.
 
@@ -173,6 +175,15 @@ class GroupFiles:
         ``(source, name)`` pair whose source is what :meth:`upload_file` takes.
         An upload whose connection dropped after the server received it is not re-sent
         (it may have been stored): its outcome is the error, never a duplicate.
+
+        With ``reconcile=True`` such lost answers are looked up instead: the group's
+        files are listed before and after the batch, and each new file no outcome holds
+        is matched to a lost item with the same name and size (oldest file to first
+        item), becoming its outcome — so the group gains exactly one file per success.
+        The listings are GETs retried until their deadline. Still ambiguous: a name the
+        server rewrites (``secure_filename``) or a size not known in advance (a stream)
+        is not matched, and a file with the same name and size that someone else uploads
+        to the group during the batch can be taken for a lost one.
         """
         id_segment("group_id", group_id)  # refused before any upload
         if isinstance(files, (str, bytes, os.PathLike)):
@@ -187,6 +198,54 @@ class GroupFiles:
                 return await self.upload_file(group_id, item[0], item[1])
             return await self.upload_file(group_id, Path(item) if isinstance(item, str) else item)
 
-        return await gather(
-            upload, files, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
-        )
+        async def run() -> BatchResult[FileHandle]:
+            return await gather(
+                upload, files, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
+            )
+
+        if not reconcile:
+            return await run()
+        lookups = self._client._for_lookups().groups
+        before = {f.id for f in await lookups.list_files(group_id).to_list()}
+        result = await run()
+        lost = [e for e in result.errors if answer_lost(e.exception)]
+        if not lost:
+            return result
+        try:
+            after = await lookups.list_files(group_id).to_list()
+        except PlatformError as exc:
+            for e in lost:
+                e.exception.add_note(f"looking up the lost upload failed: {exc}")
+            return result
+        held = before | {v.id for v in result.values}
+        found: dict[tuple[str, int], list[FileHandle]] = {}
+        for f in after:  # in upload order: the oldest match is taken first
+            if f.id not in held:
+                found.setdefault((f.name, f.size), []).append(f)
+        outcomes, failed = list(result.outcomes), {e.index for e in result.errors}
+        for e in lost:
+            key = await asyncio.to_thread(_name_and_size, e.item)
+            if key is not None and found.get(key):
+                outcomes[e.index] = found[key].pop(0)
+                failed.discard(e.index)
+        return BatchResult(result.items, outcomes, failed)
+
+
+def _name_and_size(item: Any) -> tuple[str, int] | None:
+    """The name and size an upload item is stored under, when known before sending."""
+    source, name = item if isinstance(item, tuple) and len(item) == 2 else (item, None)
+    if isinstance(source, str):
+        source = Path(source)
+    if isinstance(source, (bytes, bytearray)):
+        size = len(source)
+    elif isinstance(source, memoryview):
+        size = source.nbytes
+    elif isinstance(source, os.PathLike):
+        try:
+            size = os.stat(source).st_size
+        except OSError:
+            return None
+        name = name if name is not None else Path(source).name
+    else:
+        return None  # a file object or a stream: its size is not known in advance
+    return (name, size) if isinstance(name, str) else None

@@ -22,8 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from ..core import defaults
-from ..core.batch import BatchResult, ProgressCallback, gather
-from ..core.errors import ItemCancelled, ServerError, TransportError
+from ..core.batch import BatchResult, ProgressCallback, answer_lost, gather
 from ..core.paths import segment
 from ..core.session import Response
 from .errors import WaitTimeout
@@ -44,15 +43,6 @@ _SPEC_KEYS = frozenset({"task_type_id", "task_queue_id", "arguments", "name"})
 # Seconds subtracted from the estimated server time of a lost clone's request when
 # looking it up (the server's Date header has a resolution of one second).
 _CLOCK_SLACK = 1.0
-
-
-def _lost_answer(exc: BaseException) -> bool:
-    """A failure after which the server may have acted: sent, but no usable answer came back."""
-    if isinstance(exc, TransportError):
-        return exc.sent
-    if isinstance(exc, ServerError):
-        return exc.status != 503  # 503 is answered before the application runs
-    return isinstance(exc, ItemCancelled)
 
 
 def _server_skew(response: Response) -> float:
@@ -158,7 +148,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         try:
             return await self._post_clone(uuid)
         except Exception as exc:
-            if not reconcile or not _lost_answer(exc):
+            if not reconcile or not answer_lost(exc):
                 raise
             found = await self._find_lost_clone(uuid, sent_at, exc, claimed={uuid}, mark=mark)
             if found is None:
@@ -296,7 +286,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         claimed = set(ids) | {v.uuid for v in result.values}
         for index in sorted(failed):
             error = outcomes[index]
-            if index in sent_at and isinstance(error, BaseException) and _lost_answer(error):
+            if index in sent_at and isinstance(error, BaseException) and answer_lost(error):
                 found = await self._find_lost_clone(ids[index], sent_at[index], error, claimed, mark)
                 if found is not None:
                     outcomes[index] = found

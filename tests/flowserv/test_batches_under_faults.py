@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -109,3 +110,49 @@ async def test_a_one_shot_stream_is_never_re_sent(local_platform: LocalPlatform)
         assert caught.value.status == 503
         assert local_platform.stats.count("POST", "/flowserv/api/v1/uploads/*") == 1
         assert await client.groups.list_files(group.id).to_list() == []
+
+
+async def test_reconciled_upload_many_reports_every_stored_file_and_bytes_match(tmp_path: Path) -> None:
+    # drop_after: stored, answer lost -> found by name and size; drop_before: never stored -> failure.
+    rules = [
+        FaultRule(match=UPLOADS, rate_503=0.1, drop_before=0.05, drop_after=0.2, retry_after=0.01),
+        FaultRule(match="GET /flowserv/api/v1/uploads/*/files", rate_503=0.5, retry_after=0),
+    ]
+    sources: list[tuple[bytes, str] | Path] = []
+    for i in range(80):
+        content = f"row {i}\n".encode() * (i + 1)
+        if i % 3 == 0:
+            path = tmp_path / f"p{i:02d}.csv"
+            path.write_bytes(content)
+            sources.append(path)
+        else:  # the same name for several items: told apart by size
+            sources.append((content, f"same-{i % 4}.txt"))
+    async with LocalPlatform(seed=4) as platform:
+        client = await logged_in_client(platform, retry=FAST_RETRY.replace(max_attempts=3))
+        async with client:
+            group = await client.groups.create(platform.flowserv.workflow_id, unique("reconcile"))
+            for rule in rules:
+                platform.faults.add(rule)
+            result = await client.groups.upload_many(group.id, sources, concurrency=8, reconcile=True)
+            assert client.session.pool_status()["in_use"] == 0
+
+        assert platform.faults.count("drop_after", UPLOADS) > 5
+        assert platform.faults.count("drop_before", UPLOADS) > 0
+        assert platform.faults.count("503", "GET *") > 0
+
+        def stored(conn: sqlite3.Connection) -> dict[str, tuple[str, int]]:
+            rows = conn.execute("SELECT id, name, size FROM flowserv_files WHERE group_id = ?", (group.id,))
+            return {fid: (name, size) for fid, name, size in rows}
+
+        files = platform.store.run_sync(stored)
+        handles = result.values
+        assert len({h.id for h in handles}) == len(handles)
+        assert set(files) == {h.id for h in handles}  # every stored file is some item's outcome
+        for index, outcome in enumerate(result.outcomes):
+            if isinstance(outcome, BaseException):
+                assert isinstance(outcome, TransportError), outcome
+                continue
+            source = sources[index]
+            content = source.read_bytes() if isinstance(source, Path) else source[0]
+            assert (platform.flowserv.files_dir / outcome.id).read_bytes() == content, index
+        assert len(result.errors) == platform.faults.count("drop_before", UPLOADS)
