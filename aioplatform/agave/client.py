@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from .clients import Clients
     from .files import Files
     from .jobs import Jobs
+    from .meta import Meta
     from .systems import Systems
     from .tokens import Tokens
 
@@ -94,6 +95,7 @@ class AgaveClient(BaseClient):
     apps: Apps
     files: Files
     jobs: Jobs
+    meta: Meta
     systems: Systems
     tokens: Tokens
 

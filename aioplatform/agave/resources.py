@@ -28,3 +28,6 @@ def attach(client: AgaveClient) -> None:
 
     client.clients = Clients(client)
     client.tokens = Tokens(client)
+    from .meta import Meta
+
+    client.meta = Meta(client)

@@ -14,6 +14,7 @@ from .jobs import (
     JobStatus,
     JobSummary,
 )
+from .meta import Metadata, MetadataSchema, MetaPermission
 from .systems import (
     BatchQueue,
     LoginConfig,
@@ -45,3 +46,4 @@ __all__ += [
     "BatchQueue", "LoginConfig", "StorageConfig", "System", "SystemCredential", "SystemRole", "SystemSummary",
 ]  # fmt: skip
 __all__ += ["Client", "ClientSubscription"]
+__all__ += ["Metadata", "MetadataSchema", "MetaPermission"]
