@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 Installer = Callable[["AgaveService"], Awaitable[None]]
 
-from . import apps, clients, files, jobs, systems  # noqa: E402
+from . import apps, clients, files, jobs, meta, systems  # noqa: E402
 
 # Systems first: apps seed and check against them.
 INSTALLERS: list[Installer] = [systems.install, apps.install, files.install, jobs.install, clients.install]
+INSTALLERS.append(meta.install)
