@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from .files import Files
     from .jobs import Jobs
     from .meta import Meta
+    from .notifications import Notifications
+    from .profiles import Profiles
     from .systems import Systems
     from .tokens import Tokens
 
@@ -98,6 +100,8 @@ class AgaveClient(BaseClient):
     meta: Meta
     systems: Systems
     tokens: Tokens
+    notifications: Notifications
+    profiles: Profiles
 
     def __init__(
         self,

@@ -31,3 +31,8 @@ def attach(client: AgaveClient) -> None:
     from .meta import Meta
 
     client.meta = Meta(client)
+    from .notifications import Notifications
+    from .profiles import Profiles
+
+    client.notifications = Notifications(client)
+    client.profiles = Profiles(client)

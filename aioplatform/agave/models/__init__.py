@@ -15,6 +15,8 @@ from .jobs import (
     JobSummary,
 )
 from .meta import Metadata, MetadataSchema, MetaPermission
+from .notifications import Notification, NotificationAttempt, NotificationPolicy
+from .profiles import Profile
 from .systems import (
     BatchQueue,
     LoginConfig,
@@ -47,3 +49,4 @@ __all__ += [
 ]  # fmt: skip
 __all__ += ["Client", "ClientSubscription"]
 __all__ += ["Metadata", "MetadataSchema", "MetaPermission"]
+__all__ += ["Notification", "NotificationAttempt", "NotificationPolicy", "Profile"]

@@ -24,7 +24,10 @@ its archive system through the files module (:func:`.files.put_file`): ``<name>.
 running job → KILLED (its remote process is killed); a finished job is left unchanged
 (200). ``resubmit``: 202 and a NEW job copying the original request. ``DELETE`` hides.
 Rights: the owner has all; ``/pems`` grants READ (see, poll, outputs) and WRITE (stop,
-resubmit, delete, grant). Submitted ``notifications`` are stored and shown, not fired.
+resubmit, delete, grant). Submitted ``notifications`` are stored and shown; the
+notifications module fires them (and subscriptions): every status a job enters is one
+event, handed to the callbacks registered with :func:`on_transitions` once its
+transaction is done; :func:`advance_due` moves due jobs on without a request.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import random
 import re
 import sqlite3
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
@@ -64,10 +68,12 @@ from .wire import (
 if TYPE_CHECKING:
     from .service import AgaveService
 
-__all__ = ["install"]
+__all__ = ["JobEvent", "advance_due", "install", "job_json", "on_transitions"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# One status a job entered: {"id": job id, "status": the status, "at": epoch seconds}.
+JobEvent = dict[str, Any]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agave_jobs_jobs (
@@ -272,6 +278,9 @@ class JobsResource:
         self._rng = random.Random(service.platform.seed)  # simulated outcomes only
         self._next_due = 0.0  # the earliest next_at known; touched on the store thread only
         self._writing: dict[str, asyncio.Task[None]] = {}  # job id -> its outputs being written
+        # Status events of the running transaction (store thread only), and who hears them.
+        self._events: list[JobEvent] = []
+        self.listeners: list[Callable[[list[JobEvent]], None]] = []
 
     # -- rendering --------------------------------------------------------------------------
 
@@ -368,6 +377,7 @@ class JobsResource:
                 index += 1
                 status = path[index]
                 history.append((row["id"], status, at, row["owner"], _DESCRIPTIONS[status]))
+                self._events.append({"id": row["id"], "status": status, "at": at})
                 moved_at = at
                 if status == "QUEUED":
                     submit = at
@@ -412,14 +422,25 @@ class JobsResource:
         kept even when ``fn`` refuses the request); outputs of jobs that just finished are
         written before the answer."""
 
-        def work(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], T | None, AgaveError | None]:
+        def work(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[dict[str, Any]], T | None, AgaveError | None, list[JobEvent]]:
+            self._events = []  # a transaction that failed before left its events behind
             due = self._advance(conn)
             try:
-                return due, fn(conn), None
+                result, error = fn(conn), None
             except AgaveError as exc:
-                return due, None, exc
+                result, error = None, exc
+            events, self._events = self._events, []
+            return due, result, error, events
 
-        due, result, error = await self.service.store.run(work)
+        due, result, error, events = await self.service.store.run(work)
+        if events:
+            for listener in self.listeners:
+                try:
+                    listener(events)
+                except Exception:  # a listener's bug must not fail the request that moved the jobs
+                    log.exception("a job event listener failed")
         if due:
             for job in due:
                 self._writing[job["id"]] = asyncio.ensure_future(self._write_outputs(job))
@@ -638,6 +659,7 @@ class JobsResource:
             " VALUES (?, 'PENDING', ?, ?, ?)",
             (job_id, now, username, _DESCRIPTIONS["PENDING"]),
         )
+        self._events.append({"id": job_id, "status": "PENDING", "at": now})
         self._next_due = min(self._next_due, now + step)
         row: sqlite3.Row = conn.execute("SELECT * FROM agave_jobs_jobs WHERE id = ?", (job_id,)).fetchone()
         return row
@@ -730,6 +752,7 @@ class JobsResource:
             " VALUES (?, ?, ?, ?, ?)",
             (job_id, status, now, user, message),
         )
+        self._events.append({"id": job_id, "status": status, "at": now})
         stopped: sqlite3.Row = conn.execute(
             "SELECT * FROM agave_jobs_jobs WHERE id = ?", (job_id,)
         ).fetchone()
@@ -932,9 +955,29 @@ class JobsResource:
             await asyncio.gather(*self._writing.values(), return_exceptions=True)
 
 
+_RESOURCES: weakref.WeakKeyDictionary[AgaveService, JobsResource] = weakref.WeakKeyDictionary()
+
+
+def on_transitions(service: AgaveService, listener: Callable[[list[JobEvent]], None]) -> None:
+    """Call ``listener(events)`` on the event loop after every jobs transaction that
+    moved a job (submit, each lifecycle step, stop), in the order they happened."""
+    _RESOURCES[service].listeners.append(listener)
+
+
+def job_json(service: AgaveService, row: sqlite3.Row, base: str) -> dict[str, Any]:
+    """The full job JSON of a ``agave_jobs_jobs`` row, as ``GET /jobs/v2/{id}`` answers it."""
+    return _RESOURCES[service]._job(row, base)
+
+
+async def advance_due(service: AgaveService) -> None:
+    """Move the due jobs on (and fire their events) without a jobs request."""
+    await _RESOURCES[service]._run(lambda conn: None)
+
+
 async def install(service: AgaveService) -> None:
     await service.store.executescript(SCHEMA)
     jobs = JobsResource(service)
+    _RESOURCES[service] = jobs
     service.on_close(jobs.close)
     route = service.route
     route("GET", "/jobs/v2/", jobs.listing)

@@ -19,3 +19,7 @@ from . import apps, clients, files, jobs, meta, systems  # noqa: E402
 # Systems first: apps seed and check against them.
 INSTALLERS: list[Installer] = [systems.install, apps.install, files.install, jobs.install, clients.install]
 INSTALLERS.append(meta.install)
+
+from . import notifications  # noqa: E402
+
+INSTALLERS.append(notifications.install)  # after jobs: it hears the jobs' status events

@@ -94,6 +94,14 @@ class AgaveService(EmbeddedService):
         # the share of jobs that end FAILED (drawn at submission from the platform's seed).
         self.job_step_seconds: float = 0.05
         self.job_failure_rate: float = 0.0
+        # Notifications (notifications.py): webhooks go to loopback hosts only unless remote
+        # delivery is allowed (an SSRF guard: this server runs on users' machines); each
+        # delivery has a timeout, at most `notification_concurrency` are in flight, and a
+        # failed one is retried at most `notification_max_retries` times whatever its policy.
+        self.notifications_allow_remote: bool = False
+        self.notification_timeout: float = 5.0
+        self.notification_concurrency: int = 8
+        self.notification_max_retries: int = 5
         self.access_token = ""
         self.refresh_token = ""
         # Resource modules add their routes here: (method, path under the root, handler).
