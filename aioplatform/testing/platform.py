@@ -32,6 +32,7 @@ from typing import Any
 
 import attrs
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from .faults import FaultInjector, FaultRule
 from .services import EmbeddedService
@@ -96,6 +97,29 @@ def _check_credentials(credentials: Mapping[str, str] | None) -> dict[str, str]:
             # The value itself is never shown: it is a secret.
             raise TypeError(f"credentials[{name!r}] must be a non-empty str")
     return dict(credentials)
+
+
+@web.middleware
+async def _unreadable_bodies(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A body the transport cannot decode (a ``Content-Encoding: gzip`` that is not gzip) is a 400.
+
+    aiohttp raises it from whichever read the handler makes; answered here once for every
+    service, as aiohttp answers the other malformed messages (a plain-text 400), never a 500.
+    """
+    try:
+        return await handler(request)
+    except RequestPayloadError as exc:
+        response = web.Response(status=400, text=f"Bad request body: {exc}")
+        response.force_close()
+        await response.prepare(request)
+        await response.write_eof()
+        # The rest of the body cannot be read either: hang up rather than leave the client
+        # blocked sending a body nobody reads.
+        if request.transport is not None:
+            request.transport.close()
+        return response
 
 
 class LocalPlatform:
@@ -281,7 +305,7 @@ class LocalPlatform:
         await self.store.open()
 
         app = web.Application(
-            middlewares=[self._count_requests, self.faults.middleware()],
+            middlewares=[self._count_requests, self.faults.middleware(), _unreadable_bodies],
             client_max_size=64 * 1024**2,
         )
         # The port must be known before services build absolute URLs (DRF `next` links).
