@@ -23,3 +23,7 @@ INSTALLERS.append(meta.install)
 from . import notifications  # noqa: E402
 
 INSTALLERS.append(notifications.install)  # after jobs: it hears the jobs' status events
+
+from . import profiles  # noqa: E402
+
+INSTALLERS.append(profiles.install)
