@@ -1,3 +1,3 @@
-"""The real rob-flask server for the interop tests (see robflask.py)."""
+"""The real rob-flask and saltant servers for the interop tests (see robflask.py, saltant_server.py)."""
 
-from .fixtures import robflask, robflask_short_ttl  # noqa: F401
+from .fixtures import robflask, robflask_short_ttl, saltant_server  # noqa: F401

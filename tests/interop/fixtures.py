@@ -1,4 +1,4 @@
-"""Session fixtures for the real rob-flask server (imported by the conftests that need them)."""
+"""Session fixtures for the real rob-flask and saltant servers (imported by the conftests that need them)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from .robflask import RobFlask, RobFlaskUnavailable, ensure_venv, robflask_or_skip, start_server, unavailable
+from .saltant_server import SaltantServer, saltant_or_skip
 
-__all__ = ["robflask", "robflask_short_ttl"]
+__all__ = ["robflask", "robflask_short_ttl", "saltant_server"]
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +31,10 @@ def robflask_short_ttl(robflask: RobFlask, tmp_path_factory: pytest.TempPathFact
         raise
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def saltant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaltantServer]:
+    """One real saltant server for the session (its own PostgreSQL cluster; users admin and alice)."""
+    with saltant_or_skip(Path(tmp_path_factory.mktemp("saltant")) / "server.log") as server:
+        yield server

@@ -104,6 +104,7 @@ class Form:
         allow_blank: bool = True,
         allow_null: bool = False,
         regex: str | None = None,
+        regex_message: str = "Enter a valid value.",
     ) -> None:
         value = self._get(name)
         if self._absent(name, value, required=required, default=default):
@@ -128,7 +129,7 @@ class Form:
             self._fail(name, f"Ensure this field has no more than {max_length} characters.")
             return
         if regex is not None and not re.search(regex, value):
-            self._fail(name, "Enter a valid value.")
+            self._fail(name, regex_message)
             return
         self.values[name] = value
 

@@ -994,7 +994,8 @@ class SaltantService(EmbeddedService):
         if id is not None:
             await self._check_owner(table, id, user)
         form = await read_form(request, partial=partial)
-        form.char("name", required=True, allow_blank=False, max_length=50, regex=r"^[\w@+-]+$")
+        form.char("name", required=True, allow_blank=False, max_length=50, regex=r"^[\w@+-]+$",
+                  regex_message=" @/+/-/_ only")  # saltant's sane_name_validator, message verbatim
         form.char("description", default="")
         form.boolean("private", default=False)
         for b in _QUEUE_BOOLS[1:]:
