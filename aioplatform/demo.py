@@ -3,12 +3,14 @@
 Through the public API only: set up a saltant queue and task type, submit N task
 instances with ``create_many``, ``clone_many`` them (reconciling the clones whose
 answers were lost), ``terminate_many`` half of the
-clones, ``wait_many`` for the rest, issue N Astakos commissions with ``issue_many`` and
-settle them with a chunked concurrent ``resolve_commissions`` (reconciling the
-commissions whose answers were lost to dropped connections), then page through the
+clones, ``wait_many`` for the rest, issue N Astakos commissions with ``issue_many``
+(reconciling the commissions whose answers were lost to dropped connections) and
+settle them with a chunked concurrent ``resolve_commissions``, then page through the
 results with ``async for``. Faults are injected on purpose so the retry machinery is
-visibly at work. At the end the platform's own store is checked: nothing lost, nothing
-duplicated — the demo exits 1 if that does not hold.
+visibly at work; the reads the demo cannot do without (setup, waits, listings, checks)
+retry until their deadline. At the end the platform's own store is checked: nothing
+lost, nothing duplicated — the demo exits 1 if that does not hold, and 2 (no verdict)
+if a call outside the batches fails past its retries.
 
 Needs the ``cli`` extra (rich).
 """
