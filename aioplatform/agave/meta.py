@@ -37,9 +37,6 @@ __all__ = ["Meta"]
 DATA = "meta/v2/data"
 SCHEMAS = "meta/v2/schemas"
 PAGE_SIZE = 100  # the Java services' fallback maximum (agave.md §8)
-# Seconds taken off a lost create's estimated server time when looking it up (the
-# server's Date header, from which its clock is estimated, has a resolution of one second).
-_CLOCK_SLACK = 1.0
 _PERMISSIONS = frozenset({"READ", "WRITE", "READ_WRITE", "ALL", "NONE"})
 _ORDERS = frozenset({"ASC", "DESC"})
 
@@ -128,9 +125,7 @@ def _query(q: Any) -> str:
     raise TypeError(f"q must be a mapping or a JSON string, got {type(q).__name__}")
 
 
-def _listing_params(
-    q: Any, order_by: Any, order: Any, privileged: Any = True
-) -> dict[str, str]:
+def _listing_params(q: Any, order_by: Any, order: Any, privileged: Any = True) -> dict[str, str]:
     params: dict[str, str] = {}
     if q is not None:
         params["q"] = _query(q)
@@ -314,12 +309,14 @@ class Meta:
         each one whose answer was lost (sent, then the connection dropped or timed out, or
         a 5xx other than 503) is looked up with a ``q`` search on its ``name``: a record
         with the same ``value``, ``associationIds`` and ``schemaId``, created since it was
-        sent (server time, less a second) and held by no other outcome of the batch,
+        sent (in server time, estimated from its ``Date`` header) and after the newest record
+        before the batch, and held by no other outcome of the batch,
         becomes its outcome (oldest first); otherwise the error stays. So the server
         holds one record per Metadata outcome and none for an error. Nothing is added to
         your records to find them: two identical records created in the same second by
         another client could be taken for each other, so give records distinct names or
-        values when that matters. Costs one search per lost answer.
+        values when that matters. Costs one listing before the batch and one search per
+        lost answer.
         """
         if isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Iterable):
             raise TypeError(f"records must be an iterable of metadata records, got {type(records).__name__}")
@@ -331,7 +328,7 @@ class Meta:
                 self.add_metadata, bodies, concurrency=concurrency, fail_fast=fail_fast,
                 on_progress=on_progress,
             )  # fmt: skip
-        skew = await self._clock_skew()
+        skew, newest = await self._mark()
         sent_at: dict[int, float] = {}
 
         async def create(item: tuple[int, dict[str, Any]]) -> Metadata:
@@ -345,11 +342,15 @@ class Meta:
         outcomes = list(result.outcomes)
         failed = {e.index for e in result.errors}
         claimed = {record.uuid for record in result.values}
+        floor = 0.0
+        if newest is not None:
+            claimed.add(newest.uuid)
+            floor = newest.created.timestamp() if newest.created is not None else 0.0
         for index in sorted(failed):
             error = outcomes[index]
             if index not in sent_at or not isinstance(error, BaseException) or not answer_lost(error):
                 continue
-            since = sent_at[index] + skew - _CLOCK_SLACK
+            since = max(sent_at[index] + skew, floor)
             found = await self._find_lost(bodies[index], since, claimed, error)
             if found is not None:
                 claimed.add(found.uuid)
@@ -357,14 +358,27 @@ class Meta:
                 failed.discard(index)
         return BatchResult(bodies, outcomes, failed)
 
-    async def _clock_skew(self) -> float:
-        """The server's clock minus ours, from the ``Date`` header of a one-record listing."""
+    async def _mark(self) -> tuple[float, Metadata | None]:
+        """Where a reconciled batch starts: the server's clock minus ours, and the newest
+        record before the batch (no lost create can be it or older).
+
+        The skew is read from the ``Date`` header, which is truncated to the second and
+        read after the answer arrived: it errs low, never high, so ``sent + skew`` is never
+        later than the server's time of sending. Without the header (or on an error) the
+        lookups fall back on our clock less a second, and on no floor."""
+        params = {"limit": "1", "offset": "0", "orderBy": "created", "order": "DESC"}
         try:
-            response = await self._client._request("GET", DATA, params={"limit": "1", "offset": "0"})
-            server = email.utils.parsedate_to_datetime(response.headers["Date"])
-        except Exception:  # the lookups then trust our clock (still less the slack)
-            return 0.0
-        return server.timestamp() - time.time()
+            response = await self._client._request("GET", DATA, params=params)
+            skew = email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp() - time.time()
+        except Exception:
+            return -1.0, None
+        try:
+            body = response.json()
+            rows = body.get("result") if isinstance(body, dict) else body
+            newest = structure(rows[0], Metadata) if isinstance(rows, list) and rows else None
+        except (ValueError, TypeError, KeyError, AttributeError):
+            newest = None
+        return skew, newest
 
     async def _find_lost(
         self, body: Mapping[str, Any], since: float, claimed: set[str], error: BaseException
