@@ -530,6 +530,8 @@ def _agave_app() -> Any:
     files = typer.Typer(help="Upload and download many files, streamed.", no_args_is_help=True)
     sub.add_typer(jobs, name="jobs")
     sub.add_typer(files, name="files")
+    meta = typer.Typer(help="Create many metadata records.", no_args_is_help=True)
+    sub.add_typer(meta, name="meta")
 
     BaseUrl = Annotated[
         str | None,
@@ -660,6 +662,36 @@ def _agave_app() -> Any:
             include=include or None, exclude=exclude or None, concurrency=concurrency,
         )  # fmt: skip
 
+    @meta.command("create-many")
+    def meta_create_many(
+        file: Annotated[
+            Path, typer.Argument(help="Records {name, value, ...}, one JSON object per line ('-' = stdin).")
+        ],
+        base_url: BaseUrl = None,
+        token: Token = None,
+        concurrency: Concurrency = 32,
+        as_json: Json = False,
+        reconcile: Annotated[
+            bool,
+            typer.Option(
+                "--reconcile",
+                help="Look up records whose create answer was lost (by name, value, associationIds and "
+                "time) instead of reporting them failed.",
+            ),
+        ] = False,
+    ) -> None:
+        """Create metadata records; one outcome per line (input = line number), exit 1 if any failed."""
+        records = _read_job_requests(file)
+        for number, record in enumerate(records, 1):
+            if not isinstance(record.get("name"), str) or not record["name"] or record.get("value") is None:
+                raise typer.BadParameter(
+                    f"record {number} needs a 'name' and a non-null 'value'", param_hint="FILE"
+                )
+        run(
+            "create", base_url, token, as_json,
+            requests=records, concurrency=concurrency, reconcile=reconcile,
+        )  # fmt: skip
+
     return sub
 
 
@@ -698,6 +730,17 @@ async def _agave_batch(action: str, client: Any, as_json: bool, args: dict[str, 
                         if action == "wait" and record["ok"] and record["status"] != "FINISHED":
                             record.update(ok=False, error="Unsuccessful", message=f"ended {record['status']}")
                         records.append(record)
+                elif action == "create":
+                    result = await client.meta.create_many(
+                        args["requests"], concurrency=args["concurrency"], reconcile=args["reconcile"],
+                        on_progress=reporter.advance,
+                    )  # fmt: skip
+                    for number, outcome in enumerate(result.outcomes, 1):
+                        made = None if isinstance(outcome, BaseException) else outcome
+                        records.append(_agave_record(
+                            number, outcome, uuid=getattr(made, "uuid", None),
+                            name=getattr(made, "name", None),
+                        ))  # fmt: skip
                 elif action == "upload":
                     result = await client.files.upload_many(
                         args["system_id"], args["remote_dir"], args["paths"],
