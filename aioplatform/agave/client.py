@@ -37,6 +37,7 @@ from .errors import AuthenticationError
 from .models.common import AgaveModel, structure
 
 if TYPE_CHECKING:
+    from .actors import Actors
     from .apps import Apps
     from .clients import Clients
     from .files import Files
@@ -93,6 +94,7 @@ class AgaveClient(BaseClient):
     ``ssl.SSLContext``, or ``False`` for no verification (tests only).
     """
 
+    actors: Actors
     clients: Clients
     apps: Apps
     files: Files

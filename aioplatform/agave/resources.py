@@ -36,3 +36,6 @@ def attach(client: AgaveClient) -> None:
 
     client.notifications = Notifications(client)
     client.profiles = Profiles(client)
+    from .actors import Actors
+
+    client.actors = Actors(client)

@@ -1,5 +1,19 @@
 """Agave's models: attrs classes, one module per resource, all re-exported here."""
 
+from .actors import (
+    Actor,
+    ActorMessages,
+    ActorPermissions,
+    ActorState,
+    Alias,
+    Execution,
+    ExecutionLogs,
+    ExecutionsSummary,
+    ExecutionSummaryItem,
+    MessageReceipt,
+    Nonce,
+    Worker,
+)
 from .apps import App, AppArgument, AppPermission, AppSummary
 from .clients import Client, ClientSubscription
 from .common import AgaveModel, converter, parse_agave_datetime, structure
@@ -49,4 +63,8 @@ __all__ += [
 ]  # fmt: skip
 __all__ += ["Client", "ClientSubscription"]
 __all__ += ["Metadata", "MetadataSchema", "MetaPermission"]
+__all__ += [
+    "Actor", "ActorMessages", "ActorPermissions", "ActorState", "Alias", "Execution", "ExecutionLogs",
+    "ExecutionsSummary", "ExecutionSummaryItem", "MessageReceipt", "Nonce", "Worker",
+]  # fmt: skip
 __all__ += ["Notification", "NotificationAttempt", "NotificationPolicy", "Profile"]

@@ -27,3 +27,7 @@ INSTALLERS.append(notifications.install)  # after jobs: it hears the jobs' statu
 from . import profiles  # noqa: E402
 
 INSTALLERS.append(profiles.install)
+
+from . import actors  # noqa: E402
+
+INSTALLERS.append(actors.install)

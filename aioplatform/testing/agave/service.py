@@ -102,6 +102,12 @@ class AgaveService(EmbeddedService):
         self.notification_timeout: float = 5.0
         self.notification_concurrency: int = 8
         self.notification_max_retries: int = 5
+        # Actors (actors.py): seconds an actor takes to become READY and the scale of an
+        # execution's queueing and running times (drawn per execution: no FIFO order).
+        self.actor_step_seconds: float = 0.05
+        # Credentials a resource accepts in the query instead of a bearer token (the actors
+        # module's "x-nonce"): name -> check(request, value) returning the user, or raising.
+        self.query_auth: dict[str, Callable[[web.Request, str], Awaitable[str]]] = {}
         self.access_token = ""
         self.refresh_token = ""
         # Resource modules add their routes here: (method, path under the root, handler).
@@ -228,17 +234,29 @@ class AgaveService(EmbeddedService):
             if path.startswith(self.prefix + "/"):
                 path = path[len(self.prefix) :]
             api = "/" + "/".join(path.strip("/").split("/")[:2])
-            if not token or scheme.lower() != "bearer":
+            by_query = next((name for name in self.query_auth if name in request.query), None)
+            user: str | None
+            if by_query is not None and (not token or scheme.lower() != "bearer"):
+                # A credential in the query instead of a token (Abaco's ?x-nonce=): the
+                # resource that issued it checks it and names the user it acts for.
+                try:
+                    user = await self.query_auth[by_query](request, request.query[by_query])
+                except AgaveError as exc:
+                    return web.json_response(
+                        envelope_body(None, status="error", message=exc.message), status=exc.status
+                    )
+            elif not token or scheme.lower() != "bearer":
                 return _fault(
                     900902, "Missing Credentials", f"Required OAuth credentials not provided for API {api}"
                 )
-            user = await self.store.run(lambda conn: self._user_for(conn, token.strip()))
-            if user is None:
-                return _fault(
-                    900901,
-                    "Invalid Credentials",
-                    f"Access failure for API: {api}, version: v2 with key: {token.strip()[:4]}...",
-                )
+            else:
+                user = await self.store.run(lambda conn: self._user_for(conn, token.strip()))
+                if user is None:
+                    return _fault(
+                        900901,
+                        "Invalid Credentials",
+                        f"Access failure for API: {api}, version: v2 with key: {token.strip()[:4]}...",
+                    )
             set_user(request, user)
         try:
             return await handler(request)
