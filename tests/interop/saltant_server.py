@@ -155,7 +155,9 @@ def _run(cmd: list[str], *, timeout: float = 900, **kwargs: object) -> subproces
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)  # type: ignore[call-overload]
     if proc.returncode != 0:
         shown = " ".join(cmd[:5])
-        raise SaltantUnavailable(f"{shown} ... failed ({proc.returncode}): {(proc.stderr or proc.stdout)[-2000:]}")
+        raise SaltantUnavailable(
+            f"{shown} ... failed ({proc.returncode}): {(proc.stderr or proc.stdout)[-2000:]}"
+        )
     return proc  # type: ignore[no-any-return]
 
 
@@ -173,11 +175,13 @@ def ensure_build(tarball: Path) -> Path:
         work = Path(tempfile.mkdtemp(prefix=target.name + ".building-", dir=target.parent))
         try:
             with tarfile.open(tarball) as archive:
-                archive.extractall(work / "unpacked")  # noqa: S202 -- our own pinned source
+                archive.extractall(work / "unpacked")  # our own pinned source
             (top,) = (work / "unpacked").iterdir()
             top.rename(work / "src")
             (work / "src" / ".env").write_text(_DOTENV)
-            pins = (work / "src" / "requirements" / "requirements-server-python3.txt").read_text().splitlines()
+            pins = (
+                (work / "src" / "requirements" / "requirements-server-python3.txt").read_text().splitlines()
+            )
             kept = [p for p in pins if p.strip() and p.split("==")[0].strip() not in SKIPPED_REQUIREMENTS]
             (work / "requirements.txt").write_text("\n".join(kept) + "\n")
             _run([str(python), "-m", "venv", str(work / "venv")])
@@ -298,10 +302,14 @@ class SaltantServer:
                 stdin=subprocess.DEVNULL,
             )  # fmt: skip
         deadline = time.monotonic() + 60
-        request = urllib.request.Request(self.url + "users/", headers={"Authorization": f"Token {self.admin_token}"})
+        request = urllib.request.Request(
+            self.url + "users/", headers={"Authorization": f"Token {self.admin_token}"}
+        )
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise SaltantUnavailable(f"runserver exited ({self.proc.returncode}): {self.log.read_text()[-2000:]}")
+                raise SaltantUnavailable(
+                    f"runserver exited ({self.proc.returncode}): {self.log.read_text()[-2000:]}"
+                )
             with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=5) as response:
                 if response.status == 200:
                     return

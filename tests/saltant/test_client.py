@@ -33,7 +33,9 @@ async def test_a_rejected_token_is_an_unauthorized_error_saying_so(backend: Back
     assert secret not in str(exc) and secret not in repr(exc) and secret not in repr(client)
 
 
-async def test_a_permission_denial_stays_forbidden(backend: Backend, client: SaltantClient, ready: Setup) -> None:
+async def test_a_permission_denial_stays_forbidden(
+    backend: Backend, client: SaltantClient, ready: Setup
+) -> None:
     token = await backend.add_user(unique("mallory"))
     async with backend.client(token) as mallory:
         assert (await mallory.task_queues.get(id=ready.queue.id)).name == ready.queue.name  # reads are open

@@ -85,7 +85,8 @@ async def test_task_queue_filters_on_booleans_and_owner(backend: Backend, client
     mine = {"name__startswith": prefix}
     assert [q.name async for q in client.task_queues.list({**mine, "active": False})] == [prefix + "-off"]
     assert [
-        q.name async for q in client.task_queues.list({**mine, "active": True, "user__username": backend.admin})
+        q.name
+        async for q in client.task_queues.list({**mine, "active": True, "user__username": backend.admin})
     ] == [prefix + "-on"]
     assert [q.name async for q in client.task_queues.list({"user__username__startswith": "nob"})] == []
 
