@@ -693,11 +693,11 @@ class MetaResource:
         limit, offset = page_args(request)
         only = request.match_info.get("username")
 
-        def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        def read(conn: sqlite3.Connection) -> list[dict[str, Any]] | dict[str, Any]:
             row = self._visible(conn, kind, uuid, user)
-            if only is not None:
+            if only is not None:  # one Permission object, as agavepy's spec declares
                 r, w = self._rights(conn, kind, row, only)
-                return [self._pem(base, kind, uuid, only, r, w)]
+                return self._pem(base, kind, uuid, only, r, w)
             pems = [self._pem(base, kind, uuid, row["owner"], True, True)]
             for p in conn.execute(
                 "SELECT username, read, write FROM agave_meta_pems WHERE kind = ? AND uuid = ?"
