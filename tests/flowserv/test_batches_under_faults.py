@@ -115,7 +115,7 @@ async def test_a_one_shot_stream_is_never_re_sent(local_platform: LocalPlatform)
 async def test_reconciled_upload_many_reports_every_stored_file_and_bytes_match(tmp_path: Path) -> None:
     # drop_after: stored, answer lost -> found by name and size; drop_before: never stored -> failure.
     rules = [
-        FaultRule(match=UPLOADS, rate_503=0.1, drop_before=0.05, drop_after=0.2, retry_after=0.01),
+        FaultRule(match=UPLOADS, rate_503=0.1, drop_before=0.08, drop_after=0.2, retry_after=0.01),
         FaultRule(match="GET /flowserv/api/v1/uploads/*/files", rate_503=0.5, retry_after=0),
     ]
     sources: list[tuple[bytes, str] | Path] = []
