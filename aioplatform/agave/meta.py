@@ -313,9 +313,9 @@ class Meta:
         before the batch, and held by no other outcome of the batch,
         becomes its outcome (oldest first); otherwise the error stays. So the server
         holds one record per Metadata outcome and none for an error. Nothing is added to
-        your records to find them: two identical records created in the same second by
-        another client could be taken for each other, so give records distinct names or
-        values when that matters. Costs one listing before the batch and one search per
+        your records to find them: an identical record another client creates during the
+        batch could be taken for a lost one, so give records distinct names or values when
+        that matters. Costs one listing before the batch and one search per
         lost answer.
         """
         if isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Iterable):
