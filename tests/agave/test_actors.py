@@ -53,7 +53,9 @@ async def second_user(platform: LocalPlatform, name: str = "bob") -> AgaveClient
 # -- actors ------------------------------------------------------------------------------------
 
 
-async def test_add_answers_200_with_the_abaco_envelope_and_the_actor_submitted(platform: LocalPlatform) -> None:
+async def test_add_answers_200_with_the_abaco_envelope_and_the_actor_submitted(
+    platform: LocalPlatform,
+) -> None:
     platform.agave.actor_step_seconds = 10_000.0
     async with client_for(platform) as agave:
         response = await agave._request("POST", "actors/v2", json={"image": IMAGE, "name": "wc"})
@@ -174,14 +176,16 @@ async def test_binary_message_is_omitted_in_the_answer_and_returned_as_the_resul
     )  # fmt: skip
     assert response.json()["result"]["msg"] == "binary - omitted"
     execution_id = await agave.actors.send_binary_message(actor.id, payload)
-    row = stored(platform, "SELECT binary, message FROM agave_actors_executions WHERE id = ?", execution_id)[0]
+    [row] = stored(platform, "SELECT binary, message FROM agave_actors_executions WHERE id = ?", execution_id)
     assert bytes(row["binary"]) == payload and row["message"] is None
     await finished(agave, actor.id, [execution_id])
     assert await agave.actors.get_execution_result(actor.id, execution_id) == payload
     assert "1024 bytes" in (await agave.actors.get_execution_logs(actor.id, execution_id)).logs
 
 
-async def test_a_result_is_empty_until_the_execution_completes(platform: LocalPlatform, agave: AgaveClient) -> None:
+async def test_a_result_is_empty_until_the_execution_completes(
+    platform: LocalPlatform, agave: AgaveClient
+) -> None:
     platform.agave.actor_step_seconds = 10_000.0
     actor = await agave.actors.add({"image": IMAGE})
     execution_id = await agave.actors.send_message(actor.id, "later")
@@ -225,13 +229,15 @@ async def test_state_of_stateful_and_stateless_actors(platform: LocalPlatform, a
     assert updated.state == {"count": 7, "seen": ["a"]}
     assert (await agave.actors.get_state(stateful.id)).state == {"count": 7, "seen": ["a"]}
     stateless = await agave.actors.add({"image": IMAGE})
-    with pytest.raises(NotFound, match="actor is stateless."):
+    with pytest.raises(NotFound, match=r"actor is stateless\."):
         await agave.actors.update_state(stateless.id, {"x": 1})
     with pytest.raises(BadRequest, match="cannot become stateless"):
         await agave.actors.update(stateful.id, {"image": IMAGE, "stateless": True})
 
 
-async def test_permission_levels_none_read_execute_update(platform: LocalPlatform, agave: AgaveClient) -> None:
+async def test_permission_levels_none_read_execute_update(
+    platform: LocalPlatform, agave: AgaveClient
+) -> None:
     fast(platform)
     owner = platform.agave.username
     actor = await agave.actors.add({"image": IMAGE})
@@ -247,7 +253,8 @@ async def test_permission_levels_none_read_execute_update(platform: LocalPlatfor
             await bob.actors.send_message(actor.id, "hi")
         await agave.actors.update_permissions(actor.id, "bob", "EXECUTE")
         execution_id = await bob.actors.send_message(actor.id, "hi")
-        assert stored(platform, "SELECT executor FROM agave_actors_executions WHERE id = ?", execution_id)[0][0] == "bob"
+        [row] = stored(platform, "SELECT executor FROM agave_actors_executions WHERE id = ?", execution_id)
+        assert row[0] == "bob"
         with pytest.raises(Forbidden):
             await bob.actors.delete(actor.id)
         await agave.actors.update_permissions(actor.id, "bob", "UPDATE")
@@ -355,12 +362,14 @@ async def test_aliases_name_an_actor_in_every_path(platform: LocalPlatform, agav
 
 def test_models_read_camel_and_snake_case_alike() -> None:
     camel = {
-        "id": "A1", "image": IMAGE, "defaultEnvironment": {"K": "v"}, "createTime": "2019-03-28T15:12:13.283Z",
-        "lastUpdateTime": "2019-03-28 15:12:14.000000", "useContainerUid": True, "maxWorkers": 3,
+        "id": "A1", "image": IMAGE, "defaultEnvironment": {"K": "v"},
+        "createTime": "2019-03-28T15:12:13.283Z", "lastUpdateTime": "2019-03-28 15:12:14.000000",
+        "useContainerUid": True, "maxWorkers": 3,
     }  # fmt: skip
     snake = {
-        "id": "A1", "image": IMAGE, "default_environment": {"K": "v"}, "create_time": "2019-03-28T15:12:13.283Z",
-        "last_update_time": "2019-03-28 15:12:14.000000", "use_container_uid": True, "max_workers": 3,
+        "id": "A1", "image": IMAGE, "default_environment": {"K": "v"},
+        "create_time": "2019-03-28T15:12:13.283Z", "last_update_time": "2019-03-28 15:12:14.000000",
+        "use_container_uid": True, "max_workers": 3,
     }  # fmt: skip
     a, b = structure(camel, Actor), structure(snake, Actor)
     assert a == b and a.default_environment == {"K": "v"} and a.max_workers == 3 and a.use_container_uid
@@ -378,8 +387,8 @@ def test_models_read_camel_and_snake_case_alike() -> None:
 
 def test_executions_summary_reads_the_v15_shape_and_the_older_ids_list() -> None:
     v15 = structure(
-        {"actorId": "A", "executions": [{"id": "E1", "status": "COMPLETE", "finishTime": "2020-01-01T00:00:01Z"}],
-         "totalExecutions": 1, "totalRuntime": 1},
+        {"actorId": "A", "totalExecutions": 1, "totalRuntime": 1,
+         "executions": [{"id": "E1", "status": "COMPLETE", "finishTime": "2020-01-01T00:00:01Z"}]},
         ExecutionsSummary,
     )  # fmt: skip
     older = structure({"actor_id": "A", "ids": ["E1", "E2"], "total_executions": 2}, ExecutionsSummary)
