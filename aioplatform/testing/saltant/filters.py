@@ -55,13 +55,18 @@ def _instant(value: str) -> float:
     return parsed.timestamp()
 
 
-def compile_filters(query: Mapping[str, str], fields: Mapping[str, tuple[str, str]]) -> tuple[str, list[Any]]:
-    """A WHERE clause (``"1"`` when nothing applies) and its parameters.
+def compile_filters(
+    query: Mapping[str, str], fields: Mapping[str, tuple[str, str]]
+) -> tuple[str, list[Any], list[tuple[str, str]]]:
+    """A WHERE clause (``"1"`` when nothing applies), its parameters, and the regex filters.
 
-    ``fields`` maps a filter name to (kind, SQL column).
+    ``fields`` maps a filter name to (kind, SQL column). Regex filters are not in the SQL:
+    they come back as (column, pattern), checked already (a pattern the platform will not
+    run raised :class:`FilterError`), for the caller to match off the store's thread.
     """
     clauses: list[str] = []
     params: list[Any] = []
+    regexes: list[tuple[str, str]] = []
     errors: dict[str, list[str]] = {}
     for param, value in query.items():
         name, _, lookup = param.partition("__")
@@ -75,6 +80,16 @@ def compile_filters(query: Mapping[str, str], fields: Mapping[str, tuple[str, st
         kind, column = spec
         if value == "":
             continue  # django-filter skips empty values (EMPTY_VALUES): no filter, not an error
+        if kind == CHAR and lookup == "regex":
+            try:
+                regex.compile_pattern(value)
+            except regex.BadPattern:
+                clauses.append("0")  # a pattern no engine accepts matches nothing
+            except regex.RegexRefused as exc:
+                errors[param] = [str(exc)]
+            else:
+                regexes.append((column, value))
+            continue
         try:
             clause, values = _clause(kind, column, lookup, value)
         except (ValueError, OverflowError) as exc:
@@ -85,7 +100,7 @@ def compile_filters(query: Mapping[str, str], fields: Mapping[str, tuple[str, st
             params.extend(values)
     if errors:
         raise FilterError(errors)
-    return (" AND ".join(clauses) or "1"), params
+    return (" AND ".join(clauses) or "1"), params, regexes
 
 
 def _clause(kind: str, column: str, lookup: str, value: str) -> tuple[str, list[Any]]:
@@ -98,14 +113,6 @@ def _clause(kind: str, column: str, lookup: str, value: str) -> tuple[str, list[
             return f"substr({column}, 1, length(?)) = ?", [value, value]
         if lookup == "endswith":
             return f"(length(?) = 0 OR substr({column}, -length(?)) = ?)", [value, value, value]
-        if lookup == "regex":
-            # Compiled here, on the event loop, so that a pattern the platform will not run is
-            # a 400 before the store is touched; SQLite's regexp() finds it in the cache.
-            try:
-                regex.compile_pattern(value)
-            except regex.BadPattern:
-                return "0", []  # a pattern no engine accepts matches nothing
-            return f"regexp(?, {column})", [value]
         items = [v for v in value.split(",")]
         return f"{column} IN ({','.join('?' * len(items))})", items
     if kind == BOOL:
