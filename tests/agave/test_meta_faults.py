@@ -15,7 +15,7 @@ import collections
 import json
 from typing import Any
 
-from aioplatform import RetryPolicy, TransportError
+from aioplatform import RetryPolicy, TransportError, gather
 from aioplatform.agave.models import Metadata
 from aioplatform.testing import FaultRule, LocalPlatform
 
@@ -150,3 +150,24 @@ async def test_delete_many_under_faults_deletes_everything_and_reports_honestly(
         [error] = result.errors
         assert error.index == 600 and getattr(error.exception, "status", None) == 404
         assert stored_by_name(platform) == {}
+
+
+async def test_update_is_a_full_replacement_re_sent_when_its_answer_is_lost() -> None:
+    async with LocalPlatform(seed=4) as platform:
+        async with client_for(platform, retry=POLICY) as agave:
+            created = await agave.meta.create_many([{"name": f"u{i}", "value": {"v": 0}} for i in range(60)])
+            platform.faults.rules = [
+                FaultRule(match="POST /agave/meta/v2/data/*", drop_after=0.3, drop_before=0.1)
+            ]
+            result = await gather(
+                lambda m: agave.meta.update_metadata(m.uuid, {"name": m.name, "value": {"v": 1}}),
+                created.values,
+                concurrency=8,
+            )
+            platform.faults.rules = []
+        assert platform.faults.count("drop_after") > 0 and platform.faults.count("drop_before") > 0
+        assert result.ok and all(m.value == {"v": 1} for m in result.values)
+        values = platform.store.run_sync(
+            lambda conn: conn.execute("SELECT value FROM agave_meta_data").fetchall()
+        )
+        assert len(values) == 60 and {r["value"] for r in values} == {json.dumps({"v": 1})}
