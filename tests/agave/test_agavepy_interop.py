@@ -486,7 +486,7 @@ def _wc_request(name: str) -> dict[str, Any]:
         "archive": False,
         "inputs": {"query1": f"agave://{STORAGE}/interop-jobs/in.txt"},
         "parameters": {"printLongestLine": True},
-        # What agavepy users send; stored and shown, never fired.
+        # What agavepy users send; a remote URL the embedded platform never posts to (loopback only).
         "notifications": [{"url": "https://example.org/hook/${JOB_ID}", "event": "*", "persistent": True}],
     }
 

@@ -406,3 +406,21 @@ async def test_an_idle_platform_stays_idle_and_a_subscription_moves_jobs_without
     await asyncio.sleep(0.1)
     notifier = notifier_of(platform.agave)
     assert notifier._ticker is None or notifier._ticker.done()
+
+
+async def test_retry_delay_spaces_the_first_retry_and_an_update_reactivates(
+    platform: LocalPlatform, agave: AgaveClient, receiver: Receiver
+) -> None:
+    platform.agave.job_step_seconds = 10_000.0
+    job = await agave.jobs.submit(request("delayed"))
+    policy = {"retryStrategy": "IMMEDIATE", "retryLimit": 1, "retryDelay": 1}
+    sub = await agave.notifications.create(job.id, receiver.url, event="STOPPED", policy=policy)
+    receiver.fail[(job.id, "STOPPED")] = 1
+    await agave.jobs.stop(job.id)
+    await receiver.until(lambda: len(receiver.calls) == 2)
+    assert receiver.calls[1]["at"] - receiver.calls[0]["at"] >= 0.95
+    await notifier_of(platform.agave).idle()
+    done = await agave.notifications.get(sub.id)
+    assert (done.status, done.attempts, done.success) == ("COMPLETE", 2, True)
+    again = await agave.notifications.update(sub.id, {"event": "*"})
+    assert again.status == "ACTIVE" and again.event == "*"

@@ -19,7 +19,8 @@ Deliveries never touch the store thread: one dispatcher matches events in order,
 most ``service.notification_concurrency`` workers send them from the event loop, each
 with ``service.notification_timeout``. A failed delivery (a connection error, a timeout
 or a non-2xx answer) is retried per its policy (``NONE``, ``IMMEDIATE``, ``DELAYED``
-every ``retryRate`` s, ``EXPONENTIAL`` doubling it), at most ``retryLimit`` times and
+every ``retryRate`` s, ``EXPONENTIAL`` doubling it; the first retry waits ``retryDelay``
+s more), at most ``retryLimit`` times and
 never more than ``service.notification_max_retries``. Deliveries of one job may arrive
 out of order, as with the real service. Email addresses are stored but not mailed.
 
@@ -484,6 +485,8 @@ class Notifier:
             delay = 0.0 if strategy == "IMMEDIATE" else rate
             if strategy == "EXPONENTIAL":
                 delay = rate * 2 ** (delivery.attempt - 1)
+            if delivery.attempt == 1:  # retryDelay: the wait after the first attempt, before retrying
+                delay += float(policy.get("retryDelay", 0))
             delivery.attempt += 1
             loop = asyncio.get_running_loop()
             handle: asyncio.TimerHandle
