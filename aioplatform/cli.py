@@ -532,6 +532,8 @@ def _agave_app() -> Any:
     sub.add_typer(files, name="files")
     meta = typer.Typer(help="Create many metadata records.", no_args_is_help=True)
     sub.add_typer(meta, name="meta")
+    actors = typer.Typer(help="Send many messages to an actor (Abaco).", no_args_is_help=True)
+    sub.add_typer(actors, name="actors")
 
     BaseUrl = Annotated[
         str | None,
@@ -692,7 +694,106 @@ def _agave_app() -> Any:
             requests=records, concurrency=concurrency, reconcile=reconcile,
         )  # fmt: skip
 
+    @actors.command("send-many")
+    def actors_send_many(
+        actor_id: Annotated[str, typer.Argument(help="Actor id (or alias).")],
+        file: Annotated[
+            Path, typer.Argument(help="Messages, one JSON value per line ('-' = stdin); see --text.")
+        ],
+        base_url: BaseUrl = None,
+        token: Token = None,
+        concurrency: Concurrency = 32,
+        as_json: Json = False,
+        text: Annotated[bool, typer.Option("--text", help="Send each line as a plain string.")] = False,
+        env: Annotated[
+            list[str] | None,
+            typer.Option("--env", help="KEY=VALUE for every execution's environment (repeatable)."),
+        ] = None,
+        wait: Annotated[bool, typer.Option("--wait", help="Wait for the executions to finish.")] = False,
+        timeout: Annotated[
+            float | None, typer.Option(min=0, help="With --wait: give up after this many seconds.")
+        ] = None,
+    ) -> None:
+        """Send messages to an actor; one outcome per line (input = line number), exit 1 if any failed
+        (a message whose answer was lost is reported, never re-sent)."""
+        messages = _read_messages(file, text)
+        environment: dict[str, str] = {}
+        for pair in env or []:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--env")
+            environment[key] = value
+        run(
+            "send", base_url, token, as_json, actor_id=actor_id, requests=messages, environment=environment,
+            concurrency=concurrency, wait=wait, deadline=timeout,
+        )  # fmt: skip
+
     return sub
+
+
+def _read_messages(path: Path, text: bool) -> list[Any]:
+    """One message per non-empty line: a JSON value, or the line itself with ``text``."""
+    import json
+
+    assert typer is not None
+    try:
+        content = sys.stdin.read() if str(path) == "-" else path.read_text()
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="FILE") from None
+    found: list[Any] = []
+    for number, line in enumerate(content.splitlines(), 1):
+        if not line.strip():
+            continue
+        if text:
+            found.append(line)
+            continue
+        try:
+            found.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(
+                f"line {number} is not JSON: {exc.msg} (use --text for plain lines)", param_hint="FILE"
+            ) from None
+    if not found:
+        raise typer.BadParameter("no messages in the file (one per line)", param_hint="FILE")
+    return found
+
+
+async def _send_messages(client: Any, args: dict[str, Any], reporter: _Reporter) -> list[dict[str, Any]]:
+    """``actors send-many``: one record per message (input = line number), then, with
+    ``--wait``, each sent message's execution waited for (a second pass of the bar)."""
+    actor_id = args["actor_id"]
+    result = await client.actors.send_many(
+        actor_id, args["requests"], environment=args["environment"], concurrency=args["concurrency"],
+        on_progress=reporter.advance,
+    )  # fmt: skip
+    sent = [o for o in result.outcomes if isinstance(o, str)]
+    finished: dict[str, Any] = {}
+    if args["wait"] and sent:
+        reporter.progress.update(reporter.task, description="wait", completed=0, total=len(sent))
+        waited = await client.actors.wait_executions(
+            actor_id, sent, deadline=args["deadline"], concurrency=args["concurrency"],
+            on_progress=reporter.advance,
+        )  # fmt: skip
+        finished = dict(zip(sent, waited.outcomes, strict=True))
+    records: list[dict[str, Any]] = []
+    for number, outcome in enumerate(result.outcomes, 1):
+        if isinstance(outcome, BaseException):
+            record = _agave_record(number, outcome, execution_id=None)
+            orphans = getattr(outcome, "orphans", None)
+            if orphans is not None:  # executions no outcome holds: what a lost answer may have run
+                record["orphans"] = list(orphans)
+        elif outcome in finished:
+            execution = finished[outcome]
+            record = _agave_record(number, execution, execution_id=outcome)
+            record["execution_id"] = outcome
+            if record["ok"]:
+                record["status"] = execution.status
+                if execution.status != "COMPLETE":
+                    record.update(ok=False, error="Unsuccessful", message=f"ended {execution.status}")
+        else:
+            record = _agave_record(number, outcome, execution_id=outcome)
+        records.append(record)
+    return records
 
 
 async def _agave_batch(action: str, client: Any, as_json: bool, args: dict[str, Any]) -> int:
@@ -741,6 +842,8 @@ async def _agave_batch(action: str, client: Any, as_json: bool, args: dict[str, 
                             number, outcome, uuid=getattr(made, "uuid", None),
                             name=getattr(made, "name", None),
                         ))  # fmt: skip
+                elif action == "send":
+                    records.extend(await _send_messages(client, args, reporter))
                 elif action == "upload":
                     result = await client.files.upload_many(
                         args["system_id"], args["remote_dir"], args["paths"],
