@@ -2,9 +2,10 @@
 
 from .auth import AgaveTokens, TokenSet
 from .client import AgaveClient
-from .errors import AuthenticationError, JobWaitTimeout
+from .errors import AuthenticationError, ExecutionWaitTimeout, JobWaitTimeout, MessageOutcomeUnknown
 from .models import AgaveModel
 from .models.jobs import Job, JobHistoryEvent, JobPermission, JobStatus, JobSummary
 
 __all__ = ["AgaveClient", "AgaveModel", "AgaveTokens", "AuthenticationError", "TokenSet"]
 __all__ += ["Job", "JobHistoryEvent", "JobPermission", "JobStatus", "JobSummary", "JobWaitTimeout"]
+__all__ += ["ExecutionWaitTimeout", "MessageOutcomeUnknown"]
