@@ -439,7 +439,8 @@ class Actors:
         :class:`~aioplatform.agave.errors.MessageOutcomeUnknown` whose ``orphans`` name
         the executions that appeared during the batch and that no outcome holds (from one
         listing before and one after the batch). Empty ``orphans`` prove that none of
-        the lost messages ran: they can be sent again.
+        the lost messages ran: they can be sent again. With ``nonce=``, those two
+        listings are nonce calls too and spend two of its uses.
         """
         segment("actor_id", actor_id)
         if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Iterable):
@@ -498,7 +499,8 @@ class Actors:
         :class:`~aioplatform.agave.errors.ExecutionWaitTimeout` (with the last status seen)
         if ``deadline`` seconds passed first. Executions are polled in rounds (at most
         ``concurrency`` at once), the pause growing from ``poll_interval`` to
-        ``max_interval`` with jitter. Never hangs; assumes no order among executions."""
+        ``max_interval`` with jitter. Never hangs; assumes no order among executions. With
+        ``nonce=`` every poll is a nonce call and spends one of its uses."""
         segment("actor_id", actor_id)
         ids = _ids("execution_ids", execution_ids)
         interval = _seconds("poll_interval", poll_interval)
