@@ -5,6 +5,9 @@
 >>> async for attempt in agave.notifications.list_attempts(sub.id):
 ...     print(attempt.event, attempt.response_code)
 
+Batches: ``create_many`` subscribes many (e.g. one webhook per job of a sweep) and
+``delete_many`` removes many, with one outcome per input.
+
 A webhook is a POST of the event's object (a job's JSON for job events) to the URL,
 with Agave's URL macros (``${JOB_ID}``, ``${STATUS}``, ``${LAST_UPDATED}`` ...)
 expanded. Webhook calls carry no credentials: a receiver should treat the body as a
@@ -13,9 +16,14 @@ hint and read the job back through the API before acting on it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import builtins
+import contextlib
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..core import defaults
+from ..core.batch import BatchResult, ProgressCallback, answer_lost, gather
+from ..core.errors import NotFound
 from ..core.paging import AsyncPager
 from ..core.paths import segment
 from .models.notifications import Notification, NotificationAttempt, NotificationPolicy
@@ -60,17 +68,17 @@ def _policy(value: Any) -> dict[str, Any]:
     return policy
 
 
-def _request(body: Any, *, partial: bool = False) -> dict[str, Any]:
+def _request(body: Any, *, partial: bool = False, name: str = "body") -> dict[str, Any]:
     """A NotificationRequest checked for what the server requires (``url``, ``event``,
     ``associatedUuid``); an update (``partial``) may leave fields out."""
     if not isinstance(body, Mapping):
-        raise TypeError(f"body must be a mapping (a NotificationRequest), got {type(body).__name__}")
+        raise TypeError(f"{name} must be a mapping (a NotificationRequest), got {type(body).__name__}")
     out = dict(body)
     for key in ("url", "event", "associatedUuid"):
         if key in out or not partial:
-            out[key] = _text(f"body[{key!r}]", out.get(key))
+            out[key] = _text(f"{name}[{key!r}]", out.get(key))
     if "persistent" in out and not isinstance(out["persistent"], bool):
-        raise TypeError(f"body['persistent'] must be a bool, got {type(out['persistent']).__name__}")
+        raise TypeError(f"{name}['persistent'] must be a bool, got {type(out['persistent']).__name__}")
     if out.get("policy") is not None:
         out["policy"] = _policy(out["policy"])
     return out
@@ -146,3 +154,121 @@ class Notifications:
     async def get_attempt(self, uuid: str, attempt_id: str) -> NotificationAttempt:
         path = _path(uuid, "attempts", segment("attempt_id", attempt_id))
         return await self._client._model("GET", path, NotificationAttempt)
+
+    # -- batches ------------------------------------------------------------------------------
+
+    async def create_many(
+        self,
+        requests: Iterable[Mapping[str, Any]],
+        *,
+        concurrency: int = defaults.CONCURRENCY,
+        reconcile: bool = False,
+        fail_fast: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> BatchResult[Notification]:
+        """Subscribe every NotificationRequest; one outcome (the Notification, or the
+        exception) per request, in order. Every request is checked before the first is sent.
+
+        An add is a POST: never re-sent once it may have reached the server. With
+        ``reconcile=True`` the subscriptions of each watched uuid are listed before the
+        batch, and each add whose answer was lost (sent, then the connection dropped or
+        timed out, or a 5xx other than 503) is looked up afterwards: a subscription on the
+        same uuid with the same ``url``, ``event`` and ``persistent`` that was not there
+        before and no other outcome holds becomes its outcome; otherwise the error stays.
+        So the server holds one subscription per Notification outcome and none for an
+        error (unless another client subscribes the very same URL to the same object
+        meanwhile). Costs one listing per distinct uuid before the batch and one per lost
+        answer.
+        """
+        if isinstance(requests, (str, bytes, Mapping)) or not isinstance(requests, Iterable):
+            raise TypeError(
+                f"requests must be an iterable of notification requests, got {type(requests).__name__}"
+            )
+        bodies = [_request(r, name=f"requests[{i}]") for i, r in enumerate(requests)]
+        if not isinstance(reconcile, bool):
+            raise TypeError(f"reconcile must be a bool, got {type(reconcile).__name__}")
+        if not reconcile:
+            return await gather(
+                self.add, bodies, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
+            )
+        watched = sorted({b["associatedUuid"] for b in bodies})
+
+        async def existing(uuid: str) -> builtins.list[Notification]:
+            return await self.list(uuid).to_list()
+
+        before = await gather(existing, watched, concurrency=concurrency)
+        if not before.ok:  # without the "before", a lost add could not be told from an older one
+            raise before.errors[0].exception
+        claimed = {n.id for found in before.values for n in found}
+
+        async def add(body: dict[str, Any]) -> Notification:
+            return await self._client._model("POST", ROOT, Notification, json=body)
+
+        result = await gather(
+            add, bodies, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
+        )
+        outcomes = list(result.outcomes)
+        failed = {e.index for e in result.errors}
+        claimed |= {n.id for n in result.values}
+        for index in sorted(failed):
+            error = outcomes[index]
+            if not isinstance(error, BaseException) or not answer_lost(error):
+                continue
+            body = bodies[index]
+            try:
+                candidates = await self.list(body["associatedUuid"]).to_list()
+            except Exception as exc:  # the lookup failed: the original error stays, with why
+                error.add_note(f"reconciling this add failed: {type(exc).__name__}: {exc}")
+                continue
+            for candidate in reversed(candidates):  # oldest first
+                if candidate.id in claimed or not _same(candidate, body):
+                    continue
+                claimed.add(candidate.id)
+                outcomes[index] = candidate
+                failed.discard(index)
+                break
+        return BatchResult(bodies, outcomes, failed)
+
+    async def delete_many(
+        self,
+        uuids: Iterable[str],
+        *,
+        concurrency: int = defaults.CONCURRENCY,
+        fail_fast: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> BatchResult[str]:
+        """Delete every subscription; one outcome (the uuid, deleted, or the exception) per uuid.
+
+        A repeated delete of one that did happen answers 404, so each is first sent once
+        (re-sent only when it provably never reached the server); if its answer was lost it
+        is sent again with the usual retries, and a 404 then counts as deleted. A 404 on a
+        first answer stays a :class:`~aioplatform.NotFound`."""
+        if isinstance(uuids, (str, bytes)) or not isinstance(uuids, Iterable):
+            raise TypeError(f"uuids must be an iterable of notification uuids, got {type(uuids).__name__}")
+        items = builtins.list(uuids)
+        for i, uuid in enumerate(items):  # every uuid checked before the first request
+            segment(f"uuids[{i}]", uuid)
+        paths = {uuid: _path(uuid) for uuid in items}
+
+        async def delete(uuid: str) -> str:
+            try:
+                await self._client._call("DELETE", paths[uuid], idempotent=False)
+            except Exception as exc:
+                if not answer_lost(exc):
+                    raise
+                with contextlib.suppress(NotFound):  # gone: the lost first delete removed it
+                    await self._client._call("DELETE", paths[uuid])
+            return uuid
+
+        return await gather(
+            delete, items, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
+        )
+
+
+def _same(found: Notification, body: Mapping[str, Any]) -> bool:
+    event = str(body["event"])
+    return (
+        found.url == body["url"]
+        and found.event.upper() == (event.upper() if event != "*" else "*")
+        and found.persistent == bool(body.get("persistent", False))
+    )
