@@ -396,3 +396,27 @@ def test_executions_summary_reads_the_v15_shape_and_the_older_ids_list() -> None
     assert v15.executions[0].raw["finishTime"] == "2020-01-01T00:00:01Z"
     assert older.ids == ["E1", "E2"] and [e.id for e in older.executions] == ["E1", "E2"]
     assert older.total_executions == 2 and older.actor_id == "A"
+
+
+async def test_the_client_works_against_an_abaco_answering_snake_case(
+    platform: LocalPlatform, agave: AgaveClient
+) -> None:
+    platform.agave.actor_case = "snake"  # Abaco's web.case setting
+    fast(platform)
+    raw = (
+        await agave._request("POST", "actors/v2", json={"image": IMAGE, "defaultEnvironment": {"A": "b"}})
+    ).json()
+    assert "default_environment" in raw["result"] and "defaultEnvironment" not in raw["result"]
+    actor = await agave.actors.get(raw["result"]["id"])
+    assert actor.default_environment == {"A": "b"} and actor.create_time is not None
+    receipt = await agave.actors.post_message(actor.id, "snake")
+    assert receipt.execution_id and receipt.raw["execution_id"] == receipt.execution_id
+    [done] = await finished(agave, actor.id, [receipt.execution_id])
+    assert done.actor_id == actor.id and done.finish_time is not None and done.raw["actor_id"] == actor.id
+    summary = await agave.actors.list_executions(actor.id)
+    assert summary.ids == [receipt.execution_id] and summary.executions[0].finish_time is not None
+    assert "total_executions" in summary.raw
+    nonce = await agave.actors.add_nonce(actor.id, max_uses=4)
+    assert nonce.max_uses == 4 and nonce.raw["remaining_uses"] == 4
+    worker = (await agave.actors.list_workers(actor.id))[0]
+    assert worker.host_ip == "127.0.0.1" and "ch_name" in worker.raw

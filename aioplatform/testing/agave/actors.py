@@ -5,7 +5,9 @@ Abaco is not one of the Java services: every success is a **200** (creates too) 
 envelope always carries ``result`` (``null`` when empty) and a message ("Actors
 retrieved successfully."); errors carry ``result: null`` as well. Fields are camelCase
 (TACC production's ``web.case``); request bodies are read in either case. Ids are
-Abaco-style short opaque ids (13 characters of base62).
+Abaco-style short opaque ids (13 characters of base62). ``service.actor_case = "snake"``
+answers as an Abaco configured with ``web.case: snake`` does (``default_environment``,
+``execution_id``).
 
 Lifecycles are lazy (computed from the clock on every read, as the jobs module does):
 an actor is ``SUBMITTED`` until ``service.actor_step_seconds`` after its registration
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import secrets
 import sqlite3
 import string
@@ -75,6 +78,7 @@ CREATE TABLE IF NOT EXISTS agave_actors_permissions (
 """
 
 _ALPHABET = string.ascii_letters + string.digits
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _RANK = {"NONE": 0, "READ": 1, "EXECUTE": 2, "UPDATE": 3}
 # Actor request fields (camelCase) and their defaults; anything else a request sends is ignored.
 _FIELDS: dict[str, Any] = {
@@ -115,14 +119,42 @@ def answer(result: Any, message: str, status: int = 200) -> web.Response:
     return web.json_response(body, status=status)
 
 
-def abaco(handler: Handler) -> Handler:
-    """Errors as Abaco answers them: the envelope with ``result: null``."""
+def _snake(key: str) -> str:
+    return _CAMEL.sub(r"_\1", key).lower()
+
+
+def _snake_result(result: Any) -> Any:
+    """A result as an Abaco configured with ``web.case: snake`` answers it: the objects'
+    own keys (and those of a listing's ``executions``) in snake_case, values untouched."""
+    if isinstance(result, list):
+        return [_snake_result(item) for item in result]
+    if not isinstance(result, dict):
+        return result
+    return {
+        _snake(k): [_snake_result(e) for e in v] if k == "executions" and isinstance(v, list) else v
+        for k, v in result.items()
+    }
+
+
+def abaco(handler: Handler, service: AgaveService) -> Handler:
+    """Errors as Abaco answers them (the envelope with ``result: null``), and the field
+    casing the service is set to (``service.actor_case``)."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
-            return await handler(request)
+            response = await handler(request)
         except AgaveError as exc:
             return answer(None, exc.message, exc.status)
+        if (
+            service.actor_case == "snake"
+            and isinstance(response, web.Response)
+            and response.content_type == "application/json"
+            and isinstance(response.body, bytes)
+        ):
+            body = json.loads(response.body)
+            body["result"] = _snake_result(body.get("result"))
+            return web.json_response(body, status=response.status)
+        return response
 
     wrapped.__name__ = handler.__name__
     return wrapped
@@ -959,7 +991,7 @@ async def install(service: AgaveService) -> None:
     service.query_auth["x-nonce"] = actors.authorize_nonce
 
     def route(method: str, path: str, handler: Handler) -> None:
-        service.route(method, path, abaco(handler))
+        service.route(method, path, abaco(handler, service))
 
     # Aliases first: /actors/v2/{actor_id} would take "aliases" for an actor id.
     route("GET", "/actors/v2/aliases", actors.list_aliases)

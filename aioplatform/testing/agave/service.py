@@ -105,6 +105,7 @@ class AgaveService(EmbeddedService):
         # Actors (actors.py): seconds an actor takes to become READY and the scale of an
         # execution's queueing and running times (drawn per execution: no FIFO order).
         self.actor_step_seconds: float = 0.05
+        self.actor_case: str = "camel"  # Abaco's web.case: "camel" (TACC production) or "snake"
         # Credentials a resource accepts in the query instead of a bearer token (the actors
         # module's "x-nonce"): name -> check(request, value) returning the user, or raising.
         self.query_auth: dict[str, Callable[[web.Request, str], Awaitable[str]]] = {}
