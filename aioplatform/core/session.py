@@ -65,8 +65,10 @@ __all__ = [
 log = logging.getLogger("aioplatform")
 
 _NO_AUTH = Auth()
-# Query parameters whose values are credentials (Astakos accepts ?X-Auth-Token=).
-_SECRET_PARAMS = frozenset({"x-auth-token", "token", "api_key", "password", "access_token"})
+# Query parameters whose values are credentials (Astakos accepts ?X-Auth-Token=, Abaco ?x-nonce=).
+_SECRET_PARAMS = frozenset(
+    {"x-auth-token", "token", "api_key", "password", "access_token", "refresh_token", "x-nonce", "nonce"}
+)
 # Headers whose values are credentials, wherever they come from (an Auth, the Session's
 # default headers or a call's own headers): scrubbed from every error, URL and log line.
 _SECRET_HEADERS = frozenset(

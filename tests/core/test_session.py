@@ -334,3 +334,12 @@ async def test_stream_hands_over_the_body_in_chunks_and_releases_the_connection(
         assert b"".join(chunks).startswith(b'{"method": "GET"')
         assert max(len(c) for c in chunks) <= 8
         assert session.pool_status()["in_use"] == 0
+
+
+def test_credential_query_parameters_are_scrubbed_from_urls() -> None:
+    from aioplatform.core.session import scrub_url
+
+    url = "http://h/actors/v2/a/messages?x-nonce=NONCE-abcdef&refresh_token=R3fresh&limit=5"
+    scrubbed = scrub_url(url)
+    assert "NONCE-abcdef" not in scrubbed and "R3fresh" not in scrubbed
+    assert "limit=5" in scrubbed
