@@ -389,22 +389,28 @@ class Notifier:
         deliveries: list[_Delivery] = []
         base = self.service.base_url
         job_cache: dict[str, dict[str, Any] | None] = {}
-        for event in events:
-            job_id, status = str(event["id"]), str(event["status"])
+
+        def job_of(job_id: str) -> dict[str, Any] | None:
+            # Rendered only for a job that has something to fire (most events have nothing).
             if job_id not in job_cache:
                 row = conn.execute("SELECT * FROM agave_jobs_jobs WHERE id = ?", (job_id,)).fetchone()
                 job_cache[job_id] = None if row is None else jobs.job_json(self.service, row, base)
-            job = job_cache[job_id]
-            if job is None:
-                continue
+            return job_cache[job_id]
+
+        for event in events:
+            job_id, status = str(event["id"]), str(event["status"])
             if status == "PENDING":
-                for wanted in job.get("notifications") or []:
+                requested = conn.execute(
+                    "SELECT owner, json_extract(doc, '$.notifications') FROM agave_jobs_jobs WHERE id = ?",
+                    (job_id,),
+                ).fetchone()
+                for wanted in json.loads(requested[1] or "[]") if requested is not None else []:
                     try:
                         request = _check_request(dict(wanted, associatedUuid=job_id))
                     except AgaveError as exc:
                         log.warning("job %s: notification %r not subscribed: %s", job_id, wanted, exc.message)
                         continue
-                    _insert(conn, str(job["owner"]), request)
+                    _insert(conn, str(requested[0]), request)
                     armed = True
             subscriptions = conn.execute(
                 "SELECT * FROM agave_notifications WHERE associated_uuid = ? AND status = 'ACTIVE'"
@@ -412,6 +418,9 @@ class Notifier:
                 (job_id, status),
             ).fetchall()
             if not subscriptions:
+                continue
+            job = job_of(job_id)
+            if job is None:
                 continue
             body = json.dumps(
                 {**job, "status": status, "lastUpdated": iso_millis(float(event["at"]))}
