@@ -277,6 +277,10 @@ async def test_schema_crud_and_search(platform: LocalPlatform, agave: AgaveClien
     other = await agave.meta.add_schema({"type": "string"})
     assert {s.uuid for s in await agave.meta.search_schema().to_list()} == {schema.uuid, other.uuid}
     assert [s.uuid async for s in agave.meta.search_schema({"schema.type": "string"})] == [other.uuid]
+    assert [s.uuid async for s in agave.meta.search_schema({"uuid": other.uuid})] == [other.uuid]
+    owned = agave.meta.search_schema({"owner": platform.agave.username}, order_by="created", order="ASC")
+    assert [s.uuid async for s in owned] == [schema.uuid, other.uuid]
+    assert await agave.meta.search_schema({"name": "schemas have no name"}).to_list() == []
     updated = await agave.meta.update_schema(other.uuid, {"type": "array"})
     assert updated.schema == {"type": "array"}
     await agave.meta.delete_schema(other.uuid)

@@ -157,7 +157,7 @@ async def test_update_is_a_full_replacement_re_sent_when_its_answer_is_lost() ->
         async with client_for(platform, retry=POLICY) as agave:
             created = await agave.meta.create_many([{"name": f"u{i}", "value": {"v": 0}} for i in range(60)])
             platform.faults.rules = [
-                FaultRule(match="POST /agave/meta/v2/data/*", drop_after=0.3, drop_before=0.1)
+                FaultRule(match="POST /agave/meta/v2/data/*", drop_after=0.2, drop_before=0.05)
             ]
             result = await gather(
                 lambda m: agave.meta.update_metadata(m.uuid, {"name": m.name, "value": {"v": 1}}),

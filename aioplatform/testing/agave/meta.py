@@ -615,10 +615,13 @@ class MetaResource:
         if parsed is not None:
             query, predicate = parsed
             # Equalities on plain columns narrow the rows in SQL (an index for name).
-            for field, column in (("name", "name"), ("uuid", "uuid"), ("owner", "owner")):
-                if isinstance(query.get(field), str):
-                    where.append(f"{column} = ?")
-                    args.append(query[field])
+            columns = ("name", "uuid", "owner") if kind is DATA else ("uuid", "owner")
+            pushed = {field for field in columns if isinstance(query.get(field), str)}
+            for field in sorted(pushed):
+                where.append(f"{field} = ?")
+                args.append(query[field])
+            if set(query) == pushed:
+                predicate = None  # SQL answers all of it: one page, LIMIT/OFFSET in SQL
         sql = f"SELECT * FROM {kind.table} WHERE {' AND '.join(where)} ORDER BY {order}"
         render = self._record if kind is DATA else self._schema
         store = self.service.store
