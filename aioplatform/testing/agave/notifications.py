@@ -319,6 +319,7 @@ class Notifier:
         self._workers: list[asyncio.Task[None]] = []
         self._ticker: asyncio.Task[None] | None = None
         self._woken = False
+        self._nudge = asyncio.Event()  # cuts the ticker's sleep short when something new is watched
         self._retries: set[asyncio.TimerHandle] = set()
         self._http: aiohttp.ClientSession | None = None
         self._closed = False
@@ -337,32 +338,37 @@ class Notifier:
         if self._closed:
             return
         self._woken = True
+        self._nudge.set()
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.ensure_future(self._tick())
 
     async def _tick(self) -> None:
+        """While an ACTIVE subscription watches an unfinished job, move due jobs on, sleeping
+        until the earliest watched job's next step (at most 5 s; a new subscription wakes it)."""
         while not self._closed:
             self._woken = False
+            self._nudge.clear()
             try:
-                watched = await self.service.store.run(self._watching)
-                if not watched and not self._woken:
+                due = await self.service.store.run(self._next_watched)
+                if due is None and not self._woken:
                     return
                 await jobs.advance_due(self.service)
             except Exception:
                 log.exception("the notifications ticker failed; it stops")
                 return
-            step = float(self.service.job_step_seconds)
-            await asyncio.sleep(min(max(step / 2, 0.005), 0.5))
+            delay = 0.005 if due is None else min(max(due - time.time(), 0.005), 5.0)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._nudge.wait(), delay)
 
     @staticmethod
-    def _watching(conn: sqlite3.Connection) -> bool:
-        return (
-            conn.execute(
-                "SELECT 1 FROM agave_notifications n JOIN agave_jobs_jobs j ON j.id = n.associated_uuid"
-                " WHERE n.status = 'ACTIVE' AND j.next_at IS NOT NULL LIMIT 1"
-            ).fetchone()
-            is not None
-        )
+    def _next_watched(conn: sqlite3.Connection) -> float | None:
+        """When the next step of a watched job is due (None: nothing is watched)."""
+        row = conn.execute(
+            "SELECT MIN(j.next_at) FROM agave_notifications n"
+            " JOIN agave_jobs_jobs j ON j.id = n.associated_uuid"
+            " WHERE n.status = 'ACTIVE' AND j.next_at IS NOT NULL"
+        ).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
 
     async def _dispatch(self) -> None:
         while not self._events.empty():
