@@ -223,6 +223,15 @@ async def test_q_over_10k_records_is_evaluated_in_chunks_and_stays_fast(
     assert hits == [f"r{i}" for i in range(9000, -1, -1000)]  # newest (lastUpdated) first
     assert len(await names(agave, {"value.i": {"$gte": 9950}}, limit=20)) == 50
 
+    # Other requests are served between the chunks: a get answers while a full scan runs.
+    before = platform.stats.count("GET", "/agave/meta/v2/data")
+    scan = asyncio.ensure_future(names(agave, {"value.tag": {"$regex": "nothing matches"}}))
+    while platform.stats.count("GET", "/agave/meta/v2/data") == before:  # noqa: ASYNC110 (until it began)
+        await asyncio.sleep(0.001)
+    got = await agave.meta.get_metadata("bulk-5-012")
+    assert got.value == {"i": 5, "tag": "x"} and not scan.done()
+    assert await scan == []
+
 
 # -- ordering and paging --------------------------------------------------------------------------------
 
