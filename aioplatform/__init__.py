@@ -4,7 +4,7 @@ A face only: the public names, no logic.
 """
 
 from .core.auth import Auth, BearerAuth, HeaderAuth, TokenAuth
-from .core.batch import BatchResult, ItemError, gather
+from .core.batch import BatchResult, Breaker, ItemError, gather
 from .core.client import BaseClient
 from .core.errors import (
     APIError,
@@ -40,6 +40,7 @@ __all__ = [
     "BatchError",
     "BatchResult",
     "BearerAuth",
+    "Breaker",
     "Conflict",
     "ConnectError",
     "Forbidden",

@@ -13,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..core.batch import BatchResult, ProgressCallback, answer_lost, gather
+from ..core.batch import (
+    BatchResult,
+    Breaker,
+    OutcomeCallback,
+    ProgressCallback,
+    ReportedOutcomes,
+    answer_lost,
+    check_batch_options,
+    gather,
+)
 from ..core.errors import NotFound, PlatformError
 from ..core.paths import segment
 from ..core.serde import parse
@@ -41,9 +50,8 @@ def _key(name: str, provisions: Iterable[Any]) -> _CommissionKey:
 
 
 def _check_concurrency(concurrency: Any) -> int:
-    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-        raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
-    return concurrency
+    check_batch_options(concurrency)
+    return int(concurrency)
 
 
 def _check_serial(serial: Any) -> int:
@@ -117,8 +125,14 @@ class CommissionsMixin(AstakosBase):
         concurrency: int = ISSUE_CONCURRENCY,
         on_progress: ProgressCallback | None = None,
         reconcile: bool = False,
+        fail_fast: bool = False,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[int]:
         """Issue many commissions concurrently: a :class:`BatchResult` of serials, one outcome per input.
+
+        ``fail_fast``, ``on_outcome`` and ``breaker`` are :func:`~aioplatform.gather`'s
+        (with ``reconcile``, a lost answer is reported to ``on_outcome`` once looked up).
 
         A failed item is never re-sent unless the core's POST rules prove it was not
         processed; an item whose connection dropped after sending fails with a
@@ -147,16 +161,20 @@ class CommissionsMixin(AstakosBase):
         for i, item in enumerate(items):
             if not isinstance(item, CommissionRequest):
                 raise TypeError(f"requests[{i}] must be a CommissionRequest, got {type(item).__name__}")
-        _check_concurrency(concurrency)
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
         issue = self.issue_commission
+        options: dict[str, Any] = dict(
+            concurrency=concurrency, on_progress=on_progress, fail_fast=fail_fast, breaker=breaker
+        )
         if not reconcile:
-            return await gather(issue, items, concurrency=concurrency, on_progress=on_progress)
+            return await gather(issue, items, on_outcome=on_outcome, **options)
+        reported = ReportedOutcomes(on_outcome, items, hold=answer_lost)
         lookups = self._for_lookups()
         before = set(await lookups.get_pending_commissions())
-        result = await gather(issue, items, concurrency=concurrency, on_progress=on_progress)
+        result = await gather(issue, items, on_outcome=reported, **options)
         lost = [e for e in result.errors if answer_lost(e.exception)]
         if not lost:
-            return result
+            return await reported.release(result)
         outcomes = list(result.outcomes)
         failed = {e.index for e in result.errors}
         try:
@@ -174,7 +192,7 @@ class CommissionsMixin(AstakosBase):
         except PlatformError as exc:
             for e in lost:
                 e.exception.add_note(f"looking up the lost commission failed: {exc}")
-            return result
+            return await reported.release(result)
         found: dict[_CommissionKey, list[int]] = {}
         for serial, info in sorted(zip(candidates, described.values, strict=True)):
             if info is not None:
@@ -187,7 +205,7 @@ class CommissionsMixin(AstakosBase):
             if serials:
                 outcomes[e.index] = serials.pop(0)
                 failed.discard(e.index)
-        return BatchResult(items, outcomes, failed)
+        return await reported.release(BatchResult(items, outcomes, failed, stopped=result.stopped))
 
     async def get_pending_commissions(self) -> list[int]:
         """Serials of the calling component's unresolved commissions."""

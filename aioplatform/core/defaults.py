@@ -39,6 +39,9 @@ UNPROCESSED_STATUSES = frozenset({429, 503})
 
 # Batches
 CONCURRENCY = 32
+# Breaker(): consecutive failures that would hit every remaining item (credentials
+# rejected, the only host refusing connections) before a batch stops starting items.
+BREAKER_THRESHOLD = 20
 
 # Secrets are replaced by this in reprs, logs and error messages.
 REDACTED = "***"

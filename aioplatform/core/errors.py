@@ -19,7 +19,7 @@
     │                                a field missing or of the wrong type): .field names it
     │                                ("$.results[0].uuid"), .problem says what is wrong
     ├── BatchError                   an ExceptionGroup of a batch's failures (.result)
-    ├── NotAttempted                 a batch item skipped after a fail_fast stop
+    ├── NotAttempted                 a batch item skipped after a fail_fast or breaker stop
     └── ItemCancelled                a batch item cancelled in flight by a fail_fast stop
 
 Service packages subclass these (e.g. astakos ``QuotaLimit(APIError)``) so one
@@ -215,7 +215,15 @@ def error_class_for_status(status: int) -> type[APIError]:
 
 
 class NotAttempted(PlatformError):
-    """The outcome of a batch item that was never started because the batch stopped early."""
+    """The outcome of a batch item that was never started because the batch stopped early.
+
+    ``cause`` is what stopped the batch when a circuit breaker did (the last of the
+    consecutive failures, see :class:`~aioplatform.Breaker`), else None.
+    """
+
+    def __init__(self, message: str, *, cause: BaseException | None = None):
+        super().__init__(message)
+        self.cause = cause
 
 
 class ItemCancelled(PlatformError):

@@ -19,7 +19,16 @@ from collections.abc import AsyncIterable, Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, overload
 
-from ..core.batch import BatchResult, ProgressCallback, answer_lost, gather
+from ..core.batch import (
+    BatchResult,
+    Breaker,
+    OutcomeCallback,
+    ProgressCallback,
+    ReportedOutcomes,
+    answer_lost,
+    check_batch_options,
+    gather,
+)
 from ..core.errors import PlatformError
 from ..core.multipart import FileSource, multipart_file
 from ..core.paging import AsyncPager
@@ -168,8 +177,13 @@ class GroupFiles:
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
         reconcile: bool = False,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[FileHandle]:
         """Upload many files concurrently: exactly one outcome per item, in input order.
+
+        ``on_outcome`` and ``breaker`` are :func:`~aioplatform.gather`'s (with ``reconcile``,
+        a lost answer is reported to ``on_outcome`` once looked up).
 
         Each item is a path (``str`` or ``Path``, uploaded under its base name) or a
         ``(source, name)`` pair whose source is what :meth:`upload_file` takes.
@@ -198,25 +212,29 @@ class GroupFiles:
                 return await self.upload_file(group_id, item[0], item[1])
             return await self.upload_file(group_id, Path(item) if isinstance(item, str) else item)
 
-        async def run() -> BatchResult[FileHandle]:
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
+
+        async def run(report: OutcomeCallback | None) -> BatchResult[FileHandle]:
             return await gather(
-                upload, files, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
-            )
+                upload, files, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
+                on_outcome=report, breaker=breaker,
+            )  # fmt: skip
 
         if not reconcile:
-            return await run()
+            return await run(on_outcome)
         lookups = self._client._for_lookups().groups
         before = {f.id for f in await lookups.list_files(group_id).to_list()}
-        result = await run()
+        reported = ReportedOutcomes(on_outcome, hold=answer_lost)
+        result = await run(reported)
         lost = [e for e in result.errors if answer_lost(e.exception)]
         if not lost:
-            return result
+            return await reported.release(result)
         try:
             after = await lookups.list_files(group_id).to_list()
         except PlatformError as exc:
             for e in lost:
                 e.exception.add_note(f"looking up the lost upload failed: {exc}")
-            return result
+            return await reported.release(result)
         held = before | {v.id for v in result.values}
         found: dict[tuple[str, int], list[FileHandle]] = {}
         for f in after:  # in upload order: the oldest match is taken first
@@ -228,7 +246,7 @@ class GroupFiles:
             if key is not None and found.get(key):
                 outcomes[e.index] = found[key].pop(0)
                 failed.discard(e.index)
-        return BatchResult(result.items, outcomes, failed)
+        return await reported.release(BatchResult(result.items, outcomes, failed, stopped=result.stopped))
 
 
 def _name_and_size(item: Any) -> tuple[str, int] | None:

@@ -22,7 +22,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from ..core import defaults
-from ..core.batch import BatchResult, ProgressCallback, answer_lost, gather
+from ..core.batch import (
+    BatchResult,
+    Breaker,
+    OutcomeCallback,
+    ProgressCallback,
+    ReportedOutcomes,
+    answer_lost,
+    check_batch_options,
+    gather,
+    gather_prepared,
+)
 from ..core.paths import segment
 from ..core.session import Response
 from .errors import WaitTimeout
@@ -255,6 +265,8 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
         reconcile: bool = False,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[TI]:
         """Clone every instance; one outcome (the new instance, or the exception) per UUID.
 
@@ -264,13 +276,18 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         one clone per successful outcome and none for a failed one. One extra request
         before the batch notes the newest instance, so a clone made before the batch
         (by another run with the same inputs) is never taken for a lost one. ``on_progress``
-        reports the requests as they finish, before any reconciliation.
+        reports the requests as they finish, before any reconciliation; ``on_outcome``
+        (see :func:`~aioplatform.gather`) hears a lost answer only once reconciled.
+        ``breaker`` stops the batch early (:class:`~aioplatform.Breaker`).
         """
         ids = _uuids(uuids)
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
         if not reconcile:
             return await gather(
-                self._post_clone, ids, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
-            )
+                self._post_clone, ids, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
+                on_outcome=on_outcome, breaker=breaker,
+            )  # fmt: skip
+        reported = ReportedOutcomes(on_outcome, ids, hold=answer_lost)
         mark = await self._high_water()
         sent_at: dict[int, float] = {}
 
@@ -279,8 +296,9 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
             return await self._post_clone(item[1])
 
         result = await gather(
-            clone, list(enumerate(ids)), concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
-        )
+            clone, list(enumerate(ids)), concurrency=concurrency, fail_fast=fail_fast,
+            on_progress=on_progress, on_outcome=reported, breaker=breaker,
+        )  # fmt: skip
         outcomes = list(result.outcomes)
         failed = {e.index for e in result.errors}
         claimed = set(ids) | {v.uuid for v in result.values}
@@ -291,7 +309,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
                 if found is not None:
                     outcomes[index] = found
                     failed.discard(index)
-        return BatchResult(ids, outcomes, failed)
+        return await reported.release(BatchResult(ids, outcomes, failed, stopped=result.stopped))
 
     async def terminate_many(
         self,
@@ -300,6 +318,8 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         concurrency: int = defaults.CONCURRENCY,
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[TI]:
         """Terminate every instance; one outcome per UUID, in input order.
 
@@ -313,6 +333,8 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
             concurrency=concurrency,
             fail_fast=fail_fast,
             on_progress=on_progress,
+            on_outcome=on_outcome,
+            breaker=breaker,
         )
 
     async def create_many(
@@ -322,6 +344,8 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         concurrency: int = defaults.CONCURRENCY,
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[TI]:
         """Create one instance per spec: a mapping of :meth:`create`'s arguments.
 
@@ -329,11 +353,14 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         >>> result = await client.container_task_instances.create_many(specs, concurrency=50)
 
         Every spec is checked before the first request (``ValueError``/``TypeError`` naming it).
+        ``result.items`` are the specs as given (the request bodies are built from them).
         """
         if isinstance(specs, (str, bytes, Mapping)) or not isinstance(specs, Iterable):
             raise TypeError(f"specs must be an iterable of mappings, got {type(specs).__name__}")
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
+        given = list(specs)
         bodies = []
-        for i, spec in enumerate(specs):
+        for i, spec in enumerate(given):
             where = f"specs[{i}]."
             if not isinstance(spec, Mapping):
                 raise TypeError(f"specs[{i}] must be a mapping, got {type(spec).__name__}")
@@ -355,9 +382,10 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
                 )
             )
 
-        return await gather(
-            self._create, bodies, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
-        )
+        return await gather_prepared(
+            self._create, given, bodies, concurrency=concurrency, fail_fast=fail_fast,
+            on_progress=on_progress, on_outcome=on_outcome, breaker=breaker,
+        )  # fmt: skip
 
     async def wait_until_finished(
         self, uuid: str, refresh_period: float = DEFAULT_REFRESH_PERIOD, timeout: float | None = None
@@ -391,6 +419,8 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         timeout: float | None = None,
         concurrency: int = defaults.CONCURRENCY,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[TI]:
         """Wait for many instances at once; one outcome per UUID: the finished instance or the error.
 
@@ -398,11 +428,12 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         at most ``concurrency`` requests in flight), then sleeps ``refresh_period``.
         An instance still unfinished after ``timeout`` seconds gets a
         :class:`~aioplatform.saltant.WaitTimeout` outcome with its last state.
+        ``on_outcome`` hears each instance as it settles; a ``breaker`` tripped by a
+        round's polls settles every instance that round did not poll as ``NotAttempted``.
         """
         ids = _uuids(uuids)
         _check_period(refresh_period, timeout)
-        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        check_batch_options(concurrency, on_progress, on_outcome, breaker)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         positions: dict[str, list[int]] = {}
@@ -420,14 +451,20 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
                 if error:
                     failed.add(i)
                 done += 1
+                if on_outcome is not None:
+                    maybe = on_outcome(i, ids[i], outcome)
+                    if inspect.isawaitable(maybe):
+                        await maybe
                 if on_progress is not None:
                     maybe = on_progress(done, len(ids), outcome)
                     if inspect.isawaitable(maybe):
                         await maybe
 
         pending = list(positions)
+        stopped: str | None = None
         while pending:
-            polled = await gather(self.get, pending, concurrency=concurrency)
+            polled = await gather(self.get, pending, concurrency=concurrency, breaker=breaker)
+            stopped = stopped or polled.stopped
             still: list[str] = []
             for u, outcome in zip(pending, polled.outcomes, strict=True):
                 if isinstance(outcome, BaseException):
@@ -449,7 +486,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
                     break
                 delay = min(delay, remaining)
             await asyncio.sleep(delay)
-        return BatchResult(list(ids), outcomes, failed)
+        return BatchResult(list(ids), outcomes, failed, stopped=stopped)
 
 
 class ContainerTaskInstanceManager(TaskInstanceManager[ContainerTaskInstance]):
