@@ -362,7 +362,8 @@ class Jobs:
         batch holds, becomes its outcome (oldest first); otherwise the error stays. So
         the server holds one job per Job outcome and none for an error. Give each
         request a unique ``name`` and a job made by another run can never be taken for
-        a lost one. Costs one listing before the batch and one search per lost answer.
+        a lost one. Costs one listing before the batch and one search per lost answer
+        (GETs retried until their deadline, as every batch's reconciliation look-ups are).
         ``on_progress`` reports the requests as they finish, before any reconciliation.
         """
         if isinstance(requests, (str, bytes, Mapping)) or not isinstance(requests, Iterable):
@@ -434,7 +435,10 @@ class Jobs:
         """The newest job before a reconciled batch and the server's clock skew: only jobs
         created after both can be a lost answer of the batch."""
         try:
-            response = await self._client._request("GET", ROOT, params={"limit": "1", "offset": "0"})
+            # A GET the reconciliation cannot do without: retried until its deadline.
+            response = await self._client._for_lookups()._request(
+                "GET", ROOT, params={"limit": "1", "offset": "0"}
+            )
             skew = _date_header_skew(response.headers)
             body = response.json()
             rows = body.get("result") if isinstance(body, dict) else body
@@ -487,13 +491,14 @@ class Jobs:
             since = max(since, mark.newest.created.timestamp())
         moment = dt.datetime.fromtimestamp(since, dt.timezone.utc).isoformat(timespec="milliseconds")
         search = {"name.eq": name, "appId.eq": app_id, "created.gte": moment}
+        lookups = self._client._for_lookups().jobs  # GETs retried until their deadline
         try:
             found: JobSummary | None = None
-            async for candidate in self.list(search=search):  # newest first: the last match is the oldest
+            async for candidate in lookups.list(search=search):  # newest first: the last match is the oldest
                 if candidate.id in claimed or candidate.name != name or candidate.app_id != app_id:
                     continue
                 found = candidate
-            return None if found is None else await self.get(found.id)
+            return None if found is None else await lookups.get(found.id)
         except Exception as lookup_error:  # the original failure is what is reported
             error.add_note(f"looking up the lost submit failed: {lookup_error}")
             return None
