@@ -368,7 +368,8 @@ class Meta:
         lookups fall back on our clock less a second, and on no floor."""
         params = {"limit": "1", "offset": "0", "orderBy": "created", "order": "DESC"}
         try:
-            response = await self._client._request("GET", DATA, params=params)
+            # Retried until its deadline, as every look-up a reconciliation cannot do without.
+            response = await self._client._for_lookups()._request("GET", DATA, params=params)
             skew = email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp() - time.time()
         except Exception:
             return -1.0, None
@@ -386,7 +387,8 @@ class Meta:
         """The oldest unclaimed record equal to ``body`` created at or after ``since``."""
         ids = sorted(body.get("associationIds") or [])
         try:
-            pager = self.list_metadata({"name": body["name"]}, order_by="created", order="ASC")
+            lookups = self._client._for_lookups().meta  # GETs retried until their deadline
+            pager = lookups.list_metadata({"name": body["name"]}, order_by="created", order="ASC")
             async for candidate in pager:
                 created = candidate.created.timestamp() if candidate.created is not None else None
                 if (
