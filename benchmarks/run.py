@@ -4,7 +4,8 @@
     python -m benchmarks.run --quick    # small sizes, to check that everything runs
 
 Against the embedded platform started in a separate process (``aioplatform serve``).
-Writes ``benchmarks/results/latest.json``, ``latest.md`` and ``batch.png``.
+Writes ``benchmarks/results/latest.json``, ``latest.md`` and ``batch.png``; a run of some
+sections replaces only those sections' rows there and keeps the others'.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ import typer
 from aioplatform import Limits, RetryPolicy
 from aioplatform.saltant import SaltantClient
 
-from . import commissions
-from .servers import ServedPlatform, serve, serve_trivial
+from . import agave, commissions
+from .servers import ServedPlatform, serve, serve_agave, serve_trivial
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PERFORMANCE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
@@ -40,7 +41,12 @@ TARGETS = {
     "batch_vs_sync": ">= 45x faster than saltant-py at 20 ms / N=1000 / C=50",
     "cpu_vs_raw": "CPU per request <= 1.25x raw aiohttp",
     "memory": "listing memory flat in N",
+    "agave_vs_raw": "Agave batches <= 1.10x raw aiohttp at 20 ms / C=50",
+    "agave_vs_sync": ">= 10x faster than agavepy on Agave batches at 20 ms / C=50",
+    "agave_streaming": "a 200 MB files.upload / files.download raises peak RSS <= 16 MiB",
 }
+# The Agave rows judged against those targets: (case prefix, N) of each batch at full size.
+AGAVE_HEADLINE = (("submit_many+wait_many", 1000), ("upload_many", 200))
 
 
 # -- fixtures over the wire (independent of the client under test) -------------------------
@@ -374,6 +380,93 @@ def memory_section(quick: bool, rows: list[dict[str, Any]]) -> None:
             rows.append(row)
 
 
+AgaveRun = Callable[[int], Coroutine[Any, Any, tuple[float, int]]]
+
+
+def agave_rows(
+    platform: ServedPlatform, case: str, raw: AgaveRun, ours: AgaveRun, concurrencies: list[int], repeats: int,
+    serial_requests: int, latency: float,
+) -> list[dict[str, Any]]:
+    """One row per concurrency C: raw aiohttp's and aioplatform's median walls; the latency floor
+    is ``serial_requests`` round trips of ``latency`` seconds, C at a time."""
+    case_rows: list[dict[str, Any]] = []
+    for c in concurrencies:
+        raw_runs = [asyncio.run(raw(c)) for _ in range(repeats)]
+        runs = []
+        for _ in range(repeats):
+            before = platform.connections
+            wall, failures = asyncio.run(ours(c))
+            runs.append((wall, failures, platform.connections - before - 1))
+        raw_wall = statistics.median(w for w, _ in raw_runs)
+        ours_wall = statistics.median(w for w, _, _ in runs)
+        case_rows.append({
+            "section": "agave", "case": case, "concurrency": c,
+            "raw_aiohttp_s": raw_wall, "aioplatform_s": ours_wall, "ratio_vs_raw": ours_wall / raw_wall,
+            "latency_floor_s": serial_requests * latency / c, "connections": runs[-1][2], "failures": runs[-1][1],
+            "raw_failures": max(f for _, f in raw_runs),
+        })  # fmt: skip
+    return case_rows
+
+
+def agave_section(quick: bool, rows: list[dict[str, Any]]) -> None:
+    """Agave: submit_many+wait_many and upload_many vs raw aiohttp vs agavepy 0.9.5; streamed transfers."""
+    jobs_n, files_n, stream_mb = (30, 20, 16) if quick else (1000, 200, 200)
+    concurrencies, repeats = ([10, 50], 1) if quick else ([10, 50, 100], 3)
+    with agave.source_files(files_n, 64 * 1024) as paths:
+        for latency in (0,) if quick else (0, 20):
+            # Each batch on a fresh platform, so neither measures the other's leftovers (a jobs
+            # run leaves three output files per job on the storage system the uploads write to).
+            with serve_agave(latency_ms=latency) as platform:
+                setup = agave.Setup(platform)
+                skipped = setup.agavepy_skipped
+                if skipped and latency == 0:
+                    print(f"  agavepy rows skipped: {skipped}", flush=True)
+                # Jobs: N/C rounds of submits, then at least one round of status polls.
+                case = f"submit_many+wait_many N={jobs_n} latency={latency}ms ({setup.transport})"
+                case_rows = agave_rows(
+                    platform, case, partial(agave.raw_jobs, setup, jobs_n), partial(agave.ours_jobs, setup, jobs_n),
+                    concurrencies, repeats, 2 * jobs_n, latency / 1000,
+                )  # fmt: skip
+                sync_wall = None if skipped else checked_agavepy(case, agave.agavepy_jobs(setup, jobs_n))
+                rows.extend(with_sync(case, case_rows, "agavepy", sync_wall, skipped=skipped))
+            with serve_agave(latency_ms=latency) as platform:
+                setup = agave.Setup(platform)
+                skipped = setup.agavepy_skipped
+                case = f"upload_many N={files_n} x 64 KiB latency={latency}ms ({setup.transport})"
+                case_rows = agave_rows(
+                    platform, case, partial(agave.raw_uploads, setup, paths), partial(agave.ours_uploads, setup, paths),
+                    concurrencies, repeats, files_n, latency / 1000,
+                )  # fmt: skip
+                sync_wall = None if skipped else checked_agavepy(case, agave.agavepy_uploads(setup, paths))
+                rows.extend(with_sync(case, case_rows, "agavepy", sync_wall, skipped=skipped))
+                if latency == 0:
+                    rows.append(stream_row(setup, stream_mb))
+
+
+def checked_agavepy(case: str, measured: tuple[float, int]) -> float:
+    wall, failures = measured
+    if failures:
+        raise RuntimeError(f"agavepy: {failures} failures in {case}")
+    return wall
+
+
+def stream_row(setup: agave.Setup, megabytes: int) -> dict[str, Any]:
+    """One file up and down with aioplatform and agavepy: seconds, peak RSS rise, traced peak."""
+    size = megabytes * 10**6
+    row: dict[str, Any] = {
+        "section": "agave_stream", "case": f"{megabytes} MB upload, then download ({setup.transport})",
+        "size_mb": megabytes,
+        **{f"aioplatform_{k}": v for k, v in agave.stream_memory(setup, "aioplatform", size).items()},
+    }  # fmt: skip
+    if setup.agavepy_skipped:
+        row["agavepy_skipped"] = setup.agavepy_skipped
+    else:
+        row.update({f"agavepy_{k}": v for k, v in agave.stream_memory(setup, "agavepy", size).items()})
+    print(f"  {row['case']}: aioplatform peak RSS +{row['aioplatform_upload_rss_mib']:.1f} / "
+          f"+{row['aioplatform_download_rss_mib']:.1f} MiB", flush=True)  # fmt: skip
+    return row
+
+
 # -- reporting -----------------------------------------------------------------------------
 
 
@@ -402,31 +495,48 @@ def target_status(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
         growth = max(memory) / min(memory)
         found.append((TARGETS["memory"], f"{min(memory):.1f}-{max(memory):.1f} MiB across N ({growth:.2f}x)",
                       "met" if growth <= 1.5 else "missed"))  # fmt: skip
+    return found + agave_target_status(rows)
+
+
+def agave_target_status(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """The Agave targets, judged on the full-size batches at 20 ms / C=50 and the 200 MB transfers."""
+    found: list[tuple[str, str, str]] = []
+    headline = [
+        r for r in rows
+        if r["section"] == "agave" and r["concurrency"] == 50 and "latency=20ms" in r["case"]
+        and any(r["case"].startswith(f"{prefix} N={n} ") for prefix, n in AGAVE_HEADLINE)
+    ]  # fmt: skip
+    if headline:
+        worst = max(headline, key=lambda r: r["ratio_vs_raw"])
+        found.append((TARGETS["agave_vs_raw"], f"{worst['ratio_vs_raw']:.2f}x (worst: {worst['case'].split(' ')[0]})",
+                      "met" if worst["ratio_vs_raw"] <= 1.10 else "missed"))  # fmt: skip
+        measured = [r for r in headline if r.get("speedup_vs_sync")]
+        if measured:
+            slowest = min(measured, key=lambda r: r["speedup_vs_sync"])
+            speed = slowest["speedup_vs_sync"]
+            found.append((TARGETS["agave_vs_sync"], f"{speed:.0f}x (worst: {slowest['case'].split(' ')[0]})",
+                          "met" if speed >= 10 and len(measured) == len(headline) else "missed"))  # fmt: skip
+        else:
+            found.append((TARGETS["agave_vs_sync"], f"agavepy skipped: {headline[0].get('sync_skipped', '')}",
+                          "not measured"))  # fmt: skip
+    streams = [r for r in rows if r["section"] == "agave_stream" and r["size_mb"] >= 200]
+    if streams:
+        rise = max(max(r["aioplatform_upload_rss_mib"], r["aioplatform_download_rss_mib"]) for r in streams)
+        found.append((TARGETS["agave_streaming"], f"+{rise:.1f} MiB (the larger of upload and download)",
+                      "met" if rise <= 16 else "missed"))  # fmt: skip
     return found
 
 
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     out = [f"# Benchmark results ({meta['date']}, {meta['machine']})", ""]
+    runs = meta.get("sections", {})
+    if len(set(runs.values())) > 1:
+        out += ["Sections measured in different runs: " + ", ".join(f"{k} {v}" for k, v in runs.items()), ""]
     status = target_status(rows)
     if status:
         out += ["## Targets", "", "| target | measured | status |", "|---|---|---|"]
         out += [f"| {target} | {figure} | {verdict} |" for target, figure, verdict in status]
-    batch = [r for r in rows if r["section"] == "batch"]
-    if batch:
-        out += ["", "## Batch (wall seconds, medians)", "",
-                "| case | C | aioplatform | raw aiohttp | ratio vs raw | sync SDK | sync SDK s | speedup vs sync | floor N·lat/C | raw vs a do-nothing server | connections |",
-                "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-        for r in batch:
-            sync_s = f"{r['sync_s']:.2f}" if r.get("sync_s") else "skipped"
-            speedup = f"{r['speedup_vs_sync']:.0f}x" if r.get("speedup_vs_sync") else "-"
-            trivial = f"{r['trivial_server_s']:.3f}" if r.get("trivial_server_s") else "-"
-            out.append(
-                f"| {r['case']} | {r['concurrency']} | {r['aioplatform_s']:.3f} | {r['raw_aiohttp_s']:.3f} | "
-                f"{r['ratio_vs_raw']:.2f}x | {r['sync_sdk']} | {sync_s} | {speedup} | "
-                f"{r['latency_floor_s']:.3f} | {trivial} | {r['connections']} |"
-            )
-        skipped = sorted({(r["sync_sdk"], r["sync_skipped"]) for r in batch if r.get("sync_skipped")})
-        out += [f"\n{sdk} rows skipped: {why}" for sdk, why in skipped]
+    out += batch_table([r for r in rows if r["section"] == "batch"], "Batch (wall seconds, medians)")
     for r in (r for r in rows if r["section"] == "overhead"):
         out += ["", f"## Overhead: client CPU per request ({r['case']})", "",
                 "| aioplatform | raw aiohttp | ratio vs raw | saltant-py | retry layer on success | tenacity per call (avoided) |",
@@ -439,7 +549,48 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 "| case | aioplatform (async for) | saltant-py list() |", "|---|---|---|"]  # fmt: skip
         for r in memory:
             out.append(f"| {r['case']} | {r['aioplatform_peak_mib']:.1f} MiB | {r['saltant_py_peak_mib']:.1f} MiB |")
+    out += batch_table([r for r in rows if r["section"] == "agave"], "Agave batches (wall seconds, medians)")
+    out += stream_table([r for r in rows if r["section"] == "agave_stream"])
     return "\n".join(out) + "\n"
+
+
+def batch_table(batch: list[dict[str, Any]], title: str) -> list[str]:
+    """The batch-shaped rows (saltant, Astakos, Agave) as one table, then why a sync SDK was skipped."""
+    if not batch:
+        return []
+    out = ["", f"## {title}", "",
+           "| case | C | aioplatform | raw aiohttp | ratio vs raw | sync SDK | sync SDK s | speedup vs sync | floor N·lat/C | raw vs a do-nothing server | connections |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in batch:
+        sync_s = f"{r['sync_s']:.2f}" if r.get("sync_s") else "skipped"
+        speedup = f"{r['speedup_vs_sync']:.0f}x" if r.get("speedup_vs_sync") else "-"
+        trivial = f"{r['trivial_server_s']:.3f}" if r.get("trivial_server_s") else "-"
+        out.append(
+            f"| {r['case']} | {r['concurrency']} | {r['aioplatform_s']:.3f} | {r['raw_aiohttp_s']:.3f} | "
+            f"{r['ratio_vs_raw']:.2f}x | {r['sync_sdk']} | {sync_s} | {speedup} | "
+            f"{r['latency_floor_s']:.3f} | {trivial} | {r['connections']} |"
+        )
+    skipped = sorted({(r["sync_sdk"], r["sync_skipped"]) for r in batch if r.get("sync_skipped")})
+    return out + [f"\n{sdk} rows skipped: {why}" for sdk, why in skipped]
+
+
+def stream_table(streams: list[dict[str, Any]]) -> list[str]:
+    if not streams:
+        return []
+
+    def cell(r: dict[str, Any], who: str, what: str) -> str:
+        if f"{who}_{what}_s" not in r:
+            return "skipped"
+        return f"+{r[f'{who}_{what}_rss_mib']:.1f} MiB ({r[f'{who}_{what}_traced_mib']:.1f} MiB traced), {r[f'{who}_{what}_s']:.2f} s"
+
+    out = ["", "## Agave streaming: peak RSS rise of the client process during one transfer", "",
+           "| case | aioplatform files.upload | aioplatform files.download | agavepy importData | agavepy files.download |",
+           "|---|---|---|---|---|"]  # fmt: skip
+    for r in streams:
+        out.append(f"| {r['case']} | {cell(r, 'aioplatform', 'upload')} | {cell(r, 'aioplatform', 'download')} | "
+                   f"{cell(r, 'agavepy', 'upload')} | {cell(r, 'agavepy', 'download')} |")  # fmt: skip
+    skipped = sorted({r["agavepy_skipped"] for r in streams if r.get("agavepy_skipped")})
+    return out + [f"\nagavepy rows skipped: {why}" for why in skipped]
 
 
 def chart(rows: list[dict[str, Any]], path: Path) -> None:
@@ -481,15 +632,40 @@ SECTIONS: dict[str, Callable[[bool, list[dict[str, Any]]], None]] = {
     "batch": batch_section,
     "commissions": commissions_section,
     "memory": memory_section,
+    "agave": agave_section,
 }
+
+
+def suite_of(row: dict[str, Any]) -> str:
+    """The runner section that wrote ``row`` (the Astakos rows are batch-shaped: section "batch")."""
+    section = str(row.get("section", ""))
+    if section == "batch" and str(row.get("case", "")).startswith("issue_many"):
+        return "commissions"
+    return "agave" if section == "agave_stream" else section
+
+
+def merge_report(
+    earlier: dict[str, Any], meta: dict[str, Any], rows: list[dict[str, Any]], ran: set[str]
+) -> dict[str, Any]:
+    """This run's rows with the earlier report's rows of the sections not run now (in section
+    order); ``meta["sections"]`` says when each section was measured."""
+    before = earlier.get("meta", {})
+    previous = list(earlier.get("rows", []))
+    dates = {suite_of(r): str(before.get("date", "")) for r in previous}
+    dates.update(before.get("sections", {}))
+    meta = dict(meta, sections={k: v for k, v in dates.items() if k not in ran} | dict.fromkeys(sorted(ran), meta["date"]))
+    order = list(SECTIONS)
+    kept = [r for r in previous if suite_of(r) not in ran]
+    merged = sorted(kept + rows, key=lambda r: order.index(suite_of(r)) if suite_of(r) in order else len(order))
+    return {"meta": meta, "rows": merged}
 
 
 @app.command()
 def main(
     quick: Annotated[bool, typer.Option(help="Small sizes: check that everything runs.")] = False,
     sections: Annotated[
-        str, typer.Option(help="Comma-separated: batch,commissions,overhead,memory")
-    ] = "batch,commissions,overhead,memory",
+        str, typer.Option(help="Comma-separated: batch,commissions,overhead,memory,agave")
+    ] = "batch,commissions,overhead,memory,agave",
     out: Annotated[Path, typer.Option(help="Where to write the results.")] = RESULTS,
 ) -> None:
     """Run the benchmarks and write JSON, Markdown and a PNG chart."""
@@ -510,8 +686,11 @@ def main(
     }
     out.mkdir(parents=True, exist_ok=True)
     stem = "quick" if quick else "latest"
-    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    table = markdown(rows, meta)
+    earlier = json.loads((out / f"{stem}.json").read_text()) if (out / f"{stem}.json").exists() else {}
+    report = merge_report(earlier, meta, rows, wanted)
+    rows = report["rows"]
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    table = markdown(rows, report["meta"])
     (out / f"{stem}.md").write_text(table)
     chart(rows, out / f"{stem if quick else 'batch'}.png")
     if not quick and out == RESULTS:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -110,3 +111,72 @@ def serve_trivial(latency_ms: float = 0.0) -> Iterator[ServedPlatform]:
     argv = [sys.executable, "-c", TRIVIAL_SERVER, str(port), str(latency_ms)]
     with running("the do-nothing server", argv, url) as process:
         yield ServedPlatform(url, process, {"saltant_url": url + "/saltant/api/", "saltant_token": "unused"})
+
+
+# The platform with Agave's TLS site for agavepy (a loopback address's port 443: root) and a
+# short job step, so a batch's wait measures the clients rather than the simulated jobs.
+# Credentials for agavepy's password grant are written with the others, to a mode-600 file.
+AGAVE_SERVER = """
+import asyncio, errno, json, os, random, signal, sys
+from aioplatform.cli import platform_credentials
+from aioplatform.testing import LocalPlatform
+port, latency_ms, step, path = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+sys.setswitchinterval(0.0005)  # as `aioplatform serve` does
+
+async def start():
+    # 127.0.0.2 first; another loopback address when a test run holds its 443.
+    hosts = ["127.0.0.2"] + ["127.0.43.%d" % n for n in random.sample(range(2, 255), 4)]
+    reason = ""
+    for host in hosts:
+        platform = LocalPlatform(port=port, latency=latency_ms / 1000, agave_tls_host=host)
+        try:
+            await platform.start()
+            return platform, ""
+        except PermissionError as exc:
+            reason = "binding %s:443 needs root (CI runs as root): %s" % (host, exc)
+            break
+        except OSError as exc:
+            reason = "the TLS site could not start on %s:443: %s" % (host, exc)
+            if exc.errno != errno.EADDRINUSE:
+                break
+        except RuntimeError as exc:  # trustme missing
+            reason = str(exc)
+            break
+    platform = LocalPlatform(port=port, latency=latency_ms / 1000)
+    await platform.start()
+    return platform, reason
+
+async def main():
+    platform, tls_skipped = await start()
+    platform.agave.job_step_seconds = step
+    agave = platform.agave
+    creds = dict(platform_credentials(platform), agave_username=agave.username,
+                 agave_password=agave.password, agave_client_key=agave.client_key,
+                 agave_client_secret=agave.client_secret, agave_tls_skipped=tls_skipped)
+    fd = os.open(path + ".part", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(creds, out)
+    os.replace(path + ".part", path)  # complete when it appears
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await platform.close()
+
+asyncio.run(main())
+"""
+
+
+@contextlib.contextmanager
+def serve_agave(latency_ms: float = 0.0, job_step_seconds: float = 0.005) -> Iterator[ServedPlatform]:
+    """The platform with Agave's TLS site when it can bind one (else ``agave_tls_skipped`` says why)."""
+    port = free_port()
+    folder = Path(tempfile.mkdtemp(prefix="aioplatform-bench-"))
+    creds = folder / "credentials.json"
+    argv = [sys.executable, "-c", AGAVE_SERVER, str(port), str(latency_ms), str(job_step_seconds), str(creds)]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with running("the platform with Agave's TLS site", argv, url, creds.exists) as process:
+            yield ServedPlatform(url, process, json.loads(creds.read_text()))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
