@@ -65,6 +65,13 @@ def _build_app() -> Any:
             Path | None,
             typer.Option(help="Write the service URLs and seeded tokens to this JSON file (mode 600)."),
         ] = None,
+        fixed_credentials: Annotated[
+            Path | None,
+            typer.Option(
+                help="A JSON object of seeded secrets to use instead of random ones, by name "
+                '(e.g. {"saltant_token": "..."}; names in docs/platform.md).'
+            ),
+        ] = None,
         agave_tls_host: Annotated[
             str | None,
             typer.Option(
@@ -102,6 +109,7 @@ def _build_app() -> Any:
         serving = _serve(
             host, port, db, latency_ms / 1000, fault_rate, seed, credentials_file,
             allow_remote=allow_remote, cors_origins=cors_origin or [],
+            credentials=_read_fixed_credentials(fixed_credentials),
             agave_tls=(agave_tls_host, agave_tls_port) if agave_tls_host else None,
         )  # fmt: skip
         asyncio.run(serving)
@@ -912,6 +920,25 @@ def platform_credentials(platform: Any) -> dict[str, str]:
     return found
 
 
+def _read_fixed_credentials(path: Path | None) -> dict[str, str] | None:
+    """The ``--fixed-credentials`` file, checked before the platform starts (a usage error, exit 2)."""
+    if path is None:
+        return None
+    assert typer is not None
+    import json
+
+    from .testing.platform import check_credentials
+
+    try:
+        found = json.loads(path.read_text())
+        if not isinstance(found, dict):
+            raise TypeError("the file must hold one JSON object of name to value")
+        return check_credentials(found)
+    except (OSError, ValueError, TypeError) as exc:
+        # The messages name the entry, never a value: they are secrets.
+        raise typer.BadParameter(str(exc), param_hint="--fixed-credentials") from None
+
+
 async def _serve(
     host: str,
     port: int,
@@ -924,6 +951,7 @@ async def _serve(
     allow_remote: bool = False,
     cors_origins: list[str] | None = None,
     agave_tls: tuple[str, int] | None = None,
+    credentials: dict[str, str] | None = None,
 ) -> None:
     import json
     import os
@@ -935,7 +963,7 @@ async def _serve(
     sys.setswitchinterval(0.0005)
     platform = LocalPlatform(
         db, host=host, port=port, latency=latency, faults=_fault_rules(fault_rate), seed=seed,
-        allow_remote=allow_remote, cors_origins=cors_origins or (),
+        allow_remote=allow_remote, cors_origins=cors_origins or (), credentials=credentials,
         agave_tls_host=agave_tls[0] if agave_tls else None, agave_tls_port=agave_tls[1] if agave_tls else 443,
     )  # fmt: skip
     async with platform:

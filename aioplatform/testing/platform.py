@@ -83,7 +83,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _check_credentials(credentials: Mapping[str, str] | None) -> dict[str, str]:
+def check_credentials(credentials: Mapping[str, str] | None) -> dict[str, str]:
+    """``credentials`` as a dict, or ValueError/TypeError naming the bad entry (never its value)."""
     if credentials is None:
         return {}
     if not isinstance(credentials, Mapping):
@@ -178,7 +179,7 @@ class LocalPlatform:
                 )
         if not isinstance(agave_tls_port, int) or not 0 <= agave_tls_port <= 65535:
             raise ValueError(f"agave_tls_port must be an integer in 0..65535, got {agave_tls_port!r}")
-        self.credentials = _check_credentials(credentials)
+        self.credentials = check_credentials(credentials)
         origins = [cors_origins] if isinstance(cors_origins, str) else list(cors_origins)
         if not all(isinstance(o, str) and o for o in origins):
             raise TypeError("cors_origins must be origin strings such as 'http://localhost:3000'")

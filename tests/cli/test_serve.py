@@ -95,3 +95,46 @@ def test_serve_with_allow_remote_warns_what_becomes_reachable(tmp_path: Path) ->
     assert proc.returncode == 0, err
     assert "warning: listening on 0.0.0.0" in err
     assert "credentials are reachable" in err
+
+
+def test_serve_uses_fixed_credentials_from_a_file(tmp_path: Path) -> None:
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(json.dumps({"saltant_token": "f" * 40, "astakos_service_token": "c" * 32}))
+    creds = tmp_path / "creds.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aioplatform.cli", "serve", "--port", "0", "--fixed-credentials", str(fixed),
+         "--credentials-file", str(creds)],
+        env=cli_env({}), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        found = json.loads(creds.read_text())
+        assert found["saltant_token"] == "f" * 40 and found["astakos_service_token"] == "c" * 32
+        admin = {"Authorization": "Token " + "f" * 40}
+        request = urllib.request.Request(found["saltant_url"] + "users/", headers=admin)
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"saltant_tokn": "secret-value"}', "saltant_tokn"),
+        ('{"saltant_token": 5}', "saltant_token"),
+        ("[", ""),
+    ],
+)
+def test_serve_refuses_bad_fixed_credentials_without_echoing_them(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(content)
+    out = invoke(["serve", "--port", "0", "--fixed-credentials", str(fixed)])
+    assert out.code == 2 and "--fixed-credentials" in out.text and message in out.text
+    assert "secret-value" not in out.text
+    assert "embedded platform on" not in out.stdout
