@@ -32,7 +32,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..core import defaults
 from ..core.auth import Auth
-from ..core.batch import BatchResult, ProgressCallback, answer_lost, gather
+from ..core.batch import (
+    BatchResult,
+    Breaker,
+    OutcomeCallback,
+    ProgressCallback,
+    ReportedOutcomes,
+    answer_lost,
+    check_batch_options,
+    gather,
+)
 from ..core.paging import AsyncPager
 from ..core.paths import segment
 from .errors import ExecutionWaitTimeout, MessageOutcomeUnknown
@@ -427,6 +436,8 @@ class Actors:
         concurrency: int = defaults.CONCURRENCY,
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[str]:
         """Send every message; one outcome per message, in input order: the execution id,
         or the exception.
@@ -440,7 +451,9 @@ class Actors:
         the executions that appeared during the batch and that no outcome holds (from one
         listing before and one after the batch). Empty ``orphans`` prove that none of
         the lost messages ran: they can be sent again. With ``nonce=``, those two
-        listings are nonce calls too and spend two of its uses.
+        listings are nonce calls too and spend two of its uses. ``on_outcome`` and
+        ``breaker`` are :func:`~aioplatform.gather`'s (a lost answer is reported once its
+        ``MessageOutcomeUnknown`` is built).
         """
         segment("actor_id", actor_id)
         if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Iterable):
@@ -451,14 +464,17 @@ class Actors:
         env = _environment(environment)
         _nonce_kwargs(nonce)
         _concurrency(concurrency)
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
+        reported = ReportedOutcomes(on_outcome, items, hold=answer_lost)
         before = await self._execution_ids(actor_id, nonce)
 
         async def send(message: Any) -> str:
             return await self.send_message(actor_id, message, environment=env, nonce=nonce)
 
         result = await gather(
-            send, items, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
-        )
+            send, items, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
+            on_outcome=reported, breaker=breaker,
+        )  # fmt: skip
         lost = [e.index for e in result.errors if answer_lost(e.exception)]
         if not lost:
             return result
@@ -473,7 +489,10 @@ class Actors:
             unknown = MessageOutcomeUnknown(actor_id, cause, orphans)
             unknown.__cause__ = cause
             outcomes[index] = unknown
-        return BatchResult(list(items), outcomes, {e.index for e in result.errors})
+        final: BatchResult[str] = BatchResult(
+            list(items), outcomes, {e.index for e in result.errors}, stopped=result.stopped
+        )
+        return await reported.release(final)
 
     async def _execution_ids(self, actor_id: str, nonce: str | None) -> set[str] | None:
         try:
@@ -493,6 +512,8 @@ class Actors:
         concurrency: int = defaults.CONCURRENCY,
         nonce: str | None = None,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[Execution]:
         """Wait until every execution is COMPLETE or ERROR; one outcome per id, in order:
         the final :class:`Execution`, the error if polling it failed, or
@@ -500,7 +521,9 @@ class Actors:
         if ``deadline`` seconds passed first. Executions are polled in rounds (at most
         ``concurrency`` at once), the pause growing from ``poll_interval`` to
         ``max_interval`` with jitter. Never hangs; assumes no order among executions. With
-        ``nonce=`` every poll is a nonce call and spends one of its uses."""
+        ``nonce=`` every poll is a nonce call and spends one of its uses. ``on_outcome``
+        hears each execution as it settles; a ``breaker`` tripped by a round's polls
+        settles every execution that round did not poll as ``NotAttempted``."""
         segment("actor_id", actor_id)
         ids = _ids("execution_ids", execution_ids)
         interval = _seconds("poll_interval", poll_interval)
@@ -512,6 +535,7 @@ class Actors:
                 f"poll_interval must be > 0 and <= max_interval, got {poll_interval!r} and {max_interval!r}"
             )
         _concurrency(concurrency)
+        check_batch_options(concurrency, on_progress, on_outcome, breaker)
         _nonce_kwargs(nonce)
         loop = asyncio.get_running_loop()
         ends = None if limit is None else loop.time() + limit
@@ -530,6 +554,10 @@ class Actors:
                 if error:
                     failed.add(i)
                 done += 1
+                if on_outcome is not None:
+                    maybe = on_outcome(i, ids[i], outcome)
+                    if inspect.isawaitable(maybe):
+                        await maybe
                 if on_progress is not None:
                     maybe = on_progress(done, len(ids), outcome)
                     if inspect.isawaitable(maybe):
@@ -539,8 +567,10 @@ class Actors:
             return await self.get_execution(actor_id, execution_id, nonce=nonce)
 
         pending = list(positions)
+        stopped: str | None = None
         while pending:
-            polled = await gather(poll, pending, concurrency=concurrency)
+            polled = await gather(poll, pending, concurrency=concurrency, breaker=breaker)
+            stopped = stopped or polled.stopped
             still: list[str] = []
             for execution_id, outcome in zip(pending, polled.outcomes, strict=True):
                 if isinstance(outcome, BaseException):
@@ -567,4 +597,4 @@ class Actors:
                     break
                 pause = min(pause, remaining)
             await asyncio.sleep(pause)
-        return BatchResult(list(ids), outcomes, failed)
+        return BatchResult(list(ids), outcomes, failed, stopped=stopped)

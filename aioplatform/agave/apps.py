@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..core.batch import BatchResult, gather
+from ..core.batch import BatchResult, Breaker, OutcomeCallback, check_batch_options, gather_prepared
 from ..core.defaults import CONCURRENCY
 from ..core.paging import AsyncPager
 from ..core.paths import segment
@@ -295,6 +295,8 @@ class Apps:
         *,
         concurrency: int = CONCURRENCY,
         fail_fast: bool = False,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[AppPermission]:
         """Share the app with many users (``{"alice": "READ_EXECUTE", "bob": "NONE"}``) at
         most ``concurrency`` at a time: one outcome per user, in the mapping's order. Every
@@ -304,12 +306,17 @@ class Apps:
             raise TypeError(
                 f"permissions must be a mapping of usernames to permissions, got {type(permissions).__name__}"
             )
-        bodies = [_permission(username, permission) for username, permission in permissions.items()]
+        pairs = list(permissions.items())  # result.items: the (username, value) pairs given
+        bodies = [_permission(username, value) for username, value in pairs]
+        check_batch_options(concurrency, None, on_outcome, breaker, fail_fast)
 
         async def grant(body: dict[str, str]) -> AppPermission:
             return await self._client._model("POST", path, AppPermission, json=body, idempotent=True)
 
-        return await gather(grant, bodies, concurrency=concurrency, fail_fast=fail_fast)
+        return await gather_prepared(
+            grant, pairs, bodies, concurrency=concurrency, fail_fast=fail_fast, on_outcome=on_outcome,
+            breaker=breaker,
+        )
 
     async def delete_permissions(self, app_id: str) -> None:
         """Revoke every grant on the app (the owner keeps everything)."""

@@ -37,7 +37,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
 from ..core import defaults
-from ..core.batch import BatchResult, ProgressCallback, gather
+from ..core.batch import BatchResult, Breaker, OutcomeCallback, ProgressCallback, check_batch_options, gather
 from ..core.multipart import MultipartFile, multipart_file
 from ..core.paging import AsyncPager
 from ..core.paths import segment, segments
@@ -231,6 +231,8 @@ class Files:
         concurrency: int = defaults.CONCURRENCY,
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[Path]:
         """Download every file below ``path`` into ``dest``, keeping the relative layout.
 
@@ -238,8 +240,10 @@ class Files:
         file's path relative to ``path`` (``"*.csv"``, ``"logs/*"``): a file is taken
         when it matches any ``include`` (all when None) and no ``exclude``. The tree is
         walked first; then one outcome per matched file, in walk order (the saved path
-        or the exception)."""
+        or the exception); ``result.items`` are ``(remote path, relative path)`` pairs.
+        ``on_outcome`` and ``breaker`` are :func:`~aioplatform.gather`'s."""
         includes, excludes = _globs("include", include), _globs("exclude", exclude)
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
         if not isinstance(dest, (str, os.PathLike)):
             raise TypeError(f"dest must be a path, got {type(dest).__name__}")
         root = segments("path", path, allow_root=True)
@@ -264,8 +268,9 @@ class Files:
             return target
 
         return await gather(
-            fetch, wanted, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
-        )
+            fetch, wanted, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
+            on_outcome=on_outcome, breaker=breaker,
+        )  # fmt: skip
 
     # -- uploads and imports ---------------------------------------------------------------
 
@@ -357,12 +362,16 @@ class Files:
         concurrency: int = defaults.CONCURRENCY,
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[LogicalFile]:
         """Upload many files into ``dir_path``, ``concurrency`` at a time: each item is a
         path (stored under its base name) or a ``(file_name, source)`` pair. Exactly one
         outcome per item, in input order. Safe under retries (see the module docstring):
-        an upload whose answer was lost is re-sent and overwrites the same file."""
+        an upload whose answer was lost is re-sent and overwrites the same file.
+        ``on_outcome`` and ``breaker`` are :func:`~aioplatform.gather`'s."""
         _file_path("media", system_id, dir_path)
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
 
         async def one(item: UploadSource | tuple[str, UploadSource]) -> LogicalFile:
             if isinstance(item, tuple):
@@ -374,7 +383,10 @@ class Files:
                 return await self.upload(system_id, dir_path, source, file_name=name)
             return await self.upload(system_id, dir_path, item)
 
-        return await gather(one, items, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress)
+        return await gather(
+            one, items, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
+            on_outcome=on_outcome, breaker=breaker,
+        )  # fmt: skip
 
     # -- manage ----------------------------------------------------------------------------
 

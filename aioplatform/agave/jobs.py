@@ -29,7 +29,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core import defaults
-from ..core.batch import BatchResult, ProgressCallback, gather
+from ..core.batch import (
+    BatchResult,
+    Breaker,
+    OutcomeCallback,
+    ProgressCallback,
+    ReportedOutcomes,
+    check_batch_options,
+    gather,
+    gather_prepared,
+)
 from ..core.errors import ItemCancelled, ServerError, TransportError
 from ..core.paging import AsyncPager
 from ..core.paths import segment, segments
@@ -352,6 +361,8 @@ class Jobs:
         reconcile: bool = False,
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[Job]:
         """Submit every request; one outcome (the Job, or the exception) per request, in order.
 
@@ -364,15 +375,21 @@ class Jobs:
         request a unique ``name`` and a job made by another run can never be taken for
         a lost one. Costs one listing before the batch and one search per lost answer
         (GETs retried until their deadline, as every batch's reconciliation look-ups are).
-        ``on_progress`` reports the requests as they finish, before any reconciliation.
+        ``on_progress`` reports the requests as they finish, before any reconciliation;
+        ``on_outcome`` and ``breaker`` are :func:`~aioplatform.gather`'s (a lost answer is
+        reported to ``on_outcome`` once reconciled). ``result.items`` are the requests as given.
         """
         if isinstance(requests, (str, bytes, Mapping)) or not isinstance(requests, Iterable):
             raise TypeError(f"requests must be an iterable of job requests, got {type(requests).__name__}")
-        bodies = [_job_request(r, f"requests[{i}]") for i, r in enumerate(requests)]
+        given = list(requests)
+        bodies = [_job_request(r, f"requests[{i}]") for i, r in enumerate(given)]
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
         if not reconcile:
-            return await gather(
-                self.submit, bodies, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
-            )
+            return await gather_prepared(
+                self.submit, given, bodies, concurrency=concurrency, fail_fast=fail_fast,
+                on_progress=on_progress, on_outcome=on_outcome, breaker=breaker,
+            )  # fmt: skip
+        reported = ReportedOutcomes(on_outcome, given, hold=_lost_answer)
         mark = await self._mark()
         sent_at: dict[int, float] = {}
 
@@ -386,9 +403,11 @@ class Jobs:
             concurrency=concurrency,
             fail_fast=fail_fast,
             on_progress=on_progress,
+            on_outcome=reported,
+            breaker=breaker,
         )
         keys = [(b["name"], b["appId"]) for b in bodies]
-        return await self._reconcile(bodies, result, keys, sent_at, mark)
+        return await reported.release(await self._reconcile(given, result, keys, sent_at, mark))
 
     async def resubmit_many(
         self,
@@ -398,6 +417,8 @@ class Jobs:
         reconcile: bool = False,
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[Job]:
         """Resubmit every job; one outcome (the NEW job, or the exception) per id, in order.
 
@@ -405,10 +426,13 @@ class Jobs:
         :meth:`submit_many` does (a new job with the original's name and app).
         """
         ids = _job_ids(job_ids)
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
         if not reconcile:
             return await gather(
-                self.resubmit, ids, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
-            )
+                self.resubmit, ids, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
+                on_outcome=on_outcome, breaker=breaker,
+            )  # fmt: skip
+        reported = ReportedOutcomes(on_outcome, ids, hold=_lost_answer)
         mark = await self._mark()
         sent_at: dict[int, float] = {}
 
@@ -422,6 +446,8 @@ class Jobs:
             concurrency=concurrency,
             fail_fast=fail_fast,
             on_progress=on_progress,
+            on_outcome=reported,
+            breaker=breaker,
         )
         keys: list[tuple[str, str] | None] = [None] * len(ids)
         for error in result.errors:
@@ -429,7 +455,8 @@ class Jobs:
                 with contextlib.suppress(Exception):  # no key: the error stays the outcome
                     original = await self.get(ids[error.index])
                     keys[error.index] = (original.name, original.app_id)
-        return await self._reconcile(ids, result, keys, sent_at, mark, exclude=set(ids))
+        reconciled = await self._reconcile(ids, result, keys, sent_at, mark, exclude=set(ids))
+        return await reported.release(reconciled)
 
     async def _mark(self) -> _Mark:
         """The newest job before a reconciled batch and the server's clock skew: only jobs
@@ -478,7 +505,7 @@ class Jobs:
                 claimed.add(found.id)
                 outcomes[index] = found
                 failed.discard(index)
-        return BatchResult(list(items), outcomes, failed)
+        return BatchResult(list(items), outcomes, failed, stopped=result.stopped)
 
     async def _find_lost(
         self, key: tuple[str, str], sent_at: float, mark: _Mark, claimed: set[str], error: BaseException
@@ -510,12 +537,15 @@ class Jobs:
         concurrency: int = defaults.CONCURRENCY,
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[Job]:
         """Stop every job; one outcome (the job as stopped, or the exception) per id, in order."""
         ids = _job_ids(job_ids)
         return await gather(
-            self.stop, ids, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
-        )
+            self.stop, ids, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
+            on_outcome=on_outcome, breaker=breaker,
+        )  # fmt: skip
 
     async def wait_many(
         self,
@@ -527,6 +557,8 @@ class Jobs:
         deadline: float | None = None,
         concurrency: int = defaults.CONCURRENCY,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[JobStatus]:
         """Wait until every job's status is in ``until`` (default: any terminal status).
 
@@ -536,6 +568,8 @@ class Jobs:
         One outcome per id: its :class:`JobStatus` once in ``until`` (or terminal: it can
         change no more), the error if polling it failed, or :class:`JobWaitTimeout` (with
         the last status seen) if ``deadline`` seconds passed first. Never hangs.
+        ``on_outcome`` hears each job as it settles; a ``breaker`` tripped by a round's
+        polls settles every job that round did not poll as ``NotAttempted``.
         """
         ids = _job_ids(job_ids)
         if isinstance(until, str) or not isinstance(until, Iterable):
@@ -551,8 +585,7 @@ class Jobs:
             raise ValueError(
                 f"max_interval must be >= poll_interval, got {max_interval!r} < {poll_interval!r}"
             )
-        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        check_batch_options(concurrency, on_progress, on_outcome, breaker)
         loop = asyncio.get_running_loop()
         ends = None if limit is None else loop.time() + limit
         positions: dict[str, list[int]] = {}
@@ -570,14 +603,20 @@ class Jobs:
                 if error:
                     failed.add(i)
                 done += 1
+                if on_outcome is not None:
+                    maybe = on_outcome(i, ids[i], outcome)
+                    if inspect.isawaitable(maybe):
+                        await maybe
                 if on_progress is not None:
                     maybe = on_progress(done, len(ids), outcome)
                     if inspect.isawaitable(maybe):
                         await maybe
 
         pending = list(positions)
+        stopped: str | None = None
         while pending:
-            polled = await gather(self.get_status, pending, concurrency=concurrency)
+            polled = await gather(self.get_status, pending, concurrency=concurrency, breaker=breaker)
+            stopped = stopped or polled.stopped
             still: list[str] = []
             for job_id, outcome in zip(pending, polled.outcomes, strict=True):
                 if isinstance(outcome, BaseException):
@@ -604,7 +643,7 @@ class Jobs:
                     break
                 pause = min(pause, remaining)
             await asyncio.sleep(pause)
-        return BatchResult(list(ids), outcomes, failed)
+        return BatchResult(list(ids), outcomes, failed, stopped=stopped)
 
     async def download_outputs(
         self,

@@ -22,7 +22,17 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..core import defaults
-from ..core.batch import BatchResult, ProgressCallback, answer_lost, gather
+from ..core.batch import (
+    BatchResult,
+    Breaker,
+    OutcomeCallback,
+    ProgressCallback,
+    ReportedOutcomes,
+    answer_lost,
+    check_batch_options,
+    gather,
+    gather_prepared,
+)
 from ..core.errors import NotFound
 from ..core.paging import AsyncPager
 from ..core.paths import segment
@@ -301,6 +311,8 @@ class Meta:
         reconcile: bool = False,
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[Metadata]:
         """Create every record; one outcome (the Metadata, or the exception) per record, in order.
 
@@ -316,18 +328,22 @@ class Meta:
         your records to find them: an identical record another client creates during the
         batch could be taken for a lost one, so give records distinct names or values when
         that matters. Costs one listing before the batch and one search per
-        lost answer.
+        lost answer. ``on_outcome`` and ``breaker`` are :func:`~aioplatform.gather`'s (a lost
+        answer is reported once reconciled); ``result.items`` are the records as given.
         """
         if isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Iterable):
             raise TypeError(f"records must be an iterable of metadata records, got {type(records).__name__}")
-        bodies = [_metadata_request(r, f"records[{i}]") for i, r in enumerate(records)]
+        given = list(records)
+        bodies = [_metadata_request(r, f"records[{i}]") for i, r in enumerate(given)]
         if not isinstance(reconcile, bool):
             raise TypeError(f"reconcile must be a bool, got {type(reconcile).__name__}")
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
         if not reconcile:
-            return await gather(
-                self.add_metadata, bodies, concurrency=concurrency, fail_fast=fail_fast,
-                on_progress=on_progress,
+            return await gather_prepared(
+                self.add_metadata, given, bodies, concurrency=concurrency, fail_fast=fail_fast,
+                on_progress=on_progress, on_outcome=on_outcome, breaker=breaker,
             )  # fmt: skip
+        reported = ReportedOutcomes(on_outcome, given, hold=answer_lost)
         skew, newest = await self._mark()
         sent_at: dict[int, float] = {}
 
@@ -337,7 +353,7 @@ class Meta:
 
         result = await gather(
             create, list(enumerate(bodies)), concurrency=concurrency, fail_fast=fail_fast,
-            on_progress=on_progress,
+            on_progress=on_progress, on_outcome=reported, breaker=breaker,
         )  # fmt: skip
         outcomes = list(result.outcomes)
         failed = {e.index for e in result.errors}
@@ -356,7 +372,7 @@ class Meta:
                 claimed.add(found.uuid)
                 outcomes[index] = found
                 failed.discard(index)
-        return BatchResult(bodies, outcomes, failed)
+        return await reported.release(BatchResult(given, outcomes, failed, stopped=result.stopped))
 
     async def _mark(self) -> tuple[float, Metadata | None]:
         """Where a reconciled batch starts: the server's clock minus ours, and the newest
@@ -412,6 +428,8 @@ class Meta:
         concurrency: int = defaults.CONCURRENCY,
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[str]:
         """Delete every record; one outcome (the uuid, deleted, or the exception) per uuid.
 
@@ -426,6 +444,7 @@ class Meta:
             raise TypeError(f"uuids must be an iterable of metadata uuids, got {type(uuids).__name__}")
         items = list(uuids)
         paths = [_data_path(u) for u in items]  # every uuid checked before the first request
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
         by_uuid = dict(zip(items, paths, strict=True))
 
         async def delete(uuid: str) -> str:
@@ -440,5 +459,6 @@ class Meta:
             return uuid
 
         return await gather(
-            delete, items, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
-        )
+            delete, items, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
+            on_outcome=on_outcome, breaker=breaker,
+        )  # fmt: skip

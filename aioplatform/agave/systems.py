@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..core.batch import BatchResult, gather
+from ..core.batch import BatchResult, Breaker, OutcomeCallback, check_batch_options, gather_prepared
 from ..core.defaults import CONCURRENCY
 from ..core.paging import AsyncPager
 from ..core.paths import segment
@@ -201,6 +201,8 @@ class Systems:
         *,
         concurrency: int = CONCURRENCY,
         fail_fast: bool = False,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[SystemRole]:
         """Grant many users their roles (``{"alice": "USER", "bob": "NONE"}``) at most
         ``concurrency`` at a time: one outcome per user, in the mapping's order. Every
@@ -208,12 +210,17 @@ class Systems:
         path = _system(system_id)
         if not isinstance(roles, Mapping):
             raise TypeError(f"roles must be a mapping of usernames to roles, got {type(roles).__name__}")
-        bodies = [_role(username, role) for username, role in roles.items()]
+        pairs = list(roles.items())  # result.items: the (username, value) pairs given
+        bodies = [_role(username, value) for username, value in pairs]
+        check_batch_options(concurrency, None, on_outcome, breaker, fail_fast)
 
         async def grant(body: dict[str, str]) -> SystemRole:
             return await self._client._model("POST", f"{path}/roles", SystemRole, json=body, idempotent=True)
 
-        return await gather(grant, bodies, concurrency=concurrency, fail_fast=fail_fast)
+        return await gather_prepared(
+            grant, pairs, bodies, concurrency=concurrency, fail_fast=fail_fast, on_outcome=on_outcome,
+            breaker=breaker,
+        )
 
     async def delete_roles(self, system_id: str) -> None:
         """Revoke every role granted on the system (the owner's stays)."""
