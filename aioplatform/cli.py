@@ -116,16 +116,21 @@ def _build_app() -> Any:
 
     @app.command()
     def demo(
-        n: Annotated[int, typer.Option("-n", "--count", min=2, help="Instances and commissions.")] = 1000,
+        n: Annotated[int, typer.Option("-n", "--count", min=2, help="saltant task instances.")] = 1000,
+        jobs: Annotated[
+            int | None,
+            typer.Option(min=2, help="Sweep size: Agave jobs, Astakos commissions (default: N/10, >= 2)."),
+        ] = None,
         db: Annotated[str | None, typer.Option(help="SQLite file (default: a temporary one).")] = None,
         latency_ms: Annotated[float, typer.Option(min=0, help="Latency added per request.")] = 20.0,
         fault_rate: Annotated[float, typer.Option(min=0, max=1, help="Share of faulted requests.")] = 0.05,
         seed: Annotated[int, typer.Option(help="Seed of the platform's faults and data.")] = 0,
     ) -> None:
-        """Run a high-concurrency job against the embedded platform, then check its store."""
+        """Run one job across the four services of the embedded platform, then check every store."""
         from .demo import run_demo
 
-        code = asyncio.run(run_demo(n, db=db, latency=latency_ms / 1000, fault_rate=fault_rate, seed=seed))
+        demo = run_demo(n, jobs=jobs, db=db, latency=latency_ms / 1000, fault_rate=fault_rate, seed=seed)
+        code = asyncio.run(demo)
         raise typer.Exit(code)
 
     app.add_typer(_saltant_app(), name="saltant")
