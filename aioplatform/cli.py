@@ -245,6 +245,120 @@ def _outcome_record(item: Any, outcome: Any) -> dict[str, Any]:
     }
 
 
+class _BatchRun:
+    """What every batch command of every service shares: one record per input, the breaker,
+    JSON lines streamed as outcomes complete, and Ctrl-C.
+
+    * ``--json``: each record is printed (flushed) as soon as it and every earlier input
+      have an outcome, so stdout stays in input order while the batch runs.
+    * The breaker (:class:`~aioplatform.Breaker`, off with ``--keep-going``): when it stops
+      the batch, the failures that tripped it and the items never started are reported by
+      ONE line on stderr (every JSON line is still printed).
+    * Ctrl-C (SIGINT: asyncio.run cancels the command's task): the batch's calls in flight
+      are cancelled, every finished outcome is printed, then a summary saying it was
+      interrupted and how many inputs have no outcome; exit 130.
+    """
+
+    def __init__(
+        self,
+        action: str,
+        total: int | None,
+        as_json: bool,
+        keep_going: bool,
+        record: Any,
+        *,
+        line: Any = None,
+        summary: Any = None,
+    ):
+        from .core.batch import Breaker
+
+        self.action = action
+        self.total = total
+        self.as_json = as_json
+        self.breaker = None if keep_going else Breaker()
+        self.record = record  # (index, item, outcome) -> the JSON record
+        self.line = line  # record -> the stderr line of a failure (default: _Reporter's)
+        self.summary = summary  # records in input order -> the closing line
+        self.records: dict[int, dict[str, Any]] = {}
+        self.kinds: dict[int, Any] = {}  # failed index -> Breaker.classify of its exception
+        self.skipped: set[int] = set()  # NotAttempted
+        self.printed = 0
+        self.reporter = _Reporter(total or 0, action, as_json)
+
+    def on_outcome(self, index: int, item: Any, outcome: Any) -> None:
+        from . import NotAttempted
+        from .core.batch import Breaker
+
+        record = self.record(index, item, outcome)
+        self.records[index] = record
+        if isinstance(outcome, NotAttempted):
+            self.skipped.add(index)
+        elif isinstance(outcome, BaseException):
+            self.kinds[index] = Breaker.classify(outcome)
+        self.reporter.progress.update(self.reporter.task, completed=len(self.records))
+        if self.as_json:
+            while self.printed in self.records:
+                self.reporter.emit(self.records[self.printed])
+                self.printed += 1
+
+    async def run(self, start: Any) -> int:
+        """Await ``start()`` (the batch, calling :meth:`on_outcome`), then report; the exit code."""
+        from . import PlatformError
+
+        stopped: str | None = None
+        interrupted = False
+        with self.reporter:
+            try:
+                result = await start()
+                stopped = getattr(result, "stopped", None)
+            except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancelled this task
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                interrupted = True
+            except PlatformError as exc:  # before any item: a listing, a walk, a refused token
+                self.reporter.progress.stop()
+                self._print(f"{self.action}: {type(exc).__name__}: {exc}")
+                return 1
+        return self._finish(stopped, interrupted)
+
+    def _print(self, text: str) -> None:
+        self.reporter.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def _finish(self, stopped: str | None, interrupted: bool) -> int:
+        order = sorted(self.records)
+        # What tripped the breaker is said once: its failures and the skipped items are not listed.
+        tripped = {self.kinds.get(i) for i in order if i in self.kinds} if stopped and self.skipped else set()
+        tripped.discard(None)
+        for index in order:
+            record = self.records[index]
+            if self.as_json:
+                if index >= self.printed:  # finished after an earlier input that never did
+                    self.reporter.emit(record)
+            elif not record["ok"] and index not in self.skipped and self.kinds.get(index) not in tripped:
+                if self.line is not None:
+                    self._print(self.line(record))
+                else:
+                    self.reporter.emit(record)
+        if stopped:
+            self._print(stopped)
+        failed = sum(not self.records[i]["ok"] for i in order)
+        ok = len(order) - failed
+        if interrupted:
+            missing = f"{self.total - len(order)}" if self.total is not None else "the rest"
+            self._print(
+                f"{self.action}: interrupted — {ok} ok, {failed} failed, {missing} not attempted "
+                "(or cancelled in flight)"
+            )
+            return 130
+        if self.summary is not None:
+            self._print(self.summary([self.records[i] for i in order]))
+        else:
+            skipped = f" ({len(self.skipped)} not attempted)" if self.skipped else ""
+            self._print(f"{self.action}: {ok} ok, {failed} failed{skipped}")
+        return 1 if failed else 0
+
+
 def _saltant_app() -> Any:
     assert typer is not None
     sub = typer.Typer(help="Batch operations on a saltant deployment.", no_args_is_help=True)
@@ -261,6 +375,7 @@ def _saltant_app() -> Any:
     Concurrency = Annotated[int, typer.Option(min=1, help="Requests in flight at once.")]
     Executable = Annotated[bool, typer.Option("--executable", help="Executable (not container) instances.")]
     Json = Annotated[bool, typer.Option("--json", help="One JSON line per item on stdout.")]
+    KeepGoing = Annotated[bool, _keep_going_option()]
 
     def run(
         action: str,
@@ -270,10 +385,13 @@ def _saltant_app() -> Any:
         executable: bool,
         concurrency: int,
         as_json: bool,
+        keep_going: bool = False,
         **extra: Any,
     ) -> None:
         _check_uuids(ids)
-        code = asyncio.run(_saltant_batch(action, url, token, ids, executable, concurrency, as_json, extra))
+        code = asyncio.run(
+            _saltant_batch(action, url, token, ids, executable, concurrency, as_json, extra, keep_going)
+        )
         raise typer.Exit(code)
 
     @sub.command("clone-many")
@@ -293,10 +411,11 @@ def _saltant_app() -> Any:
                 "reporting them failed; the server then holds one clone per ok line.",
             ),
         ] = False,
+        keep_going: KeepGoing = False,
     ) -> None:
         """Clone task instances; one outcome per UUID, exit 1 if any failed."""
         ids = _read_ids(uuids or [], from_file)
-        run("clone", url, token, ids, executable, concurrency, as_json, reconcile=reconcile)
+        run("clone", url, token, ids, executable, concurrency, as_json, keep_going, reconcile=reconcile)
 
     @sub.command("terminate-many")
     def terminate_many(
@@ -307,9 +426,11 @@ def _saltant_app() -> Any:
         concurrency: Concurrency = 32,
         executable: Executable = False,
         as_json: Json = False,
+        keep_going: KeepGoing = False,
     ) -> None:
         """Terminate task instances; one outcome per UUID, exit 1 if any failed."""
-        run("terminate", url, token, _read_ids(uuids or [], from_file), executable, concurrency, as_json)
+        ids = _read_ids(uuids or [], from_file)
+        run("terminate", url, token, ids, executable, concurrency, as_json, keep_going)
 
     @sub.command("wait")
     def wait(
@@ -322,6 +443,7 @@ def _saltant_app() -> Any:
         as_json: Json = False,
         refresh_period: Annotated[float, typer.Option(min=0.01, help="Seconds between polls.")] = 5.0,
         timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
+        keep_going: KeepGoing = False,
     ) -> None:
         """Wait until task instances finish; exit 1 if any failed, was terminated, or timed out."""
         run(
@@ -332,6 +454,7 @@ def _saltant_app() -> Any:
             executable,
             concurrency,
             as_json,
+            keep_going,
             refresh_period=refresh_period,
             timeout=timeout,
         )
@@ -348,6 +471,7 @@ async def _saltant_batch(
     concurrency: int,
     as_json: bool,
     extra: dict[str, Any],
+    keep_going: bool = False,
 ) -> int:
     from .saltant import SaltantClient
 
@@ -356,31 +480,32 @@ async def _saltant_batch(
         client = SaltantClient(url, token)
     except (ValueError, TypeError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--url/--token") from None
+
+    def record(index: int, item: Any, outcome: Any) -> dict[str, Any]:
+        found = _outcome_record(ids[index], outcome)
+        if action == "wait" and found["ok"] and found["state"] != "successful":
+            found.update(ok=False, error="Unsuccessful", message=f"finished {found['state']}")
+        return found
+
+    batch = _BatchRun(action, len(ids), as_json, keep_going, record)
     async with client:
         manager = client.executable_task_instances if executable else client.container_task_instances
-        with _Reporter(len(ids), f"{action} {len(ids)}", as_json) as reporter:
-            if action == "wait":
-                result = await manager.wait_many(
-                    ids, concurrency=concurrency, on_progress=reporter.advance, **extra
-                )
-            elif action == "clone":
-                result = await manager.clone_many(
-                    ids, concurrency=concurrency, on_progress=reporter.advance, **extra
-                )
-            else:
-                result = await manager.terminate_many(
-                    ids, concurrency=concurrency, on_progress=reporter.advance
-                )
-        # After the bar is gone, so lines never interleave with it.
-        failed = 0
-        for uuid, outcome in zip(ids, result.outcomes, strict=True):
-            record = _outcome_record(uuid, outcome)
-            if action == "wait" and record["ok"] and record["state"] != "successful":
-                record.update(ok=False, error="Unsuccessful", message=f"finished {record['state']}")
-            failed += not record["ok"]
-            reporter.emit(record)
-        reporter.console.print(f"{action}: {len(ids) - failed} ok, {failed} failed")
-    return 1 if failed else 0
+        method = {"wait": manager.wait_many, "clone": manager.clone_many}.get(action, manager.terminate_many)
+        return await batch.run(
+            lambda: method(
+                ids, concurrency=concurrency, on_outcome=batch.on_outcome, breaker=batch.breaker, **extra
+            )
+        )
+
+
+def _keep_going_option() -> Any:
+    assert typer is not None
+    return typer.Option(
+        "--keep-going",
+        help="Try every item even when the first 20 in a row failed in a way every item will "
+        "(credentials rejected, the server refusing connections); without it the batch stops "
+        "there and the rest are reported not attempted.",
+    )
 
 
 def _astakos_app() -> Any:
@@ -419,16 +544,21 @@ def _astakos_app() -> Any:
         acc, rej = serials(accept, "accept"), serials(reject, "reject")
         if not acc and not rej:
             raise typer.BadParameter("give at least one serial", param_hint="--accept/--reject")
-        raise typer.Exit(asyncio.run(_astakos_resolve(auth_url, token, acc, rej, chunk_size, as_json)))
+        # One request per chunk of serials: no breaker (--keep-going) to speak of.
+        code = asyncio.run(_astakos_resolve(auth_url, token, acc, rej, chunk_size, as_json))
+        raise typer.Exit(code)
 
     return sub
 
 
 async def _astakos_resolve(
-    auth_url: str, token: str, accept: list[int], reject: list[int], chunk_size: int | None, as_json: bool
+    auth_url: str,
+    token: str,
+    accept: list[int],
+    reject: list[int],
+    chunk_size: int | None,
+    as_json: bool,
 ) -> int:
-    import json
-
     from . import APIError, TransportError
     from .astakos import AstakosClient, Fault, ResolveResult
 
@@ -437,36 +567,48 @@ async def _astakos_resolve(
         client = AstakosClient(token, auth_url)
     except (ValueError, TypeError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--auth-url/--token") from None
-    async with client:
+    # One line per serial given, in input order (accepts, then rejects).
+    inputs = [("accept", s) for s in accept] + [("reject", s) for s in reject]
+
+    def record(index: int, item: Any, outcome: Any) -> dict[str, Any]:
+        action, serial = inputs[index]
+        found: dict[str, Any] = {"serial": serial, "action": action, "ok": outcome is None}
+        if outcome is not None:
+            found.update(
+                error=outcome.name if outcome else "Unresolved",
+                status=outcome.code if outcome else None,
+                message=outcome.message if outcome else "not in the server's answer",
+            )
+        return found
+
+    def line(found: dict[str, Any]) -> str:
+        return f"failed {found['action']} {found['serial']}: {found['error']}: {found['message']}"
+
+    def summary(records: list[dict[str, Any]]) -> str:
+        done = [r for r in records if r["ok"]]
+        accepted = sum(r["action"] == "accept" for r in done)
+        return (
+            f"resolve: {accepted} accepted, {len(done) - accepted} rejected, "
+            f"{len(records) - len(done)} failed"
+        )
+
+    batch = _BatchRun("resolve", len(inputs), as_json, True, record, line=line, summary=summary)
+
+    async def start() -> None:
+        # One request per chunk of serials: the outcomes arrive with the server's answer.
         try:
             result = await client.resolve_commissions(accept, reject, chunk_size=chunk_size)
         except (APIError, TransportError) as exc:  # the one request failed (e.g. a rejected token)
             whole = Fault.from_exception(exc)
             result = ResolveResult(failed=[(s, whole) for s in dict.fromkeys([*accept, *reject])])
-    done = {"accept": set(result.accepted), "reject": set(result.rejected)}
-    faults = dict(result.failed)
-    failed = 0
-    # One line per serial given, in input order (accepts, then rejects).
-    for action, serials in (("accept", accept), ("reject", reject)):
-        for serial in serials:
-            record: dict[str, Any] = {"serial": serial, "action": action, "ok": serial in done[action]}
-            if not record["ok"]:
-                fault = faults.get(serial)
-                record.update(
-                    error=fault.name if fault else "Unresolved",
-                    status=fault.code if fault else None,
-                    message=fault.message if fault else "not in the server's answer",
-                )
-                failed += 1
-            if as_json:
-                print(json.dumps(record), flush=True)
-            elif not record["ok"]:
-                print(f"failed {action} {serial}: {record['error']}: {record['message']}", file=sys.stderr)
-    print(
-        f"resolve: {len(result.accepted)} accepted, {len(result.rejected)} rejected, {failed} failed",
-        file=sys.stderr,
-    )
-    return 1 if failed else 0
+        done = {"accept": set(result.accepted), "reject": set(result.rejected)}
+        faults = dict(result.failed)
+        for index, (action, serial) in enumerate(inputs):
+            # None: resolved; a Fault: the server's reason; False: not in the answer.
+            batch.on_outcome(index, serial, None if serial in done[action] else faults.get(serial, False))
+
+    async with client:
+        return await batch.run(start)
 
 
 def _agave_client(base_url: str | None, token: str | None) -> Any:
@@ -578,9 +720,13 @@ def _agave_app() -> Any:
         ),
     ]
 
-    def run(action: str, base_url: str | None, token: str | None, as_json: bool, **args: Any) -> None:
+    KeepGoing = Annotated[bool, _keep_going_option()]
+
+    def run(
+        action: str, base_url: str | None, token: str | None, as_json: bool, keep_going: bool, **args: Any
+    ) -> None:
         client = _agave_client(base_url, token)
-        raise typer.Exit(asyncio.run(_agave_batch(action, client, as_json, args)))
+        raise typer.Exit(asyncio.run(_agave_batch(action, client, as_json, args, keep_going)))
 
     @jobs.command("submit-many")
     def submit_many(
@@ -589,6 +735,7 @@ def _agave_app() -> Any:
         token: Token = None,
         concurrency: Concurrency = 32,
         as_json: Json = False,
+        keep_going: KeepGoing = False,
         reconcile: Annotated[
             bool,
             typer.Option(
@@ -601,7 +748,7 @@ def _agave_app() -> Any:
         """Submit jobs; one outcome per line (input = line number), exit 1 if any failed."""
         requests = _read_job_requests(file)
         run(
-            "submit", base_url, token, as_json,
+            "submit", base_url, token, as_json, keep_going,
             requests=requests, concurrency=concurrency, reconcile=reconcile,
         )  # fmt: skip
 
@@ -613,6 +760,7 @@ def _agave_app() -> Any:
         token: Token = None,
         concurrency: Concurrency = 32,
         as_json: Json = False,
+        keep_going: KeepGoing = False,
         poll_interval: Annotated[float, typer.Option(min=0.01, help="First pause between polls, s.")] = 1.0,
         max_interval: Annotated[float, typer.Option(min=0.01, help="Longest pause between polls, s.")] = 15.0,
         timeout: Annotated[float | None, typer.Option(min=0, help="Give up after this many seconds.")] = None,
@@ -620,7 +768,7 @@ def _agave_app() -> Any:
         """Wait until jobs end; exit 1 if any did not finish (FAILED, STOPPED, KILLED) or timed out."""
         job_ids = _read_ids(ids or [], from_file)
         run(
-            "wait", base_url, token, as_json, ids=job_ids, concurrency=concurrency,
+            "wait", base_url, token, as_json, keep_going, ids=job_ids, concurrency=concurrency,
             poll_interval=poll_interval, max_interval=max(max_interval, poll_interval), deadline=timeout,
         )  # fmt: skip
 
@@ -632,9 +780,11 @@ def _agave_app() -> Any:
         token: Token = None,
         concurrency: Concurrency = 32,
         as_json: Json = False,
+        keep_going: KeepGoing = False,
     ) -> None:
         """Stop jobs; one outcome per id, exit 1 if any failed."""
-        run("stop", base_url, token, as_json, ids=_read_ids(ids or [], from_file), concurrency=concurrency)
+        job_ids = _read_ids(ids or [], from_file)
+        run("stop", base_url, token, as_json, keep_going, ids=job_ids, concurrency=concurrency)
 
     @files.command("upload-many")
     def upload_many(
@@ -645,13 +795,14 @@ def _agave_app() -> Any:
         token: Token = None,
         concurrency: Concurrency = 8,
         as_json: Json = False,
+        keep_going: KeepGoing = False,
     ) -> None:
         """Upload local files into a remote directory (streamed); exit 1 if any failed."""
         for path in paths:
             if not path.is_file():
                 raise typer.BadParameter(f"not a file: {path}", param_hint="PATHS")
         run(
-            "upload", base_url, token, as_json,
+            "upload", base_url, token, as_json, keep_going,
             system_id=system_id, remote_dir=remote_dir, paths=paths, concurrency=concurrency,
         )  # fmt: skip
 
@@ -670,10 +821,12 @@ def _agave_app() -> Any:
         token: Token = None,
         concurrency: Concurrency = 8,
         as_json: Json = False,
+        keep_going: KeepGoing = False,
     ) -> None:
         """Download a remote tree (streamed, each file written atomically); exit 1 if any failed."""
         run(
-            "download", base_url, token, as_json, system_id=system_id, remote_path=remote_path, dest=dest,
+            "download", base_url, token, as_json, keep_going,
+            system_id=system_id, remote_path=remote_path, dest=dest,
             include=include or None, exclude=exclude or None, concurrency=concurrency,
         )  # fmt: skip
 
@@ -686,6 +839,7 @@ def _agave_app() -> Any:
         token: Token = None,
         concurrency: Concurrency = 32,
         as_json: Json = False,
+        keep_going: KeepGoing = False,
         reconcile: Annotated[
             bool,
             typer.Option(
@@ -703,7 +857,7 @@ def _agave_app() -> Any:
                     f"record {number} needs a 'name' and a non-null 'value'", param_hint="FILE"
                 )
         run(
-            "create", base_url, token, as_json,
+            "create", base_url, token, as_json, keep_going,
             requests=records, concurrency=concurrency, reconcile=reconcile,
         )  # fmt: skip
 
@@ -717,6 +871,7 @@ def _agave_app() -> Any:
         token: Token = None,
         concurrency: Concurrency = 32,
         as_json: Json = False,
+        keep_going: KeepGoing = False,
         text: Annotated[bool, typer.Option("--text", help="Send each line as a plain string.")] = False,
         env: Annotated[
             list[str] | None,
@@ -737,7 +892,8 @@ def _agave_app() -> Any:
                 raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--env")
             environment[key] = value
         run(
-            "send", base_url, token, as_json, actor_id=actor_id, requests=messages, environment=environment,
+            "send", base_url, token, as_json, keep_going,
+            actor_id=actor_id, requests=messages, environment=environment,
             concurrency=concurrency, wait=wait, deadline=timeout,
         )  # fmt: skip
 
@@ -771,128 +927,115 @@ def _read_messages(path: Path, text: bool) -> list[Any]:
     return found
 
 
-async def _send_messages(client: Any, args: dict[str, Any], reporter: _Reporter) -> list[dict[str, Any]]:
-    """``actors send-many``: one record per message (input = line number), then, with
-    ``--wait``, each sent message's execution waited for (a second pass of the bar)."""
+async def _send_messages(client: Any, args: dict[str, Any], batch: _BatchRun, exec_of: dict[int, str]) -> Any:
+    """``actors send-many``: one record per message (input = line number). With ``--wait``
+    a sent message's record comes once its execution ended (``exec_of``: index -> id)."""
     actor_id = args["actor_id"]
+    wait = args["wait"]
+
+    def sent(index: int, item: Any, outcome: Any) -> None:
+        if wait and isinstance(outcome, str):
+            exec_of[index] = outcome  # reported when its execution ends
+        else:
+            batch.on_outcome(index, item, outcome)
+
     result = await client.actors.send_many(
         actor_id, args["requests"], environment=args["environment"], concurrency=args["concurrency"],
-        on_progress=reporter.advance,
+        on_outcome=sent, breaker=batch.breaker,
     )  # fmt: skip
-    sent = [o for o in result.outcomes if isinstance(o, str)]
-    finished: dict[str, Any] = {}
-    if args["wait"] and sent:
-        reporter.progress.update(reporter.task, description="wait", completed=0, total=len(sent))
-        waited = await client.actors.wait_executions(
-            actor_id, sent, deadline=args["deadline"], concurrency=args["concurrency"],
-            on_progress=reporter.advance,
-        )  # fmt: skip
-        finished = dict(zip(sent, waited.outcomes, strict=True))
-    records: list[dict[str, Any]] = []
-    for number, outcome in enumerate(result.outcomes, 1):
+    if not wait or not exec_of:
+        return result
+    index_of = {execution_id: index for index, execution_id in exec_of.items()}
+    waited = await client.actors.wait_executions(
+        actor_id, list(index_of), deadline=args["deadline"], concurrency=args["concurrency"],
+        on_outcome=lambda i, execution_id, outcome: batch.on_outcome(index_of[execution_id], None, outcome),
+        breaker=batch.breaker,
+    )  # fmt: skip
+    return result if result.stopped else waited
+
+
+def _agave_outcome_record(action: str, args: dict[str, Any], exec_of: dict[int, str]) -> Any:
+    """The record of one input of an Agave batch command."""
+
+    def record(index: int, item: Any, outcome: Any) -> dict[str, Any]:
+        number = index + 1  # files of requests: the input is the line number
+        done = None if isinstance(outcome, BaseException) else outcome
+        if action == "submit":
+            return _agave_record(
+                number, outcome, id=getattr(done, "id", None), status=getattr(done, "status", None),
+                name=getattr(done, "name", None),
+            )  # fmt: skip
+        if action in ("wait", "stop"):
+            found = _agave_record(args["ids"][index], outcome, status=getattr(outcome, "status", None))
+            if action == "wait" and found["ok"] and found["status"] != "FINISHED":
+                found.update(ok=False, error="Unsuccessful", message=f"ended {found['status']}")
+            return found
+        if action == "create":
+            uuid, name = getattr(done, "uuid", None), getattr(done, "name", None)
+            return _agave_record(number, outcome, uuid=uuid, name=name)
+        if action == "upload":
+            return _agave_record(
+                str(args["paths"][index]), outcome, path=getattr(done, "path", None),
+                status=getattr(done, "status", None),
+            )  # fmt: skip
+        if action == "download":
+            return _agave_record(item[0], outcome, path=None if done is None else str(done))
+        # send
+        if index in exec_of:  # waited for: the outcome is the ended execution (or why not)
+            found = _agave_record(number, outcome, execution_id=exec_of[index])
+            found["execution_id"] = exec_of[index]
+            if found["ok"]:
+                found["status"] = outcome.status
+                if outcome.status != "COMPLETE":
+                    found.update(ok=False, error="Unsuccessful", message=f"ended {outcome.status}")
+            return found
+        found = _agave_record(number, outcome, execution_id=done)
         if isinstance(outcome, BaseException):
-            record = _agave_record(number, outcome, execution_id=None)
             orphans = getattr(outcome, "orphans", None)
             if orphans is not None:  # executions no outcome holds: what a lost answer may have run
-                record["orphans"] = list(orphans)
-        elif outcome in finished:
-            execution = finished[outcome]
-            record = _agave_record(number, execution, execution_id=outcome)
-            record["execution_id"] = outcome
-            if record["ok"]:
-                record["status"] = execution.status
-                if execution.status != "COMPLETE":
-                    record.update(ok=False, error="Unsuccessful", message=f"ended {execution.status}")
-        else:
-            record = _agave_record(number, outcome, execution_id=outcome)
-        records.append(record)
-    return records
+                found["orphans"] = list(orphans)
+        return found
+
+    return record
 
 
-async def _agave_batch(action: str, client: Any, as_json: bool, args: dict[str, Any]) -> int:
-    from . import PlatformError
+async def _agave_batch(
+    action: str, client: Any, as_json: bool, args: dict[str, Any], keep_going: bool = False
+) -> int:
+    exec_of: dict[int, str] = {}
+    given = args.get("requests") or args.get("ids") or args.get("paths")
+    total = None if action == "download" else len(given or [])
+    batch = _BatchRun(action, total, as_json, keep_going, _agave_outcome_record(action, args, exec_of))
+    options = {"concurrency": args["concurrency"], "on_outcome": batch.on_outcome, "breaker": batch.breaker}
+
+    async def start() -> Any:
+        if action == "submit":
+            return await client.jobs.submit_many(args["requests"], reconcile=args["reconcile"], **options)
+        if action == "wait":
+            return await client.jobs.wait_many(
+                args["ids"], poll_interval=args["poll_interval"], max_interval=args["max_interval"],
+                deadline=args["deadline"], **options,
+            )  # fmt: skip
+        if action == "stop":
+            return await client.jobs.stop_many(args["ids"], **options)
+        if action == "create":
+            return await client.meta.create_many(args["requests"], reconcile=args["reconcile"], **options)
+        if action == "send":
+            return await _send_messages(client, args, batch, exec_of)
+        if action == "upload":
+            paths = args["paths"]
+            return await client.files.upload_many(args["system_id"], args["remote_dir"], paths, **options)
+
+        def advance(done: int, total: int | None, outcome: object) -> None:  # known once walked
+            batch.reporter.progress.update(batch.reporter.task, total=total)
+
+        return await client.files.download_many(
+            args["system_id"], args["remote_path"], args["dest"], include=args["include"],
+            exclude=args["exclude"], on_progress=advance, **options,
+        )  # fmt: skip
 
     async with client:
-        records: list[dict[str, Any]] = []
-        total = len(args.get("requests") or args.get("ids") or args.get("paths") or [])
-        with _Reporter(total, action, as_json) as reporter:
-            try:
-                if action == "submit":
-                    result = await client.jobs.submit_many(
-                        args["requests"], concurrency=args["concurrency"], reconcile=args["reconcile"],
-                        on_progress=reporter.advance,
-                    )  # fmt: skip
-                    for number, outcome in enumerate(result.outcomes, 1):
-                        job = None if isinstance(outcome, BaseException) else outcome
-                        records.append(_agave_record(
-                            number, outcome, id=getattr(job, "id", None), status=getattr(job, "status", None),
-                            name=getattr(job, "name", None),
-                        ))  # fmt: skip
-                elif action in ("wait", "stop"):
-                    if action == "wait":
-                        result = await client.jobs.wait_many(
-                            args["ids"], concurrency=args["concurrency"], poll_interval=args["poll_interval"],
-                            max_interval=args["max_interval"], deadline=args["deadline"],
-                            on_progress=reporter.advance,
-                        )  # fmt: skip
-                    else:
-                        result = await client.jobs.stop_many(
-                            args["ids"], concurrency=args["concurrency"], on_progress=reporter.advance
-                        )
-                    for job_id, outcome in zip(args["ids"], result.outcomes, strict=True):
-                        record = _agave_record(job_id, outcome, status=getattr(outcome, "status", None))
-                        if action == "wait" and record["ok"] and record["status"] != "FINISHED":
-                            record.update(ok=False, error="Unsuccessful", message=f"ended {record['status']}")
-                        records.append(record)
-                elif action == "create":
-                    result = await client.meta.create_many(
-                        args["requests"], concurrency=args["concurrency"], reconcile=args["reconcile"],
-                        on_progress=reporter.advance,
-                    )  # fmt: skip
-                    for number, outcome in enumerate(result.outcomes, 1):
-                        made = None if isinstance(outcome, BaseException) else outcome
-                        records.append(_agave_record(
-                            number, outcome, uuid=getattr(made, "uuid", None),
-                            name=getattr(made, "name", None),
-                        ))  # fmt: skip
-                elif action == "send":
-                    records.extend(await _send_messages(client, args, reporter))
-                elif action == "upload":
-                    result = await client.files.upload_many(
-                        args["system_id"], args["remote_dir"], args["paths"],
-                        concurrency=args["concurrency"], on_progress=reporter.advance,
-                    )  # fmt: skip
-                    for path, outcome in zip(args["paths"], result.outcomes, strict=True):
-                        remote = None if isinstance(outcome, BaseException) else outcome
-                        records.append(_agave_record(
-                            str(path), outcome, path=getattr(remote, "path", None),
-                            status=getattr(remote, "status", None),
-                        ))  # fmt: skip
-                else:
-
-                    def advance(done: int, total: int | None, outcome: object) -> None:
-                        reporter.progress.update(reporter.task, completed=done, total=total)
-
-                    result = await client.files.download_many(
-                        args["system_id"], args["remote_path"], args["dest"], include=args["include"],
-                        exclude=args["exclude"], concurrency=args["concurrency"], on_progress=advance,
-                    )  # fmt: skip
-                    for (remote_path, _), outcome in zip(result.items, result.outcomes, strict=True):
-                        saved = None if isinstance(outcome, BaseException) else str(outcome)
-                        records.append(_agave_record(remote_path, outcome, path=saved))
-            except PlatformError as exc:  # before any item: a listing, a walk, a refused token
-                reporter.progress.stop()
-                reporter.console.print(
-                    f"{action}: {type(exc).__name__}: {exc}", markup=False, highlight=False, soft_wrap=True
-                )
-                return 1
-        # After the bar is gone, so lines never interleave with it.
-        failed = 0
-        for record in records:
-            failed += not record["ok"]
-            reporter.emit(record)
-        reporter.console.print(f"{action}: {len(records) - failed} ok, {failed} failed")
-    return 1 if failed else 0
+        return await batch.run(start)
 
 
 def _fault_rules(fault_rate: float) -> list[Any]:
