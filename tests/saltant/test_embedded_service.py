@@ -125,7 +125,8 @@ async def test_errors_are_drf_json(raw: Raw) -> None:
         403, {"detail": "Authentication credentials were not provided."},
     )  # fmt: skip
     assert await raw.call("GET", "users/", token="nope") == (403, {"detail": "Invalid token."})
-    assert await raw.call("GET", "no/such/route/") == (404, {"detail": "Not found."})
+    status, page = await raw.call("GET", "no/such/route/")  # the frontend's HTML page, as saltant
+    assert status == 404 and page.startswith("<!doctype html>")
     assert await raw.call("GET", "taskqueues/12345/") == (404, {"detail": "Not found."})
     assert await raw.call("DELETE", "taskqueues/") == (405, {"detail": 'Method "DELETE" not allowed.'})
     assert await raw.call("PATCH", "containertasktypes/1/") == (
@@ -242,7 +243,7 @@ async def test_non_get_requests_to_unknown_urls_get_an_empty_405(raw: Raw) -> No
     # saltant's custom error views handle GET only (protocol §9)
     assert await raw.call("POST", "no/such/route/") == (405, "")
     assert await raw.call("PUT", "users/admin/extra/") == (405, "")
-    assert await raw.call("GET", "no/such/route/") == (404, {"detail": "Not found."})
+    assert (await raw.call("GET", "no/such/route/"))[0] == 404
 
 
 async def test_the_api_docs_are_public(raw: Raw) -> None:
@@ -253,7 +254,7 @@ async def test_the_api_docs_are_public(raw: Raw) -> None:
     assert schema["paths"]["/token/"]["post"]["security"] == []
     for page in ("swagger/", "redoc/"):
         status, html = await raw.call("GET", page, token=None)
-        assert status == 200 and "swagger.json" in html
+        assert status == 200 and "swagger/.json" in html  # drf-yasg's path
 
 
 async def test_ids_are_ascii_digits_in_signed_64_bit_or_unknown(raw: Raw, platform: LocalPlatform) -> None:

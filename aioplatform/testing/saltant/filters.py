@@ -13,6 +13,7 @@ Unknown parameters and empty values are ignored (as django-filter does); a value
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,17 +43,30 @@ class FilterError(Exception):
         self.errors = errors
 
 
+# django.utils.dateparse.datetime_re: what django-filter's IsoDateTimeField accepts (a time
+# is required: a bare date is "Enter a valid date/time.").
+_DATETIME = re.compile(
+    r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})"
+    r"[T ](?P<hour>\d{1,2}):(?P<minute>\d{1,2})"
+    r"(?::(?P<second>\d{1,2})(?:\.(?P<microsecond>\d{1,6})\d{0,6})?)?"
+    r"(?P<tzinfo>Z|[+-]\d{2}(?::?\d{2})?)?$",
+    re.ASCII,
+)
+
+
 def _instant(value: str) -> float:
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        parsed = dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.timestamp()
+    match = _DATETIME.match(value.strip())
+    if match is None:
+        raise ValueError(value)
+    parts = match.groupdict()
+    tz = parts.pop("tzinfo")
+    micro = (parts.pop("microsecond") or "").ljust(6, "0")
+    fields = {k: int(v) for k, v in parts.items() if v is not None}
+    zone = dt.timezone.utc  # naive: the active time zone, UTC for token users (protocol §11)
+    if tz and tz != "Z":
+        offset = int(tz[1:3]) * 60 + int(tz[-2:] if len(tz) > 3 else 0)
+        zone = dt.timezone(dt.timedelta(minutes=-offset if tz[0] == "-" else offset))
+    return dt.datetime(**fields, microsecond=int(micro), tzinfo=zone).timestamp()
 
 
 def compile_filters(
@@ -134,10 +148,14 @@ def _clause(kind: str, column: str, lookup: str, value: str) -> tuple[str, list[
             end = dt.datetime(year + 1, 1, 1, tzinfo=dt.timezone.utc).timestamp()
             return f"({column} >= ? AND {column} < ?)", [start, end]
         if lookup == "range":
-            low, _, high = value.partition(",")
-            return f"({column} >= ? AND {column} <= ?)", [_instant(low), _instant(high)]
-        instant = _instant(value)
+            bounds = [_instant(v) for v in value.split(",")]  # each checked, then their number
+        else:
+            instant = _instant(value)
     except ValueError:
         raise ValueError("Enter a valid date/time.") from None
+    if lookup == "range":
+        if len(bounds) != 2:
+            raise ValueError("Range query expects two values.")
+        return f"({column} >= ? AND {column} <= ?)", bounds
     op = {"exact": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[lookup]
     return f"{column} {op} ?", [instant]

@@ -3,7 +3,10 @@
 In HTML-input mode (form and multipart) a missing boolean is False and a missing
 many-to-many is ``[]`` (DRF ``default_empty_html``), booleans arrive as strings and
 JSON-typed fields as JSON text. With a JSON body the model defaults apply and values
-are native. On a partial update (PATCH) missing fields are left untouched.
+are native. On a partial update (PATCH) missing fields are left untouched; so are they
+on a full update (PUT) with a JSON body (DRF skips absent fields that are not required),
+while in HTML-input mode a PUT still reads a missing boolean as False and a missing
+many-to-many as ``[]``.
 Errors collect per field, as DRF reports them (``{"field": ["msg", ...]}``).
 """
 
@@ -19,27 +22,30 @@ from multidict import MultiDictProxy
 
 from .. import jsonbody
 
-__all__ = ["Form", "read_form"]
+__all__ = ["Form", "NotADict", "read_form"]
 
 _TRUE = {True, "true", "True", "TRUE", "1", "yes", "on"}
 _FALSE = {False, "false", "False", "FALSE", "0", "no", "off"}
 _MISSING = object()
 
 
-async def read_form(request: web.Request, *, partial: bool = False) -> Form:
-    """Parse the body by content type; a malformed JSON body is a DRF 400 ``detail``."""
+async def read_form(request: web.Request, *, partial: bool = False, update: bool = False) -> Form:
+    """Parse the body by content type; a malformed JSON body is a DRF 400 ``detail``.
+
+    ``update`` is a full update (PUT): absent fields keep their stored values (JSON body).
+    """
     ctype = request.content_type
     if ctype == "application/json":
         raw = await request.read()
         if not raw.strip():
-            return Form({}, html=False, partial=partial)
+            return Form({}, html=False, partial=partial, update=update)
         try:
             data = jsonbody.loads(raw)
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
         if not isinstance(data, dict):
-            raise ParseError(f"Invalid data. Expected a dictionary, but got {type(data).__name__}.")
-        return Form(data, html=False, partial=partial)
+            raise NotADict(f"Invalid data. Expected a dictionary, but got {type(data).__name__}.")
+        return Form(data, html=False, partial=partial, update=update)
     if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         try:
             fields = await request.post()
@@ -48,9 +54,11 @@ async def read_form(request: web.Request, *, partial: bool = False) -> Form:
             # (no or a wrong boundary, undecodable bytes, an unknown charset, a cut-off part).
             kind = "Multipart form" if ctype == "multipart/form-data" else "Form"
             raise ParseError(f"{kind} parse error - {exc}") from None
-        return Form(fields, html=True, partial=partial)
+        return Form(fields, html=True, partial=partial, update=update)
     if not request.body_exists or ctype in ("", "application/octet-stream"):
-        return Form({}, html=True, partial=partial)
+        return Form({}, html=True, partial=partial, update=update)
+    if not (await request.read()):
+        return Form({}, html=True, partial=partial, update=update)  # nothing to parse: no fields
     raise UnsupportedMediaType(f'Unsupported media type "{ctype}" in request.')
 
 
@@ -59,16 +67,21 @@ class ParseError(Exception):
 
 
 class UnsupportedMediaType(Exception):
-    """415 ``{"detail": ...}``."""
+    """A body DRF has no parser for (saltant answers these with its empty 405)."""
+
+
+class NotADict(Exception):
+    """400 ``{"non_field_errors": [...]}``: a JSON body that is not an object."""
 
 
 class Form:
     """One request body being validated into ``values`` (errors gathered in ``errors``)."""
 
-    def __init__(self, data: Mapping[str, Any], *, html: bool, partial: bool):
+    def __init__(self, data: Mapping[str, Any], *, html: bool, partial: bool, update: bool = False):
         self.data = data
         self.html = html
         self.partial = partial
+        self.keep = partial or (update and not html)  # absent fields keep their stored values
         self.errors: dict[str, list[str]] = {}
         self.values: dict[str, Any] = {}
 
@@ -90,7 +103,7 @@ class Form:
             return True
         if required:
             self._fail(name, "This field is required.")
-        else:
+        elif not self.keep:
             self.values[name] = default
         return True
 
@@ -147,7 +160,10 @@ class Form:
         if value is _MISSING:
             if self.partial:
                 return
-            self.values[name] = False if self.html else default
+            if self.html:
+                self.values[name] = False
+            elif not self.keep:
+                self.values[name] = default
             return
         if isinstance(value, (str, int, bool)) and value in _TRUE:
             self.values[name] = True
@@ -156,7 +172,8 @@ class Form:
         else:
             self._fail(name, "Must be a valid boolean.")
 
-    def json(self, name: str, kind: type, *, default: Any) -> None:
+    def json(self, name: str, *, default: Any) -> None:
+        """DRF's JSONField: any JSON value (form text is parsed); the model checks its type."""
         value = self._get(name)
         if self._absent(name, value, required=False, default=default):
             return
@@ -166,10 +183,6 @@ class Form:
             except ValueError:
                 self._fail(name, "Value must be valid JSON.")
                 return
-        if not isinstance(value, kind):
-            noun = "list" if kind is list else "dictionary"
-            self._fail(name, f"Value must be a {noun}.")
-            return
         self.values[name] = value
 
     def pk(self, name: str, *, required: bool = True) -> None:
@@ -187,7 +200,7 @@ class Form:
 
     def pk_list(self, name: str) -> None:
         if name not in self.data:
-            if not self.partial:
+            if not self.keep:
                 self.values[name] = []
             return
         if self.html and isinstance(self.data, MultiDictProxy):

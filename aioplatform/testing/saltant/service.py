@@ -26,6 +26,7 @@ import re
 import secrets
 import sqlite3
 import time
+import urllib.parse
 import uuid as uuidlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,7 +36,7 @@ from aiohttp import web
 from .. import regex
 from ..services import EmbeddedService
 from . import filters as flt
-from .forms import Form, ParseError, UnsupportedMediaType, as_pk, in_range, read_form
+from .forms import Form, NotADict, ParseError, UnsupportedMediaType, as_pk, in_range, read_form
 from .forms import invalid_pk as _invalid_pk
 
 __all__ = ["SaltantService"]
@@ -172,6 +173,51 @@ def _model_error(message: str) -> HTTPError:
     return HTTPError(400, {"non_field_errors": [repr([message])]})
 
 
+_NOT_FOUND_PAGE = (
+    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>404 | saltant</title></head>"
+    "<body><h1>404</h1><p>The page you requested was not found.</p></body></html>\n"
+)
+
+
+def _replace_query_param(url: str, key: str, value: str | None) -> str:
+    """DRF's ``replace_query_param`` (``remove_query_param`` for None): the query re-encoded
+    with its keys sorted, blank values kept, ``page`` set or dropped."""
+    scheme, netloc, path, query, fragment = urllib.parse.urlsplit(url)
+    params = urllib.parse.parse_qs(query, keep_blank_values=True)
+    params.pop(key, None)
+    if value is not None:
+        params[key] = [value]
+    encoded = urllib.parse.urlencode(sorted(params.items()), doseq=True)
+    return urllib.parse.urlunsplit((scheme, netloc, path, encoded, fragment))
+
+
+def _empty_405() -> web.Response:
+    """saltant's answer to an unhandled server error on a non-GET request (its error views
+    handle GET only): Django's empty ``HttpResponseNotAllowed``, ``text/html`` (protocol §9)."""
+    return web.Response(status=405, content_type="text/html", charset="utf-8")
+
+
+def _clean_json(value: Any, kind: type, *, quoted: bool = True) -> Any:
+    """The model ``clean()`` of a JSON field: null is empty, JSON text is parsed, the type checked.
+
+    Its messages come out as saltant writes them, ``%s`` of the Python value included
+    (``'{'A': 1}' is not a valid JSON array!``); an instance's ``arguments`` are not
+    quoted when they fail to parse (``quoted=False``), as in saltant.
+    """
+    if value is None:
+        return kind()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            message = "'%s' is not valid JSON!" if quoted else "%s is not valid JSON!"
+            raise _model_error(message % value) from None
+    if not isinstance(value, kind):
+        noun = "array" if kind is list else "dictionary"
+        raise _model_error(f"'%s' is not a valid JSON {noun}!" % (value,))
+    return value
+
+
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 
 
@@ -296,7 +342,8 @@ class SaltantService(EmbeddedService):
         )
         route("updatetaskinstancestatus/(?P<uuid>[^/.]+)", PUT=self._update_status, PATCH=self._update_status)
         # drf-yasg's schema and its two viewers, public (AllowAny) as saltant configures them
-        route(r"swagger\.json", auth=False, GET=self._swagger_json)
+        route(r"swagger/\.json", auth=False, GET=self._swagger_json)  # drf-yasg's own path
+        route(r"swagger\.json", auth=False, GET=self._swagger_json)  # an alias (docs/saltant.md)
         route("swagger", auth=False, GET=self._swagger_ui)
         route("redoc", auth=False, GET=self._swagger_ui)
 
@@ -348,8 +395,9 @@ class SaltantService(EmbeddedService):
         viewer = "ReDoc" if request.path.rstrip("/").endswith("redoc") else "Swagger UI"
         page = (
             f"<!DOCTYPE html><html><head><title>saltant API - {viewer}</title></head>"
-            f'<body data-spec-url="{self.prefix}/swagger.json"><h1>saltant API</h1>'
-            f'<p>{viewer}: the OpenAPI document is <a href="{self.prefix}/swagger.json">swagger.json</a>.</p>'
+            f'<body data-spec-url="{self.prefix}/swagger/.json"><h1>saltant API</h1>'
+            f'<p>{viewer}: the OpenAPI document is <a href="{self.prefix}/swagger/.json">'
+            "swagger/.json</a>.</p>"
             "</body></html>"
         )
         return web.Response(text=page, content_type="text/html")
@@ -382,20 +430,29 @@ class SaltantService(EmbeddedService):
                 return web.json_response(exc.body, status=exc.status, headers=exc.headers)
             except ParseError as exc:
                 return web.json_response({"detail": str(exc)}, status=400)
-            except UnsupportedMediaType as exc:
-                return web.json_response({"detail": str(exc)}, status=415)
+            except NotADict as exc:
+                return web.json_response({"non_field_errors": [str(exc)]}, status=400)
+            except UnsupportedMediaType:
+                # DRF's 415 never reaches the client: saltant answers such a body with the
+                # empty 405 of an unhandled error (seen on the real server)
+                return _empty_405()
         if request.method not in ("GET", "HEAD"):
             # saltant's custom error views handle GET only: any other method on an unknown
             # URL gets an empty 405 (protocol §9)
-            return web.Response(status=405)
-        return web.json_response({"detail": "Not found."}, status=404)
+            return _empty_405()
+        # a GET reaches saltant's frontend error view: an HTML page, not DRF's JSON (protocol §11)
+        return web.Response(status=404, text=_NOT_FOUND_PAGE, content_type="text/html", charset="utf-8")
 
     async def _authenticate(self, request: web.Request) -> sqlite3.Row:
         header = request.headers.get("Authorization", "")
         parts = header.split()
-        if parts and parts[0] == "Token":
-            if len(parts) != 2:
+        if parts and parts[0].lower() == "token":  # DRF matches its keyword case-insensitively
+            if len(parts) == 1:
                 raise HTTPError(403, {"detail": "Invalid token header. No credentials provided."})
+            if len(parts) > 2:
+                raise HTTPError(
+                    403, {"detail": "Invalid token header. Token string should not contain spaces."}
+                )
             key = parts[1]
             # Users are never changed or deleted through the API, so a token once found
             # stays valid: cache the hits (never the misses: add_user may come later).
@@ -408,9 +465,17 @@ class SaltantService(EmbeddedService):
                     raise HTTPError(403, {"detail": "Invalid token."})
                 self._users_by_token[key] = row
             return row
-        if parts and parts[0] == "Bearer" and len(parts) == 2:
-            claims = self._jwt_decode(parts[1], "access")
-            username = claims.get("user_id") if claims else None
+        if parts and parts[0] == "Bearer" and len(parts) != 2:
+            raise HTTPError(
+                403,
+                {
+                    "detail": "Authorization header must contain two space-delimited values",
+                    "code": "bad_authorization_header",
+                },
+            )
+        if parts and parts[0] == "Bearer":
+            checked = self._jwt_check(parts[1], "access")
+            username = checked.get("user_id") if isinstance(checked, dict) else None
             found: sqlite3.Row | None = None
             if username is not None:
                 found = await self.store.run(
@@ -428,7 +493,9 @@ class SaltantService(EmbeddedService):
                             {
                                 "token_class": "AccessToken",
                                 "token_type": "access",
-                                "message": "Token is invalid or expired",
+                                "message": (
+                                    checked if isinstance(checked, str) else "Token is invalid or expired"
+                                ),
                             }
                         ],
                     },
@@ -454,18 +521,28 @@ class SaltantService(EmbeddedService):
         return f"{header}.{payload}.{_b64(signature)}"
 
     def _jwt_decode(self, token: str, token_type: str) -> dict[str, Any] | None:
+        checked = self._jwt_check(token, token_type)
+        return checked if isinstance(checked, dict) else None
+
+    def _jwt_check(self, token: str, token_type: str) -> dict[str, Any] | str:
+        """The claims of a valid token, else simplejwt's reason (its TokenError message)."""
+        invalid = "Token is invalid or expired"
         try:
             header, payload, signature = token.split(".")
             expected = hmac.new(self._jwt_key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
             if not hmac.compare_digest(expected, _unb64(signature)):
-                return None
+                return invalid
             claims = json.loads(_unb64(payload))
         except (ValueError, TypeError):
-            return None
-        if not isinstance(claims, dict) or claims.get("token_type") != token_type:
-            return None
+            return invalid
+        if not isinstance(claims, dict):
+            return invalid
         if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] <= time.time():
-            return None
+            return invalid  # PyJWT checks the expiry while decoding
+        if "token_type" not in claims:
+            return "Token has no type"
+        if claims["token_type"] != token_type:
+            return "Token has wrong type"
         return claims
 
     async def _token_obtain(self, request: web.Request, user: None) -> web.Response:
@@ -500,11 +577,11 @@ class SaltantService(EmbeddedService):
         form.char("refresh", required=True, allow_blank=False)
         if form.errors:
             raise HTTPError(400, form.errors)
-        claims = self._jwt_decode(form.values["refresh"], "refresh")
-        if claims is None:
+        claims = self._jwt_check(form.values["refresh"], "refresh")
+        if isinstance(claims, str):
             raise HTTPError(
                 401,
-                {"detail": "Token is invalid or expired", "code": "token_not_valid"},
+                {"detail": claims, "code": "token_not_valid"},
                 {"WWW-Authenticate": 'Bearer realm="api"'},
             )
         return web.json_response(
@@ -556,14 +633,14 @@ class SaltantService(EmbeddedService):
             return count, page, pages, [render(r) for r in rows]
 
         count, page, pages, results = await self.store.run(fetch)
-        url = request.url  # absolute, as DRF's build_absolute_uri()
-        nxt = str(url.update_query(page=page + 1)) if page < pages else None
+        url = str(request.url)  # absolute, as DRF's build_absolute_uri()
+        nxt = _replace_query_param(url, "page", str(page + 1)) if page < pages else None
         if page <= 1:
             prev = None
         elif page == 2:
-            prev = str(url.without_query_params("page"))
+            prev = _replace_query_param(url, "page", None)
         else:
-            prev = str(url.update_query(page=page - 1))
+            prev = _replace_query_param(url, "page", str(page - 1))
         return web.json_response({"count": count, "next": nxt, "previous": prev, "results": results})
 
     async def _regex_rowids(
@@ -651,9 +728,9 @@ class SaltantService(EmbeddedService):
         form.char("name", required=True, allow_blank=False, max_length=200)
         form.char("description", default="")
         form.char("command_to_run", required=True, allow_blank=False, max_length=400)
-        form.json("environment_variables", list, default=[])
-        form.json("required_arguments", list, default=[])
-        form.json("required_arguments_default_values", dict, default={})
+        form.json("environment_variables", default=[])
+        form.json("required_arguments", default=[])
+        form.json("required_arguments_default_values", default={})
         if kind == "container":
             form.char("logs_path", default=None, allow_null=True, max_length=400)
             form.char("results_path", default=None, allow_null=True, max_length=400)
@@ -668,7 +745,7 @@ class SaltantService(EmbeddedService):
         table = _TYPE_TABLES[kind]
         if id is not None:
             await self._check_owner(table, id, user)
-        form = await read_form(request)
+        form = await read_form(request, update=id is not None)
         self._type_form(form, kind)
         values = form.values
         verbose = f"{kind} task type"
@@ -684,11 +761,20 @@ class SaltantService(EmbeddedService):
                 errors.setdefault("name", []).append(f"{verbose} with this name already exists.")
             if errors:
                 raise HTTPError(400, errors)
-            required = values["required_arguments"]
-            if not set(values["required_arguments_default_values"]) <= set(map(str, required)):
-                raise HTTPError(
-                    400, {"non_field_errors": ["default arguments not a subset of required arguments"]}
-                )
+            # The serializer's validate() runs the model's clean() on what was sent (an absent
+            # field counts as empty), so JSON text is parsed and each kind checked, in this order.
+            kinds = {"environment_variables": list, "required_arguments": list,
+                     "required_arguments_default_values": dict}  # fmt: skip
+            sent: dict[str, Any] = {key: values.get(key) for key in kinds}
+            for key, value in sent.items():
+                if isinstance(value, str):
+                    sent[key] = _clean_json(value, object)
+            for key, json_kind in kinds.items():
+                sent[key] = _clean_json(sent[key], json_kind)
+            required, defaults = sent["required_arguments"], sent["required_arguments_default_values"]
+            if not set(defaults) <= set(map(str, required)):
+                raise _model_error("default arguments not a subset of required arguments")
+            values.update({key: value for key, value in sent.items() if key in values})
             columns = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in values.items()}
             if id is None:
                 columns.update(user=user["username"], created_ts=time.time())
@@ -861,7 +947,7 @@ class SaltantService(EmbeddedService):
     async def _instances_create(self, request: web.Request, user: sqlite3.Row, kind: str) -> web.Response:
         form = await read_form(request)
         form.char("name", default="", max_length=200)
-        form.json("arguments", dict, default={})
+        form.json("arguments", default={})
         form.pk("task_type")
         form.pk("task_queue")
         values = form.values
@@ -886,7 +972,8 @@ class SaltantService(EmbeddedService):
             if errors:
                 raise HTTPError(400, errors)
             assert queue is not None and ttype is not None
-            arguments = self._model_checks(conn, kind, user, queue, ttype, values["arguments"])
+            given = _clean_json(values["arguments"], dict, quoted=False)
+            arguments = self._model_checks(conn, kind, user, queue, ttype, given)
             return self._new_instance(
                 conn, kind, name=values["name"], user=user["username"], task_queue=queue["id"],
                 task_type=ttype["id"], arguments=arguments,
@@ -929,7 +1016,7 @@ class SaltantService(EmbeddedService):
         except HTTPError as exc:
             if exc.status == 500:
                 # The unhandled error goes to saltant's GET-only error view: an empty 405 (§9).
-                return web.Response(status=405)
+                return _empty_405()
             raise
         return web.json_response(self._render_instance(row), status=201)
 
@@ -959,6 +1046,13 @@ class SaltantService(EmbeddedService):
 
     async def _update_status(self, request: web.Request, user: sqlite3.Row, uuid: str) -> web.Response:
         form = await read_form(request, partial=request.method == "PATCH")
+        try:
+            uuidlib.UUID(uuid)
+        except ValueError:
+            return _empty_405()  # saltant's lookup raises on a malformed uuid: an unhandled error
+        if "state" not in form.data:
+            return _empty_405()  # saltant reads request.data["state"]: a KeyError, unhandled
+        # Deliberately stricter than saltant, which stores any string (docs/saltant.md)
         form.choice("state", STATES)
         if form.errors:
             raise HTTPError(400, form.errors)
@@ -1012,7 +1106,7 @@ class SaltantService(EmbeddedService):
         table = "saltant_taskqueues"
         if id is not None:
             await self._check_owner(table, id, user)
-        form = await read_form(request, partial=partial)
+        form = await read_form(request, partial=partial, update=id is not None)
         form.char("name", required=True, allow_blank=False, max_length=50, regex=r"^[\w@+-]+$",
                   regex_message=" @/+/-/_ only")  # saltant's sane_name_validator, message verbatim
         form.char("description", default="")
@@ -1110,7 +1204,7 @@ class SaltantService(EmbeddedService):
         table = "saltant_taskwhitelists"
         if id is not None:
             await self._check_owner(table, id, user)
-        form = await read_form(request, partial=partial)
+        form = await read_form(request, partial=partial, update=id is not None)
         form.char("name", required=True, allow_blank=False, max_length=50)
         form.char("description", default="")
         form.pk_list("whitelisted_container_task_types")
