@@ -18,8 +18,28 @@ except ImportError:  # pragma: no cover - exercised only without the cli extra
 __all__ = ["main"]
 
 
+def _flags_without_placeholder() -> None:
+    """typer's rich help shows a value type after every option, flags included (``--json
+    <bool>``), which reads as if a flag took a value (``--json true``); a flag takes none, so
+    its type column stays empty. (typer has no per-option switch for this.)"""
+    from typer.core import TyperOption
+
+    if getattr(TyperOption, "_aioplatform_flags", False):
+        return
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        if self.is_flag and not self.count:
+            return None
+        return shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    TyperOption._aioplatform_flags = True  # type: ignore[attr-defined]
+
+
 def _build_app() -> Any:
     assert typer is not None
+    _flags_without_placeholder()
     app = typer.Typer(
         name="aioplatform",
         help="asyncio SDK for saltant, Astakos, flowserv and Agave — and their embedded reference platform.",
@@ -86,33 +106,35 @@ def _build_app() -> Any:
         """Run the embedded reference platform until Ctrl-C."""
         from .testing.platform import is_loopback
 
+        warning: str | None = None
+        if not 0 <= port <= 65535:
+            _serve_usage_error(f"--port must be between 0 and 65535 (0 = a free one), got {port}")
         if not is_loopback(host):
             if not allow_remote:
-                raise typer.BadParameter(
-                    f"{host!r} is not a loopback address; add --allow-remote to listen where other "
-                    "machines can connect",
-                    param_hint="--host",
+                _serve_usage_error(
+                    f"--host {host!r} is not a loopback address; add --allow-remote to listen where "
+                    "other machines can connect"
                 )
-            print(
+            warning = (  # printed once listening: a host that fails to bind is one error line
                 f"warning: listening on {host}: the saltant, Astakos, flowserv and Agave APIs and "
                 "their seeded credentials are reachable by anyone who can connect to this "
-                "machine's port",
-                file=sys.stderr,
-                flush=True,
+                "machine's port"
             )
         if agave_tls_host and not allow_remote and not is_loopback(agave_tls_host):
-            raise typer.BadParameter(
-                f"{agave_tls_host!r} is not a loopback address; add --allow-remote to listen where "
-                "other machines can connect",
-                param_hint="--agave-tls-host",
+            _serve_usage_error(
+                f"--agave-tls-host {agave_tls_host!r} is not a loopback address; add --allow-remote to "
+                "listen where other machines can connect"
             )
         serving = _serve(
             host, port, db, latency_ms / 1000, fault_rate, seed, credentials_file,
             allow_remote=allow_remote, cors_origins=cors_origin or [],
             credentials=_read_fixed_credentials(fixed_credentials),
-            agave_tls=(agave_tls_host, agave_tls_port) if agave_tls_host else None,
+            agave_tls=(agave_tls_host, agave_tls_port) if agave_tls_host else None, warning=warning,
         )  # fmt: skip
-        asyncio.run(serving)
+        try:
+            asyncio.run(serving)
+        except _ServeUsageError as exc:
+            _serve_usage_error(str(exc))
 
     @app.command()
     def demo(
@@ -1087,6 +1109,35 @@ def _read_fixed_credentials(path: Path | None) -> dict[str, str] | None:
         raise typer.BadParameter(str(exc), param_hint="--fixed-credentials") from None
 
 
+class _ServeUsageError(Exception):
+    """A ``serve`` option the platform could not start with (busy port, bad host, ...)."""
+
+
+def _serve_usage_error(message: str) -> None:
+    """A ``serve`` usage error: one line on stderr, exit 2 (no traceback, no box)."""
+    assert typer is not None
+    print(f"aioplatform serve: error: {message}", file=sys.stderr, flush=True)
+    raise typer.Exit(2)
+
+
+def _start_failure(exc: OSError, host: str, port: int) -> _ServeUsageError | None:
+    """The usage error an OSError from starting the platform stands for, if it is one."""
+    import errno
+    import socket
+
+    if isinstance(exc, socket.gaierror):
+        return _ServeUsageError(f"--host {host!r} is not an address of this machine ({exc.strerror})")
+    if exc.errno == errno.EADDRINUSE:
+        return _ServeUsageError(
+            f"port {port} on {host} is already in use; choose another --port (0 = a free one)"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return _ServeUsageError(f"--host {host!r} is not an address of this machine")
+    if exc.errno == errno.EACCES:
+        return _ServeUsageError(f"not allowed to listen on port {port} (ports below 1024 need root)")
+    return None
+
+
 async def _serve(
     host: str,
     port: int,
@@ -1100,7 +1151,9 @@ async def _serve(
     cors_origins: list[str] | None = None,
     agave_tls: tuple[str, int] | None = None,
     credentials: dict[str, str] | None = None,
+    warning: str | None = None,
 ) -> None:
+    import contextlib
     import json
     import os
 
@@ -1114,11 +1167,29 @@ async def _serve(
         allow_remote=allow_remote, cors_origins=cors_origins or (), credentials=credentials,
         agave_tls_host=agave_tls[0] if agave_tls else None, agave_tls_port=agave_tls[1] if agave_tls else 443,
     )  # fmt: skip
-    async with platform:
-        if credentials_file is not None:
-            # Tokens go to a private file, never to the terminal or a log.
+    fd = None
+    if credentials_file is not None:  # opened before the platform starts: a bad path is a usage error
+        try:
             fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            problem = f"cannot write --credentials-file {credentials_file}: {exc.strerror}"
+            raise _ServeUsageError(problem) from None
+    async with contextlib.AsyncExitStack() as stack:
+        if fd is not None:
+            stack.callback(lambda: os.close(fd) if fd is not None else None)
+        try:
+            await stack.enter_async_context(platform)
+        except OSError as exc:
+            usage = _start_failure(exc, host, port)
+            if usage is None:
+                raise
+            raise usage from None
+        if warning is not None:
+            print(warning, file=sys.stderr, flush=True)
+        if fd is not None:
+            # Tokens go to a private file, never to the terminal or a log.
             with os.fdopen(fd, "w") as out:
+                fd = None  # closed by the with block
                 json.dump(platform_credentials(platform), out, indent=2)
         print(f"aioplatform embedded platform on {platform.url}", flush=True)
         for name in ("saltant", "astakos", "flowserv", "agave"):
