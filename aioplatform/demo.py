@@ -769,7 +769,8 @@ class Demo:
         pool = self.session.pool_status()
         self.console.print(
             f"shared pool: one Session for the four clients, {total.requests} requests over "
-            f"{total.connections_opened} TCP connections (limit {self.session.limits.max_connections}); "
+            f"{total.connections_opened} TCP connections opened (at most "
+            f"{self.session.limits.max_connections} at once; a dropped one is replaced); "
             f"now {pool['in_use']} in use, {pool['idle']} idle"
         )
         injected = dict(self.platform.faults.injected)
