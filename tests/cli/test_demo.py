@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import ast
 import concurrent.futures
+import contextlib
 import re
+import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -166,3 +169,46 @@ def test_demo_sweep_across_the_four_services_is_consistent_under_faults_for_seve
         uploaded = re.search(r"^flowserv: \d+ requests; (\d+) of (\d+) outputs uploaded", out.stdout, re.M)
         assert received is not None and int(received.group(1)) >= 9 * 30, text
         assert uploaded is not None and int(uploaded.group(2)) >= 3 * 25, text
+
+
+def test_demo_verdict_agrees_with_the_stores_read_after_the_run(tmp_path: Path) -> None:
+    # The demo judges from the stores; here the same SQLite file (and the files beside it)
+    # is read again after the process ended, independently of what the demo printed.
+    db = tmp_path / "platform.sqlite3"
+    options = ["-n", "20", "--jobs", "16", "--fault-rate", "0.2", "--latency-ms", "0", "--seed", "5"]
+    out = run(["demo", "--db", str(db), *options])
+    assert_consistent(out)
+    printed = re.search(r"^agave: \d+ requests; (\d+) submitted, (\d+) jobs,", out.stdout, re.M)
+    accepted = re.search(r" (\d+) accepted, (\d+) rejected, 0 orphans", out.stdout)
+    uploaded = re.search(r"^flowserv: \d+ requests; (\d+) of (\d+) outputs uploaded", out.stdout, re.M)
+    received = re.search(r"; (\d+) notifications received", out.stdout)
+    assert printed and accepted and uploaded and received, out.stdout
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        jobs = dict(conn.execute("SELECT id, status FROM agave_jobs_jobs WHERE name LIKE '%-sweep-%'"))
+        history = conn.execute(
+            "SELECT h.job_id, h.status FROM agave_jobs_history h JOIN agave_jobs_jobs j ON j.id = h.job_id"
+            " WHERE j.name LIKE '%-sweep-%'"
+        ).fetchall()
+        delivered = conn.execute(
+            "SELECT associated_uuid, event, success FROM agave_notifications_attempts"
+        ).fetchall()
+        pending = conn.execute("SELECT COUNT(*) FROM astakos_commissions WHERE name LIKE '%-sweep-%'")
+        files = conn.execute(
+            "SELECT f.id, f.size FROM flowserv_files f JOIN flowserv_groups g ON g.id = f.group_id"
+            " WHERE g.name LIKE '%-results'"
+        ).fetchall()
+        pending_count = pending.fetchone()[0]
+    # Agave: one job per reported submit, every one ended, every status delivered once, 2xx
+    assert len(jobs) == int(printed.group(2))
+    assert set(jobs.values()) <= {"FINISHED", "FAILED"}, jobs
+    assert sorted((j, s, 1) for j, s in history) == sorted(delivered)
+    assert len(delivered) == int(received.group(1))
+    # Astakos: nothing pending; accepted exactly the FINISHED jobs, rejected the rest of the sweep
+    finished = sum(1 for s in jobs.values() if s == "FINISHED")
+    assert pending_count == 0
+    assert int(accepted.group(1)) == finished
+    assert int(accepted.group(1)) + int(accepted.group(2)) == int(printed.group(1))
+    # flowserv: one stored file per reported upload (three outputs per FINISHED job), whole
+    assert len(files) == int(uploaded.group(1)) == int(uploaded.group(2)) == 3 * finished
+    stored = Path(f"{db}.files") / "flowserv"
+    assert all((stored / file_id).stat().st_size == size for file_id, size in files)
