@@ -60,3 +60,30 @@ def test_client_needs_a_credential_and_hides_it() -> None:
         AgaveClient("http://127.0.0.1:1/agave")
     client = AgaveClient("http://127.0.0.1:1/agave", token="s3cret-token-value")
     assert "s3cret" not in repr(client) and "s3cret" not in repr(client.tokens)
+
+
+async def test_credentials_are_random_unless_fixed_and_passwords_are_never_stored() -> None:
+    async with LocalPlatform() as one, LocalPlatform() as two:
+        assert one.agave.client_secret != two.agave.client_secret
+        assert one.agave.password != two.agave.password and one.agave_token != two.agave_token
+    fixed = {
+        "agave_password": "pw-fixed-1234",
+        "agave_client_key": "key-fixed",
+        "agave_client_secret": "secret-fixed",
+        "agave_token": "token-fixed-0123456789",
+        "agave_refresh_token": "refresh-fixed-0123456789",
+    }
+    async with LocalPlatform(credentials=fixed) as platform:
+        assert platform.agave_token == "token-fixed-0123456789"
+        stored = await platform.store.run(
+            lambda conn: conn.execute("SELECT password FROM agave_users").fetchall()
+        )
+        assert all("pw-fixed-1234" not in str(row[0]) for row in stored)
+        # The fixed pair works: the refresh token is accepted once, by the fixed client.
+        async with client_for(platform, token=None) as client:
+            await client.tokens.ensure()
+            assert client.tokens.access_token not in (None, "token-fixed-0123456789")
+        async with client_for(platform, token=None, refresh_token=None, username="testuser",
+                              password="pw-fixed-1234") as by_password:  # fmt: skip
+            await by_password.tokens.ensure()
+            assert by_password.tokens.refreshes == 1

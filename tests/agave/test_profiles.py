@@ -87,7 +87,9 @@ async def test_admin_creates_updates_and_deletes_users_and_the_store_agrees(
     assert created.username == "dana" and created.full_name == "Dana Ross" and created.mobile_phone == "555-9"
     assert "password" not in created.raw and "dana-secret" not in str(created.raw)
     row = users(platform)["dana"]
-    assert row["password"] == "dana-secret" and row["is_admin"] == 0
+    # Stored salted and hashed, never as given; the login below proves it is the same password.
+    assert "dana-secret" not in row["password"] and row["password"].startswith("sha256$")
+    assert row["is_admin"] == 0
     # The new user can log in with the password grant and sees herself as "me".
     async with client_for(
         platform, token=None, refresh_token=None, username="dana", password="dana-secret"

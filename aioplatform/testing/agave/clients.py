@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import secrets
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .wire import AgaveError, api_base, iso_millis, ok, page
+from .wire import AgaveError, api_base, hash_password, iso_millis, ok, page, password_matches
 
 if TYPE_CHECKING:
     from .service import AgaveService
@@ -69,9 +68,9 @@ async def _authenticate(service: AgaveService, request: web.Request) -> str:
 
     def check(conn: sqlite3.Connection) -> bool:
         row = conn.execute("SELECT password FROM agave_users WHERE username = ?", (username,)).fetchone()
-        # Compare even for an unknown user, so timing does not tell which usernames exist.
-        stored = str(row[0]) if row is not None else secrets.token_hex(16)
-        return hmac.compare_digest(stored.encode(), password.encode()) and row is not None
+        # Hash even for an unknown user, so timing does not tell which usernames exist.
+        stored = str(row[0]) if row is not None else hash_password(secrets.token_hex(16))
+        return password_matches(stored, password) and row is not None
 
     if not await service.store.run(check):
         raise AgaveError(401, "Invalid username/password combination")

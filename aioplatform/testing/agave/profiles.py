@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .systems import is_tenant_admin
-from .wire import AgaveError, json_body, ok, page_args, user_of
+from .wire import AgaveError, hash_password, json_body, ok, page_args, user_of
 
 if TYPE_CHECKING:
     from .service import AgaveService
@@ -101,8 +101,10 @@ def _changes(body: Any) -> dict[str, str]:
         if not isinstance(value, str):
             raise AgaveError(400, f"{key} must be a string")
         out[column] = value.strip() if column != "password" else value
-    if "password" in out and not out["password"]:
-        raise AgaveError(400, "password must not be empty")
+    if "password" in out:
+        if not out["password"]:
+            raise AgaveError(400, "password must not be empty")
+        out["password"] = hash_password(out["password"])
     return out
 
 

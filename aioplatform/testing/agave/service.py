@@ -13,7 +13,8 @@ builds the same routes at ``/`` for a site of its own (the TLS site agavepy need
 which only speaks HTTPS on port 443 at the root of a host).
 
 Credentials (the OAuth client's key and secret, the user's password, the first token
-pair) are random unless passed in. Tune on the service object: ``token_lifetime``
+pair) are random unless fixed through ``LocalPlatform(credentials={"agave_token": ...})``
+(see ``credential_names``); passwords are stored salted and hashed. Tune on the service object: ``token_lifetime``
 (seconds, default 14400 as the real gateway).
 """
 
@@ -32,7 +33,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from ..services import EmbeddedService
-from .wire import AgaveError, envelope_body, iso_millis, set_user
+from .wire import AgaveError, envelope_body, hash_password, iso_millis, password_matches, set_user
 
 if TYPE_CHECKING:
     from ..platform import LocalPlatform
@@ -75,20 +76,16 @@ class AgaveService(EmbeddedService):
     name = "agave"
     prefix = "/agave"
 
-    def __init__(
-        self,
-        platform: LocalPlatform,
-        *,
-        username: str = "testuser",
-        password: str | None = None,
-        client_key: str | None = None,
-        client_secret: str | None = None,
-    ):
+    credential_names = (
+        "agave_password", "agave_client_key", "agave_client_secret", "agave_token", "agave_refresh_token",
+    )  # fmt: skip
+
+    def __init__(self, platform: LocalPlatform, *, username: str = "testuser"):
         super().__init__(platform)
         self.username = username
-        self.password = password or secrets.token_urlsafe(12)
-        self.client_key = client_key or secrets.token_hex(14)
-        self.client_secret = client_secret or secrets.token_hex(14)
+        self.password = self.credential("agave_password", lambda: secrets.token_urlsafe(12))
+        self.client_key = self.credential("agave_client_key", lambda: secrets.token_hex(14))
+        self.client_secret = self.credential("agave_client_secret", lambda: secrets.token_hex(14))
         self.token_lifetime: float = TOKEN_LIFETIME
         # Jobs: seconds per status step (a job read later has moved on by as many steps) and
         # the share of jobs that end FAILED (drawn at submission from the platform's seed).
@@ -170,17 +167,35 @@ class AgaveService(EmbeddedService):
             "INSERT INTO agave_users (username, password, email, first_name, last_name, is_admin) "
             "VALUES (?, ?, ?, 'Test', 'User', 1) "
             "ON CONFLICT(username) DO UPDATE SET password = excluded.password",
-            (self.username, self.password, f"{self.username}@example.org"),
+            (self.username, hash_password(self.password), f"{self.username}@example.org"),
         )
         conn.execute(
             "INSERT OR REPLACE INTO agave_oauth_clients "
             "(name, owner, consumer_key, consumer_secret, created) VALUES ('aioplatform', ?, ?, ?, ?)",
             (self.username, self.client_key, self.client_secret, iso_millis()),
         )
-        return self._issue(conn, self.username, self.client_key)
+        # The first token pair: fixed ones (credentials={"agave_token": ...}) replace what a
+        # file database kept from an earlier run under the same values.
+        return self._issue(
+            conn, self.username, self.client_key,
+            access=self.platform.credentials.get("agave_token"),
+            refresh=self.platform.credentials.get("agave_refresh_token"),
+        )  # fmt: skip
 
-    def _issue(self, conn: sqlite3.Connection, username: str, consumer_key: str) -> tuple[str, str]:
-        access, refresh = secrets.token_hex(16), secrets.token_hex(16)
+    def _issue(
+        self,
+        conn: sqlite3.Connection,
+        username: str,
+        consumer_key: str,
+        *,
+        access: str | None = None,
+        refresh: str | None = None,
+    ) -> tuple[str, str]:
+        if access or refresh:  # fixed values: replace the row an earlier run left
+            conn.execute(
+                "DELETE FROM agave_tokens WHERE access_token = ? OR refresh_token = ?", (access, refresh)
+            )
+        access, refresh = access or secrets.token_hex(16), refresh or secrets.token_hex(16)
         conn.execute(
             "INSERT INTO agave_tokens (access_token, refresh_token, username, consumer_key, expires) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -218,7 +233,7 @@ class AgaveService(EmbeddedService):
         await self.store.run(
             lambda conn: conn.execute(
                 "INSERT INTO agave_users (username, password, email, is_admin) VALUES (?, ?, ?, ?)",
-                (username, password, f"{username}@example.org", int(admin)),
+                (username, hash_password(password), f"{username}@example.org", int(admin)),
             )
         )
 
@@ -304,7 +319,7 @@ class AgaveService(EmbeddedService):
                 user = conn.execute(
                     "SELECT password FROM agave_users WHERE username = ?", (fields.get("username", ""),)
                 ).fetchone()
-                if user is None or not hmac.compare_digest(str(user[0]), fields.get("password", "")):
+                if user is None or not password_matches(str(user[0]), fields.get("password", "")):
                     return _oauth_error(
                         400, "invalid_grant", "Authentication failed for " + fields.get("username", "")
                     )

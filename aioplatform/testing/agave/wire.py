@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -23,6 +25,8 @@ from ..regex import compile_pattern
 from ..regex import search as regex_search
 
 __all__ = [
+    "hash_password",
+    "password_matches",
     "set_user",
     "user_of",
     "VERSION",
@@ -101,6 +105,26 @@ def set_user(request: web.Request, username: str) -> None:
 def user_of(request: web.Request) -> str:
     """The username the gateway authenticated for this request."""
     return str(request[_USER])
+
+
+def hash_password(password: str) -> str:
+    """How the embedded Agave stores a password: salted SHA-256 (never the password itself).
+
+    A test server's users are throw-away, so a fast hash (the token and clients endpoints
+    check one on the store's thread) is enough to keep plain passwords out of the database.
+    """
+    salt = secrets.token_hex(8)
+    return f"sha256${salt}${hashlib.sha256((salt + password).encode()).hexdigest()}"
+
+
+def password_matches(stored: str | None, password: str) -> bool:
+    """Whether ``password`` is the one :func:`hash_password` stored (constant-time compare)."""
+    scheme, _, rest = (stored or "").partition("$")
+    salt, _, digest = rest.partition("$")
+    if scheme != "sha256" or not digest:
+        return False
+    given = hashlib.sha256((salt + password).encode()).hexdigest()
+    return hmac.compare_digest(given, digest)
 
 
 def api_base(request: web.Request) -> str:
