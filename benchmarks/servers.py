@@ -79,8 +79,11 @@ def serve(latency_ms: float = 0.0, db: str = ":memory:", fault_rate: float = 0.0
     argv = [sys.executable, "-m", "aioplatform.cli", "serve", "--port", str(port), "--db", db,
             "--latency-ms", str(latency_ms), "--fault-rate", str(fault_rate), "--credentials-file", str(creds)]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    with running("the platform", argv, url, lambda: creds.exists() and creds.stat().st_size > 0) as process:
-        yield ServedPlatform(url, process, json.loads(creds.read_text()))
+    try:
+        with running("the platform", argv, url, lambda: creds.exists() and creds.stat().st_size > 0) as process:
+            yield ServedPlatform(url, process, json.loads(creds.read_text()))
+    finally:
+        shutil.rmtree(creds.parent, ignore_errors=True)  # the seeded tokens do not outlive the run
 
 
 # A server that does nothing but wait out the latency and answer a fixed instance: what
