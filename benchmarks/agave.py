@@ -79,7 +79,7 @@ class Setup:
             "password": creds["agave_password"], "verify": self.ca,
         }  # fmt: skip
 
-    def ssl(self) -> ssl.SSLContext | None:
+    def ssl_context(self) -> ssl.SSLContext | None:
         return ssl.create_default_context(cafile=self.ca) if self.tls else None
 
     def client(self, concurrency: int) -> AgaveClient:
@@ -90,7 +90,7 @@ class Setup:
     def raw_session(self, concurrency: int) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
             headers={"Authorization": f"Bearer {self.token}"},
-            connector=aiohttp.TCPConnector(limit=concurrency, ssl=self.ssl() or True),
+            connector=aiohttp.TCPConnector(limit=concurrency, ssl=self.ssl_context() or True),
         )
 
     async def mkdir(self, name: str) -> str:
