@@ -69,6 +69,8 @@ CREATE TABLE IF NOT EXISTS agave_files_entries (
     system_id TEXT NOT NULL, path TEXT NOT NULL, owner TEXT NOT NULL, uuid TEXT NOT NULL,
     status TEXT NOT NULL DEFAULT 'STAGING_COMPLETED', source TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (system_id, path));
+-- Staging events find their entry by uuid (it may have been renamed or moved meanwhile).
+CREATE INDEX IF NOT EXISTS agave_files_entries_uuid ON agave_files_entries (system_id, uuid);
 CREATE TABLE IF NOT EXISTS agave_files_history (
     id INTEGER PRIMARY KEY AUTOINCREMENT, system_id TEXT NOT NULL, path TEXT NOT NULL,
     status TEXT NOT NULL, created TEXT NOT NULL, created_by TEXT NOT NULL, description TEXT NOT NULL);
