@@ -8,7 +8,7 @@
 
 from .client import ApiKeyAuth, FlowservClient
 from .errors import NotAuthorized, NotLoggedIn
-from .models import FileHandle, Group, Member, User, Workflow
+from .models import FileHandle, Group, Member, Parameter, User, Workflow
 
 __all__ = [
     "FlowservClient",
@@ -20,4 +20,5 @@ __all__ = [
     "Group",
     "FileHandle",
     "Workflow",
+    "Parameter",
 ]

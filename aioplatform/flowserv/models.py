@@ -14,7 +14,7 @@ import attrs
 
 from ..core.serde import make_converter, rename
 
-__all__ = ["User", "Member", "Group", "FileHandle", "Workflow", "converter"]
+__all__ = ["User", "Member", "Group", "FileHandle", "Parameter", "Workflow", "converter"]
 
 
 @attrs.frozen
@@ -45,11 +45,41 @@ class FileHandle:
 
 
 @attrs.frozen
+class Parameter:
+    """A workflow template parameter as the server declares it (``flowserv/model/parameter``).
+
+    ``dtype`` is ``string``, ``int``, ``float``, ``bool``, ``select``, ``file`` (or a newer
+    type); ``label``, ``help``, ``default_value`` and ``group`` are None when the template
+    did not set them; ``range`` (numbers, e.g. ``"[0.0,10.0]"``), ``values`` (a select's
+    ``{"name", "value", "isDefault"}`` choices) and ``target`` (a file's path in the run)
+    only for their types.
+    """
+
+    name: str
+    dtype: str
+    index: int = 0
+    is_required: bool = False
+    label: str | None = None
+    help: str | None = None
+    default_value: Any = None
+    group: str | None = None
+    range: str | None = None
+    values: tuple[dict[str, Any], ...] | None = None
+    target: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        """The label, else the name (as flowserv shows a parameter)."""
+        return self.label if self.label is not None else self.name
+
+
+@attrs.frozen
 class Group:
     """A workflow group (a "submission" in ROB).
 
     Listings carry only ``id``, ``name`` and ``workflow_id``; :meth:`Groups.get` and the
-    answers of create/update also fill ``members``, ``files`` and ``parameters``.
+    answers of create/update also fill ``members``, ``files`` and ``parameters`` (the
+    workflow template's parameters, copied into the group).
     ``runs`` is None unless the server listed them (``get`` with a valid login);
     ``config`` is the workflow engine's configuration, if any.
     """
@@ -59,7 +89,7 @@ class Group:
     workflow_id: str
     members: tuple[Member, ...] = ()
     files: tuple[FileHandle, ...] = ()
-    parameters: tuple[dict[str, Any], ...] = ()
+    parameters: tuple[Parameter, ...] = ()
     runs: tuple[dict[str, Any], ...] | None = None
     config: dict[str, Any] | None = None
 
@@ -70,14 +100,20 @@ class Group:
 
 @attrs.frozen
 class Workflow:
-    """A workflow (benchmark) that groups are created for."""
+    """A workflow (benchmark) that groups are created for.
+
+    ``parameters`` are its template's parameter declarations: filled by
+    :meth:`Workflows.get`, empty in a listing (the server lists none there).
+    """
 
     id: str
     name: str
     description: str | None = None
     instructions: str | None = None
+    parameters: tuple[Parameter, ...] = ()
 
 
 converter = make_converter()
 rename(converter, FileHandle, created_at="createdAt")
 rename(converter, Group, workflow_id="workflow")
+rename(converter, Parameter, is_required="isRequired", default_value="defaultValue")

@@ -19,7 +19,7 @@ import pytest
 from aioplatform.flowserv import FlowservClient, User
 from aioplatform.testing import LocalPlatform
 from tests.interop.fixtures import robflask, robflask_short_ttl  # noqa: F401
-from tests.interop.robflask import RobFlask
+from tests.interop.robflask import PARAMS_WORKFLOW_ID, RobFlask, write_params_template
 
 PASSWORD = "correct horse battery staple"
 
@@ -36,6 +36,8 @@ class Backend:
     url: str
     workflow_id: str
     platform: LocalPlatform | None = None
+    # a workflow installed from tests/interop/robflask.py's parameters template, on both
+    params_workflow_id: str = PARAMS_WORKFLOW_ID
 
     def client(self, **options: object) -> FlowservClient:
         return FlowservClient(self.url, **options)  # type: ignore[arg-type]
@@ -69,6 +71,9 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         yield Backend("robflask", server.url, server.workflow_id)
         return
     platform: LocalPlatform = request.getfixturevalue("local_platform")
+    factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+    template = write_params_template(factory.mktemp("params-template"))
+    platform.call(lambda: platform.flowserv.install_template(template, PARAMS_WORKFLOW_ID))
     yield Backend("embedded", platform.flowserv_url, platform.flowserv.workflow_id, platform)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -56,6 +57,7 @@ PINS = (
 
 API_PATH = "/flowserv/api/v1"
 WORKFLOW_ID = "hello"
+PARAMS_WORKFLOW_ID = "params"
 
 _MANIFEST = """name: Hello
 description: A tiny template for the interop tests
@@ -82,6 +84,48 @@ parameters:
       dtype: string
       defaultValue: Hello
 """
+
+
+# A second template, in JSON (flowserv reads both; the embedded service needs no PyYAML
+# for it): parameters of every supported type, defaults, ranges, a select, a file target,
+# explicit and implied index and isRequired, and instructions from a file.
+PARAMS_MANIFEST = {
+    "name": "Parameters",
+    "description": "A template with parameters of every kind",
+    "instructions": "instructions.md",
+    "specfile": "benchmark.json",
+}
+PARAMS_DECLARATIONS: list[dict[str, object]] = [
+    {"name": "names", "label": "Input file", "dtype": "file", "target": "data/names.txt"},
+    {"name": "sleeptime", "label": "Sleep period", "dtype": "int", "defaultValue": 10, "range": "[0, 100]",
+     "help": "Seconds to wait"},
+    {"name": "greeting", "dtype": "select", "index": 5, "values": [
+        {"name": "Hi", "value": "hi", "isDefault": True}, {"name": "Hello", "value": "hello"}]},
+    {"name": "verbose", "dtype": "bool", "defaultValue": False},
+    {"name": "ratio", "label": "Ratio", "dtype": "float", "range": "(,1]", "defaultValue": 0.5,
+     "isRequired": True},
+]  # fmt: skip
+PARAMS_SPEC = {
+    "workflow": {
+        "version": "0.3.0",
+        "inputs": {"files": ["$[[names]]"], "parameters": {"greeting": "$[[greeting]]"}},
+        "workflow": {"type": "serial", "specification": {"steps": [
+            {"environment": "python:3.9", "commands": ["echo $[[greeting]] $[[sleeptime]] $[[ratio]]"]},
+        ]}},
+        "outputs": {"files": []},
+    },
+    "parameters": PARAMS_DECLARATIONS,
+}  # fmt: skip
+
+
+def write_params_template(folder: Path) -> Path:
+    """The parameters template as a folder ``flowserv workflows create`` (and the embedded
+    ``install_template``) reads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "flowserv.json").write_text(json.dumps(PARAMS_MANIFEST))
+    (folder / "benchmark.json").write_text(json.dumps(PARAMS_SPEC))
+    (folder / "instructions.md").write_text("Pick a file and a greeting.\n")
+    return folder
 
 
 class RobFlaskUnavailable(RuntimeError):
@@ -170,7 +214,9 @@ def init_data(venv: Path, data: Path) -> dict[str, str]:
     env.pop("FLASK_ENV", None)
     flowserv = str(venv / "bin" / "flowserv")
     create = [flowserv, "workflows", "create", "-k", WORKFLOW_ID, str(template)]
-    for cmd in ([flowserv, "init", "-f"], create):
+    params = write_params_template(data / "params-template")
+    create_params = [flowserv, "workflows", "create", "-k", PARAMS_WORKFLOW_ID, str(params)]
+    for cmd in ([flowserv, "init", "-f"], create, create_params):
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise RobFlaskUnavailable(f"{' '.join(cmd[1:3])} failed: {proc.stderr[-2000:]}")

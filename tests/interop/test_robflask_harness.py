@@ -44,6 +44,6 @@ def test_the_server_runs_the_pinned_versions_on_loopback(robflask: RobFlask) -> 
     assert descriptor["version"] == "0.8.1" and "Werkzeug/2.0.3" in server
     with urllib.request.urlopen(robflask.url + "workflows", timeout=10) as response:
         workflows = json.load(response)["workflows"]
-    assert [w["id"] for w in workflows] == [robflask.workflow_id]
+    assert [w["id"] for w in workflows] == [robflask.workflow_id, harness.PARAMS_WORKFLOW_ID]
     frozen = (harness.venv_dir() / ".complete").read_text().split()
     assert frozen == list(PINS)

@@ -37,6 +37,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from .. import jsonbody
 from ..services import EmbeddedService
+from .templates import parameter_declarations, read_template
 
 __all__ = ["FlowservService"]
 
@@ -62,6 +63,11 @@ SEED_WORKFLOW = {
     "description": "A tiny workflow seeded by the embedded platform",
     "instructions": "Say hello.",
 }
+# The seeded workflow's parameters: those of the template the interop tests install on
+# rob-flask (tests/interop/robflask.py), so groups look alike on both.
+SEED_PARAMETERS: list[dict[str, Any]] = [
+    {"name": "greeting", "label": "Greeting", "dtype": "string", "defaultValue": "Hello"},
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS flowserv_users (
@@ -75,6 +81,9 @@ CREATE TABLE IF NOT EXISTS flowserv_password_requests (
     expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS flowserv_workflows (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT, instructions TEXT);
+CREATE TABLE IF NOT EXISTS flowserv_parameters (
+    workflow_id TEXT NOT NULL REFERENCES flowserv_workflows(id), position INTEGER NOT NULL,
+    doc TEXT NOT NULL, PRIMARY KEY (workflow_id, position));
 CREATE TABLE IF NOT EXISTS flowserv_groups (
     id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL REFERENCES flowserv_workflows(id),
     name TEXT NOT NULL, owner_id TEXT NOT NULL);
@@ -234,11 +243,14 @@ class FlowservService(EmbeddedService):
         self.files_dir.mkdir(parents=True, exist_ok=True)
 
         def seed(conn: sqlite3.Connection) -> None:
-            conn.execute(
+            added = conn.execute(
                 "INSERT OR IGNORE INTO flowserv_workflows (id, name, description, instructions)"
                 " VALUES (:id, :name, :description, :instructions)",
                 SEED_WORKFLOW,
-            )
+            ).rowcount
+            if added:
+                declared = parameter_declarations(SEED_PARAMETERS)
+                self._insert_parameters(conn, str(SEED_WORKFLOW["id"]), declared)
 
         await self.store.run(seed)
         app = web.Application(middlewares=[self._errors], client_max_size=self.max_content_length)
@@ -288,17 +300,71 @@ class FlowservService(EmbeddedService):
         await self.store.run(insert)
         return user_id
 
-    async def create_workflow(self, workflow_id: str, name: str, description: str | None = None) -> str:
-        """Add a workflow (the real server gets them from ``flowserv workflows create``)."""
+    async def create_workflow(
+        self,
+        workflow_id: str,
+        name: str,
+        description: str | None = None,
+        *,
+        instructions: str | None = None,
+        parameters: list[dict[str, Any]] | None = None,
+    ) -> str:
+        """Add a workflow (the real server gets them from ``flowserv workflows create``).
+
+        ``parameters`` are template parameter declarations (``name``, ``dtype``, and
+        optionally ``label``, ``help``, ``defaultValue``, ``index``, ``isRequired``,
+        ``group``, a numeric ``range``, a select's ``values``, a file's ``target``); the
+        workflow lists them and every group of it carries them. Bad declarations raise
+        ``TypeError``/``ValueError`` naming the declaration.
+        """
+        for arg, value in (("workflow_id", workflow_id), ("name", name)):
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{arg} must be a non-empty string")
+        declared = parameter_declarations(parameters or [])
 
         def insert(conn: sqlite3.Connection) -> None:
+            taken = "SELECT 1 FROM flowserv_workflows WHERE id = ? OR name = ?"
+            if conn.execute(taken, (workflow_id, name)).fetchone():
+                raise ValueError(f"a workflow with id {workflow_id!r} or name {name!r} exists already")
             conn.execute(
-                "INSERT INTO flowserv_workflows (id, name, description) VALUES (?, ?, ?)",
-                (workflow_id, name, description),
+                "INSERT INTO flowserv_workflows (id, name, description, instructions) VALUES (?, ?, ?, ?)",
+                (workflow_id, name, description, instructions),
             )
+            self._insert_parameters(conn, workflow_id, declared)
 
         await self.store.run(insert)
         return workflow_id
+
+    async def install_template(
+        self, folder: str | Path, workflow_id: str, *, name: str | None = None, description: str | None = None
+    ) -> str:
+        """Add a workflow from a template folder, as ``flowserv workflows create -k ID FOLDER`` does.
+
+        The folder holds a manifest (``flowserv.yaml``/``.yml``/``.json``) and the workflow
+        specification whose ``parameters`` the workflow and its groups carry (YAML needs
+        PyYAML). ``name``/``description`` override the manifest's.
+        """
+        template = await asyncio.to_thread(read_template, folder, name=name, description=description)
+        return await self.create_workflow(
+            workflow_id, template.name, template.description,
+            instructions=template.instructions, parameters=template.parameters,
+        )  # fmt: skip
+
+    @staticmethod
+    def _insert_parameters(
+        conn: sqlite3.Connection, workflow_id: str, declared: list[dict[str, Any]]
+    ) -> None:
+        conn.executemany(
+            "INSERT INTO flowserv_parameters (workflow_id, position, doc) VALUES (?, ?, ?)",
+            [(workflow_id, i, json.dumps(doc)) for i, doc in enumerate(declared)],
+        )
+
+    @staticmethod
+    def _parameters(conn: sqlite3.Connection, workflow_id: str) -> list[dict[str, Any]]:
+        rows = conn.execute(
+            "SELECT doc FROM flowserv_parameters WHERE workflow_id = ? ORDER BY position", (workflow_id,)
+        ).fetchall()
+        return [json.loads(row["doc"]) for row in rows]
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -606,7 +672,11 @@ class FlowservService(EmbeddedService):
             row = conn.execute("SELECT * FROM flowserv_workflows WHERE id = ?", (workflow_id,)).fetchone()
             if row is None:
                 raise _unknown("workflow", workflow_id)
-            return {**self._workflow_doc(row), "parameters": []}
+            doc = {**self._workflow_doc(row), "parameters": self._parameters(conn, workflow_id)}
+            user = self._user_for_token(conn, request.headers.get(HEADER_TOKEN))
+            if user is not None:  # a logged-in user also sees their groups of it
+                doc["groups"] = self._group_listing(conn, workflow_id, user["id"])
+            return doc
 
         return self._json(await self.store.run(get))
 
@@ -662,7 +732,7 @@ class FlowservService(EmbeddedService):
             "name": row["name"],
             "workflow": row["workflow_id"],
             "members": [{"id": m["id"], "username": m["username"]} for m in members],
-            "parameters": [],
+            "parameters": self._parameters(conn, row["workflow_id"]),
             "files": self._files_docs(conn, group_id),
             "config": None,
         }
@@ -740,6 +810,16 @@ class FlowservService(EmbeddedService):
             return self._group_doc(conn, group_id)
 
         return self._json(await self.store.run(create), 201)
+
+    @staticmethod
+    def _group_listing(conn: sqlite3.Connection, workflow_id: str, user_id: str) -> list[dict[str, Any]]:
+        """The groups of ``workflow_id`` that ``user_id`` is a member of, oldest first."""
+        rows = conn.execute(
+            "SELECT g.* FROM flowserv_groups g JOIN flowserv_members m ON m.group_id = g.id"
+            " WHERE g.workflow_id = ? AND m.user_id = ? ORDER BY g.rowid",
+            (workflow_id, user_id),
+        ).fetchall()
+        return [{"id": r["id"], "name": r["name"], "workflow": r["workflow_id"]} for r in rows]
 
     async def list_groups(self, request: web.Request) -> web.Response:
         token = self._token(request)
