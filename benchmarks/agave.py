@@ -6,6 +6,12 @@
   ``jobs.getStatus`` loop per job, as its users write it;
 - uploads: ``files.upload_many`` of N files from disk vs raw aiohttp's multipart POSTs vs
   agavepy's sequential ``files.importData``;
+- actors: ``actors.send_many`` of N messages to one actor then ``actors.wait_executions``
+  until every execution is COMPLETE, vs raw aiohttp (the same message POSTs, then rounds of
+  execution GETs) vs agavepy's sequential ``actors.sendMessage`` then a
+  ``actors.getExecution`` loop per execution;
+- meta: ``meta.create_many`` of N metadata records vs raw aiohttp's JSON POSTs vs agavepy's
+  sequential ``meta.addMetadata``;
 - streaming: the peak RSS a 200 MB ``files.upload`` / ``files.download`` adds to the
   client process, vs agavepy's ``importData`` / ``files.download`` (both build or read
   the whole body in memory), each in a fresh process.
@@ -30,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,15 +49,26 @@ from aioplatform.agave import AgaveClient
 from .servers import ServedPlatform
 
 __all__ = [
-    "POLL_SECONDS", "Setup", "agavepy", "agavepy_jobs", "agavepy_uploads", "ours_jobs", "ours_uploads",
-    "raw_jobs", "raw_uploads", "source_files", "stream_memory",
+    "POLL_SECONDS", "Setup", "agavepy", "agavepy_actors", "agavepy_jobs", "agavepy_meta", "agavepy_uploads",
+    "ours_actors", "ours_jobs", "ours_meta", "ours_uploads", "raw_actors", "raw_jobs", "raw_meta", "raw_uploads",
+    "source_files", "stream_memory",
 ]  # fmt: skip
 
 STORAGE = "agave-storage"  # the embedded Agave's seeded default storage system
 APP = "wc-1.00"  # its seeded app
 TERMINAL = frozenset({"FINISHED", "FAILED", "STOPPED", "KILLED"})  # agave.md §6.4
+EXECUTION_DONE = frozenset({"COMPLETE", "ERROR"})  # an Abaco execution's last statuses (agave.md §6.1)
+IMAGE = "abacosamples/wc"  # what the actors run (the embedded Abaco runs no container)
 # The pause between status polls, the same for all three (aioplatform's does not grow past it).
 POLL_SECONDS = 0.1
+
+
+def message(tag: str, i: int) -> str:
+    return f"{tag}: count the words of message {i}"
+
+
+def metadata_record(tag: str, i: int) -> dict[str, Any]:
+    return {"name": f"{tag}-{i}", "value": {"index": i, "sample": tag, "depth": i % 7, "tags": ["bench", "meta"]}}
 
 
 def job_request(name: str) -> dict[str, Any]:
@@ -102,6 +119,14 @@ class Setup:
                     raise RuntimeError(f"mkdir {name}: {r.status} {await r.text()}")
         return name
 
+    async def add_actor(self, name: str) -> str:
+        """A fresh actor's id (raw HTTP), so no run polls or lists another's executions."""
+        async with self.raw_session(1) as s, s.post(self.base + "actors/v2", json={"image": IMAGE, "name": name}) as r:
+            actor = _envelope(r.status, await r.json(content_type=None))
+            if actor is None or not actor.get("id"):
+                raise RuntimeError(f"add actor {name}: {r.status} {await r.text()}")
+            return str(actor["id"])
+
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{time.monotonic_ns()}-{random.randrange(10**6)}"
@@ -113,6 +138,22 @@ def _envelope(status: int, body: Any) -> dict[str, Any] | None:
         return None
     result = body.get("result")
     return result if isinstance(result, dict) else None
+
+
+async def _raw_wait(
+    pending: list[str], status: Callable[[str], Awaitable[str | None]], terminal: frozenset[str], success: str
+) -> int:
+    """Rounds of ``status`` polls (each bounded by the caller's semaphore) until every id is
+    terminal, :data:`POLL_SECONDS` apart; the failures (a failed poll, a terminal status other
+    than ``success``)."""
+    failures = 0
+    while pending:
+        statuses = await asyncio.gather(*(status(i) for i in pending))
+        failures += sum(st is None or (st in terminal and st != success) for st in statuses)
+        pending = [i for i, st in zip(pending, statuses, strict=True) if st is not None and st not in terminal]
+        if pending:
+            await asyncio.sleep(POLL_SECONDS)
+    return failures
 
 
 # -- jobs: submit N, wait for all ------------------------------------------------------------
@@ -137,13 +178,7 @@ async def raw_jobs(setup: Setup, n: int, concurrency: int) -> tuple[float, int]:
         started = time.perf_counter()
         ids = await asyncio.gather(*(submit(i) for i in range(n)))
         pending = [i for i in ids if i is not None]
-        failures = n - len(pending)
-        while pending:
-            statuses = await asyncio.gather(*(status(i) for i in pending))
-            failures += sum(st is None or (st in TERMINAL and st != "FINISHED") for st in statuses)
-            pending = [i for i, st in zip(pending, statuses, strict=True) if st is not None and st not in TERMINAL]
-            if pending:
-                await asyncio.sleep(POLL_SECONDS)
+        failures = n - len(pending) + await _raw_wait(pending, status, TERMINAL, "FINISHED")
         return time.perf_counter() - started, failures
 
 
@@ -162,6 +197,79 @@ async def ours_jobs(setup: Setup, n: int, concurrency: int) -> tuple[float, int]
         wall = time.perf_counter() - started
         unfinished = sum(status.status != "FINISHED" for status in waited.values)
         return wall, len(submitted.errors) + len(waited.errors) + unfinished
+
+
+# -- actors: send N messages to one actor, wait for every execution ----------------------------
+
+
+async def raw_actors(setup: Setup, n: int, concurrency: int) -> tuple[float, int]:
+    """Hand-written: a semaphore over the same message POSTs, then rounds of execution GETs."""
+    tag = unique("raw")
+    actor = f"{setup.base}actors/v2/{await setup.add_actor(tag)}"
+    sem = asyncio.Semaphore(concurrency)
+    async with setup.raw_session(concurrency) as s:
+
+        async def send(i: int) -> str | None:
+            async with sem, s.post(actor + "/messages", json={"message": message(tag, i)}) as r:
+                receipt = _envelope(r.status, await r.json(content_type=None))
+                return str(receipt["executionId"]) if receipt and receipt.get("executionId") else None
+
+        async def status(execution_id: str) -> str | None:
+            async with sem, s.get(f"{actor}/executions/{execution_id}") as r:
+                found = _envelope(r.status, await r.json(content_type=None))
+                return str(found["status"]) if found else None
+
+        started = time.perf_counter()
+        ids = await asyncio.gather(*(send(i) for i in range(n)))
+        pending = [i for i in ids if i is not None]
+        failures = n - len(pending) + await _raw_wait(pending, status, EXECUTION_DONE, "COMPLETE")
+        return time.perf_counter() - started, failures
+
+
+async def ours_actors(setup: Setup, n: int, concurrency: int) -> tuple[float, int]:
+    """``send_many`` then ``wait_executions``. Wall seconds and failures (errors, executions
+    not COMPLETE). ``send_many`` also lists the actor's executions once before sending (to
+    name orphans should an answer be lost): one request more than the others make."""
+    tag = unique("ours")
+    actor_id = await setup.add_actor(tag)
+    async with setup.client(concurrency) as client:
+        started = time.perf_counter()
+        sent = await client.actors.send_many(actor_id, [message(tag, i) for i in range(n)], concurrency=concurrency)
+        waited = await client.actors.wait_executions(
+            actor_id, sent.values, poll_interval=POLL_SECONDS, max_interval=POLL_SECONDS, concurrency=concurrency,
+        )  # fmt: skip
+        wall = time.perf_counter() - started
+        unfinished = sum(execution.status != "COMPLETE" for execution in waited.values)
+        return wall, len(sent.errors) + len(waited.errors) + unfinished
+
+
+# -- meta: create N metadata records ---------------------------------------------------------
+
+
+async def raw_meta(setup: Setup, n: int, concurrency: int) -> tuple[float, int]:
+    """Hand-written: a semaphore over the same JSON POSTs to ``/meta/v2/data``."""
+    tag = unique("raw")
+    sem = asyncio.Semaphore(concurrency)
+    async with setup.raw_session(concurrency) as s:
+
+        async def create(i: int) -> bool:
+            async with sem, s.post(setup.base + "meta/v2/data", json=metadata_record(tag, i)) as r:
+                made = _envelope(r.status, await r.json(content_type=None))
+                return bool(made and made.get("uuid"))
+
+        started = time.perf_counter()
+        done = await asyncio.gather(*(create(i) for i in range(n)))
+        return time.perf_counter() - started, done.count(False)
+
+
+async def ours_meta(setup: Setup, n: int, concurrency: int) -> tuple[float, int]:
+    """``meta.create_many`` (without ``reconcile``: no listing before the batch)."""
+    tag = unique("ours")
+    records = [metadata_record(tag, i) for i in range(n)]
+    async with setup.client(concurrency) as client:
+        started = time.perf_counter()
+        result = await client.meta.create_many(records, concurrency=concurrency)
+        return time.perf_counter() - started, len(result.errors)
 
 
 # -- uploads: N files from disk --------------------------------------------------------------
@@ -243,7 +351,7 @@ import json, os, sys, time, tracemalloc
 cfg = json.loads(sys.stdin.read())
 from agavepy.agave import Agave
 ag = Agave(**cfg["login"])
-STORAGE, TERMINAL, what = cfg["storage"], set(cfg["terminal"]), cfg["what"]
+STORAGE, TERMINAL, DONE, what = cfg["storage"], set(cfg["terminal"]), set(cfg["execution_done"]), cfg["what"]
 ag.files.list(systemId=STORAGE, filePath="")
 
 
@@ -258,6 +366,23 @@ if what == "jobs":
                 failures += status != "FINISHED"
                 break
             time.sleep(cfg["poll"])
+    print(json.dumps({"wall": time.perf_counter() - started, "failures": failures}))
+elif what == "actors":
+    actor = cfg["actor"]
+    started = time.perf_counter()
+    ids = [ag.actors.sendMessage(actorId=actor, body={"message": m})["executionId"] for m in cfg["messages"]]
+    failures = 0
+    for execution_id in ids:
+        while True:
+            status = ag.actors.getExecution(actorId=actor, executionId=execution_id)["status"]
+            if status in DONE:
+                failures += status != "COMPLETE"
+                break
+            time.sleep(cfg["poll"])
+    print(json.dumps({"wall": time.perf_counter() - started, "failures": failures}))
+elif what == "meta":
+    started = time.perf_counter()
+    failures = sum(not ag.meta.addMetadata(body=record).get("uuid") for record in cfg["records"])
     print(json.dumps({"wall": time.perf_counter() - started, "failures": failures}))
 elif what == "uploads":
     started = time.perf_counter()
@@ -286,11 +411,11 @@ else:  # upload or download of one big file, after a small one of the same kind
 
 
 def agavepy(setup: Setup, action: str, **cfg: Any) -> dict[str, Any]:
-    """Run :data:`AGAVEPY_SCRIPT` for ``action`` (jobs, uploads, upload, download); its JSON answer."""
+    """Run :data:`AGAVEPY_SCRIPT` for ``action`` (jobs, actors, meta, uploads, upload, download); its JSON answer."""
     home = Path(tempfile.mkdtemp(prefix="aioplatform-bench-agavepy-"))
     env = dict(os.environ, HOME=str(home), AGAVE_CACHE_DIR=str(home / ".agave"))
-    payload = {"login": setup.agavepy_login, "storage": STORAGE, "terminal": sorted(TERMINAL), "what": action,
-               "poll": POLL_SECONDS, **cfg}  # fmt: skip
+    payload = {"login": setup.agavepy_login, "storage": STORAGE, "terminal": sorted(TERMINAL),
+               "execution_done": sorted(EXECUTION_DONE), "what": action, "poll": POLL_SECONDS, **cfg}  # fmt: skip
     try:
         done = subprocess.run(
             [sys.executable, "-c", AGAVEPY_SCRIPT], input=json.dumps(payload), capture_output=True,
@@ -306,6 +431,19 @@ def agavepy(setup: Setup, action: str, **cfg: Any) -> dict[str, Any]:
 def agavepy_jobs(setup: Setup, n: int) -> tuple[float, int]:
     tag = unique("agavepy")
     measured = agavepy(setup, "jobs", requests=[job_request(f"{tag}-{i}") for i in range(n)])
+    return float(measured["wall"]), int(measured["failures"])
+
+
+def agavepy_actors(setup: Setup, n: int) -> tuple[float, int]:
+    tag = unique("agavepy")
+    actor_id = asyncio.run(setup.add_actor(tag))
+    measured = agavepy(setup, "actors", actor=actor_id, messages=[message(tag, i) for i in range(n)])
+    return float(measured["wall"]), int(measured["failures"])
+
+
+def agavepy_meta(setup: Setup, n: int) -> tuple[float, int]:
+    tag = unique("agavepy")
+    measured = agavepy(setup, "meta", records=[metadata_record(tag, i) for i in range(n)])
     return float(measured["wall"]), int(measured["failures"])
 
 

@@ -46,7 +46,9 @@ TARGETS = {
     "agave_streaming": "a 200 MB files.upload / files.download raises peak RSS <= 16 MiB",
 }
 # The Agave rows judged against those targets: (case prefix, N) of each batch at full size.
-AGAVE_HEADLINE = (("submit_many+wait_many", 1000), ("upload_many", 200))
+AGAVE_HEADLINE = (
+    ("submit_many+wait_many", 1000), ("upload_many", 200), ("send_many+wait_executions", 1000), ("create_many", 1000),
+)  # fmt: skip
 
 
 # -- fixtures over the wire (independent of the client under test) -------------------------
@@ -409,8 +411,10 @@ def agave_rows(
 
 
 def agave_section(quick: bool, rows: list[dict[str, Any]]) -> None:
-    """Agave: submit_many+wait_many and upload_many vs raw aiohttp vs agavepy 0.9.5; streamed transfers."""
+    """Agave: submit_many+wait_many, upload_many, actors send_many+wait_executions and meta
+    create_many vs raw aiohttp vs agavepy 0.9.5; streamed transfers."""
     jobs_n, files_n, stream_mb = (30, 20, 16) if quick else (1000, 200, 200)
+    messages_n, records_n = (30, 30) if quick else (1000, 1000)
     concurrencies, repeats = ([10, 50], 1) if quick else ([10, 50, 100], 3)
     with agave.source_files(files_n, 64 * 1024) as paths:
         for latency in (0,) if quick else (0, 20):
@@ -441,6 +445,29 @@ def agave_section(quick: bool, rows: list[dict[str, Any]]) -> None:
                 rows.extend(with_sync(case, case_rows, "agavepy", sync_wall, skipped=skipped))
                 if latency == 0:
                     rows.append(stream_row(setup, stream_mb))
+            with serve_agave(latency_ms=latency) as platform:
+                setup = agave.Setup(platform)
+                skipped = setup.agavepy_skipped
+                # Actors: N/C rounds of messages, then at least one round of execution polls
+                # (each run on a fresh actor; its creation is one more connection in the count).
+                case = f"send_many+wait_executions N={messages_n} latency={latency}ms ({setup.transport})"
+                case_rows = agave_rows(
+                    platform, case, partial(agave.raw_actors, setup, messages_n),
+                    partial(agave.ours_actors, setup, messages_n), concurrencies, repeats, 2 * messages_n,
+                    latency / 1000,
+                )  # fmt: skip
+                sync_wall = None if skipped else checked_agavepy(case, agave.agavepy_actors(setup, messages_n))
+                rows.extend(with_sync(case, case_rows, "agavepy", sync_wall, skipped=skipped))
+            with serve_agave(latency_ms=latency) as platform:
+                setup = agave.Setup(platform)
+                skipped = setup.agavepy_skipped
+                case = f"create_many N={records_n} metadata latency={latency}ms ({setup.transport})"
+                case_rows = agave_rows(
+                    platform, case, partial(agave.raw_meta, setup, records_n), partial(agave.ours_meta, setup, records_n),
+                    concurrencies, repeats, records_n, latency / 1000,
+                )  # fmt: skip
+                sync_wall = None if skipped else checked_agavepy(case, agave.agavepy_meta(setup, records_n))
+                rows.extend(with_sync(case, case_rows, "agavepy", sync_wall, skipped=skipped))
 
 
 def checked_agavepy(case: str, measured: tuple[float, int]) -> float:

@@ -117,13 +117,15 @@ def serve_trivial(latency_ms: float = 0.0) -> Iterator[ServedPlatform]:
 
 
 # The platform with Agave's TLS site for agavepy (a loopback address's port 443: root) and a
-# short job step, so a batch's wait measures the clients rather than the simulated jobs.
+# short job step and actor step, so a batch's wait measures the clients rather than the
+# simulated jobs and executions.
 # Credentials for agavepy's password grant are written with the others, to a mode-600 file.
 AGAVE_SERVER = """
 import asyncio, errno, json, os, random, signal, sys
 from aioplatform.cli import platform_credentials
 from aioplatform.testing import LocalPlatform
-port, latency_ms, step, path = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+port, latency_ms, step, actor_step, path = (
+    int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5])
 sys.setswitchinterval(0.0005)  # as `aioplatform serve` does
 
 async def start():
@@ -152,6 +154,7 @@ async def start():
 async def main():
     platform, tls_skipped = await start()
     platform.agave.job_step_seconds = step
+    platform.agave.actor_step_seconds = actor_step
     agave = platform.agave
     creds = dict(platform_credentials(platform), agave_username=agave.username,
                  agave_password=agave.password, agave_client_key=agave.client_key,
@@ -171,12 +174,17 @@ asyncio.run(main())
 
 
 @contextlib.contextmanager
-def serve_agave(latency_ms: float = 0.0, job_step_seconds: float = 0.005) -> Iterator[ServedPlatform]:
-    """The platform with Agave's TLS site when it can bind one (else ``agave_tls_skipped`` says why)."""
+def serve_agave(
+    latency_ms: float = 0.0, job_step_seconds: float = 0.005, actor_step_seconds: float = 0.005
+) -> Iterator[ServedPlatform]:
+    """The platform with Agave's TLS site when it can bind one (else ``agave_tls_skipped`` says why).
+    An execution then starts within twice ``actor_step_seconds`` of its message and runs for
+    half to one and a half times that (the embedded Abaco's draw)."""
     port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="aioplatform-bench-"))
     creds = folder / "credentials.json"
-    argv = [sys.executable, "-c", AGAVE_SERVER, str(port), str(latency_ms), str(job_step_seconds), str(creds)]
+    argv = [sys.executable, "-c", AGAVE_SERVER, str(port), str(latency_ms), str(job_step_seconds),
+            str(actor_step_seconds), str(creds)]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         with running("the platform with Agave's TLS site", argv, url, creds.exists) as process:

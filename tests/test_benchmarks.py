@@ -75,8 +75,12 @@ def test_the_quick_agave_benchmark_runs_all_three_clients_side_by_side(tmp_path:
     assert done.returncode == 0, done.stdout + done.stderr
     rows = json.loads((tmp_path / "quick.json").read_text())["rows"]
     batches = [r for r in rows if r["section"] == "agave"]
-    assert {r["case"].split(" ")[0] for r in batches} == {"submit_many+wait_many", "upload_many"}
-    # Every job FINISHED and every file stored, by aioplatform and by the hand-written raw client.
+    assert {r["case"].split(" ")[0] for r in batches} == {
+        "submit_many+wait_many", "upload_many", "send_many+wait_executions", "create_many",
+    }  # fmt: skip
+    # Every job FINISHED, every file stored, every message's execution COMPLETE and every
+    # metadata record created, by aioplatform and by the hand-written raw client (and by
+    # agavepy: a failure there fails the run).
     assert all(r["failures"] == 0 and r["raw_failures"] == 0 for r in batches)
     assert all(r["aioplatform_s"] > 0 and r["raw_aiohttp_s"] > 0 for r in batches)
     assert all(r["sync_sdk"] == "agavepy" for r in batches)
@@ -117,6 +121,31 @@ def test_a_run_of_some_sections_keeps_the_other_sections_results() -> None:
     again = merge_report(report, {"date": "2026-01-03 10:00 UTC"}, [], {"commissions"})
     assert again["rows"] == [overhead, saltant, new_agave]
     assert again["meta"]["sections"]["agave"] == "2026-01-02 10:00 UTC"
+
+
+def test_the_actors_and_meta_batches_count_among_the_agave_headline_figures() -> None:
+    from benchmarks.run import agave_target_status
+
+    def batch(case: str, ratio: float, speedup: float) -> dict[str, object]:
+        return {"section": "agave", "case": f"{case} latency=20ms (https)", "concurrency": 50,
+                "ratio_vs_raw": ratio, "speedup_vs_sync": speedup}  # fmt: skip
+
+    rows = [
+        batch("submit_many+wait_many N=1000", 1.02, 12.0),
+        batch("upload_many N=200 x 64 KiB", 1.03, 11.0),
+        batch("send_many+wait_executions N=1000", 1.04, 15.0),
+        batch("create_many N=1000 metadata", 1.05, 20.0),
+        batch("create_many N=30 metadata", 2.0, 1.0),  # a quick run's size: not judged
+    ]
+    found = agave_target_status(rows)
+    assert [verdict for _, _, verdict in found] == ["met", "met"]
+    assert "create_many" in found[0][1]  # the worst ratio is named
+    rows[2] = batch("send_many+wait_executions N=1000", 1.04, 8.0)  # slower than 10x agavepy: missed
+    found = agave_target_status(rows)
+    assert [verdict for _, _, verdict in found] == ["met", "missed"]
+    assert "send_many+wait_executions" in found[1][1]
+    rows[3] = batch("create_many N=1000 metadata", 1.25, 20.0)
+    assert [verdict for _, _, verdict in agave_target_status(rows)] == ["missed", "missed"]
 
 
 def test_agave_targets_are_judged_on_the_full_size_batches_and_transfers() -> None:
