@@ -5,6 +5,7 @@ A face only: the public names, no logic.
 
 from .core.auth import Auth, BearerAuth, HeaderAuth, TokenAuth
 from .core.batch import BatchResult, Breaker, ItemError, gather
+from .core.calls import RawResponse
 from .core.client import BaseClient
 from .core.errors import (
     APIError,
@@ -53,6 +54,7 @@ __all__ = [
     "Page",
     "PlatformError",
     "RateLimited",
+    "RawResponse",
     "RequestTimeout",
     "Response",
     "RetryPolicy",

@@ -8,14 +8,17 @@ one built from ``limits``/``timeouts``/``retry`` and closes it on exit.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Mapping
+import functools
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .auth import Auth, redact_value
+from .calls import RawResponseProxy, call_timeout, check_timeout, per_call_options, record_response
 from .errors import APIError
 from .retry import RetryPolicy
 from .session import (
@@ -30,7 +33,7 @@ from .session import (
     scrub_url,
 )
 
-__all__ = ["BaseClient", "check_http_url"]
+__all__ = ["BaseClient", "check_headers", "check_http_url"]
 
 C = TypeVar("C", bound="BaseClient")
 
@@ -51,8 +54,45 @@ def check_http_url(name: str, value: object) -> str:
     return value
 
 
+def check_headers(name: str, value: object) -> dict[str, str]:
+    """``value`` as a dict of header names to values, or ``TypeError``/``ValueError`` naming
+    ``name`` (a header name or value with a line break would split the request)."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping of header names to values, got {type(value).__name__}")
+    checked: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            raise TypeError(f"{name} must map str to str, got {type(key).__name__}: {type(item).__name__}")
+        if not key or any(c in key for c in "\r\n: ") or any(c in item for c in "\r\n"):
+            raise ValueError(f"{name} has an invalid header {key!r} (empty, or a line break, space or colon)")
+        checked[key] = item
+    return checked
+
+
+_RESOURCE_CLASSES: set[type] = set()
+
+
 class BaseClient:
-    """Base of the service clients: base URL, auth, options, and the session it sends on."""
+    """Base of the service clients: base URL, auth, options, and the session it sends on.
+
+    Every public coroutine method of a subclass, and of every resource object it binds in
+    ``_rebind`` (an attribute whose ``_client`` is the client), accepts ``timeout=``
+    (:mod:`aioplatform.core.calls`).
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        per_call_options(cls)
+        rebind = cls.__dict__.get("_rebind")
+        if rebind is not None and not getattr(rebind, "_binds_call_options", False):
+
+            @functools.wraps(rebind)
+            def _rebind(self: BaseClient) -> None:
+                rebind(self)
+                self._resources_take_call_options()
+
+            _rebind._binds_call_options = True  # type: ignore[attr-defined]
+            cls._rebind = _rebind  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -85,6 +125,7 @@ class BaseClient:
         self._auth = auth
         self._retry = retry
         self._timeouts = timeouts
+        self._headers: dict[str, str] = {}
 
     @property
     def session(self) -> Session:
@@ -107,20 +148,73 @@ class BaseClient:
             await self._session.aclose()
 
     def with_options(
-        self: C, *, retry: RetryPolicy | None = None, timeouts: Timeouts | None = None
+        self: C,
+        *,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> C:
         """A cheap copy with other defaults, sharing this client's session (it never closes it).
 
+        Checked at once: a wrong type is a ``TypeError``, a wrong value a ``ValueError``,
+        each naming the argument. ``timeouts`` is a :class:`Timeouts` or a number (the
+        deadline of each call); ``headers`` are added to every request of the copy (over
+        this client's own).
+
         >>> patient = client.with_options(retry=RetryPolicy(max_attempts=10))
+        >>> quick = client.with_options(timeouts=2.0, headers={"X-Trace": "run-7"})
         """
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        checked_timeouts = check_timeout(timeouts, "timeouts")
+        checked_headers = check_headers("headers", headers) if headers is not None else None
         clone = copy.copy(self)
         clone._owns_session = False
         if retry is not None:
             clone._retry = retry
-        if timeouts is not None:
-            clone._timeouts = timeouts
+        if isinstance(checked_timeouts, float):
+            base = self._timeouts if self._timeouts is not None else self._session.timeouts
+            clone._timeouts = base.replace(deadline=checked_timeouts)
+        elif checked_timeouts is not None:
+            clone._timeouts = checked_timeouts
+        if checked_headers:
+            clone._headers = {**self._headers, **checked_headers}
         clone._rebind()
         return clone
+
+    @property
+    def with_raw_response(self) -> Any:
+        """The client's resources and coroutine methods, each call returning a
+        :class:`~aioplatform.core.calls.RawResponse` (the parsed value with the status,
+        headers and request id of the response it came from).
+
+        >>> raw = await client.with_raw_response.task_queues.get(id=1)
+        >>> raw.parsed.name, raw.status, raw.headers["Content-Type"]
+        """
+        return RawResponseProxy(self)
+
+    def _resources_take_call_options(self) -> None:
+        for value in list(vars(self).values()):
+            cls = type(value)
+            if cls not in _RESOURCE_CLASSES and getattr(value, "_client", None) is self:
+                per_call_options(cls)
+                _RESOURCE_CLASSES.add(cls)
+
+    def _call_timeout(self, timeout: Timeouts | float | None) -> Timeouts | float | None:
+        """The timeout of one request: the method's own, else the call's ``timeout=``, else
+        the client's (a number is the deadline, the other phases from the client's)."""
+        if timeout is None:
+            timeout = call_timeout()
+        if timeout is None:
+            return self._timeouts
+        if isinstance(timeout, (int, float)) and self._timeouts is not None:
+            return self._timeouts.replace(deadline=float(timeout))
+        return timeout
+
+    def _with_headers(self, headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
+        if not self._headers:
+            return headers
+        return {**self._headers, **(headers or {})}
 
     def _for_lookups(self: C) -> C:
         """A copy whose calls retry until their deadline (:meth:`RetryPolicy.until_deadline`):
@@ -154,19 +248,21 @@ class BaseClient:
         timeout: Timeouts | float | None = None,
         auth: Auth | None = None,
     ) -> Response:
-        return await self._session.request(
+        response = await self._session.request(
             method,
             self._url(path),
             params=params,
             json=json,
             data=data,
-            headers=headers,
+            headers=self._with_headers(headers),
             auth=auth if auth is not None else self._auth,
             idempotent=idempotent,
             retry=retry or self._retry,
-            timeout=timeout if timeout is not None else self._timeouts,
+            timeout=self._call_timeout(timeout),
             errors=self._error,
         )
+        record_response(response)
+        return response
 
     def _stream(
         self,
@@ -180,16 +276,24 @@ class BaseClient:
         auth: Auth | None = None,
     ) -> AbstractAsyncContextManager[StreamResponse]:
         """Like :meth:`_request`, but the body is left unread: ``async with self._stream(...) as r``."""
-        return self._session.stream(
+        opened = self._session.stream(
             method,
             self._url(path),
             params=params,
-            headers=headers,
+            headers=self._with_headers(headers),
             auth=auth if auth is not None else self._auth,
             retry=retry or self._retry,
-            timeout=timeout if timeout is not None else self._timeouts,
+            timeout=self._call_timeout(timeout),
             errors=self._error,
         )
+
+        @contextlib.asynccontextmanager
+        async def recorded() -> AsyncIterator[StreamResponse]:
+            async with opened as response:
+                record_response(response)
+                yield response
+
+        return recorded()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {scrub_url(self.base_url)} auth={self._auth!r}>"

@@ -43,5 +43,17 @@ CONCURRENCY = 32
 # rejected, the only host refusing connections) before a batch stops starting items.
 BREAKER_THRESHOLD = 20
 
+# Where a server says which request an answer belongs to (RawResponse.request_id,
+# APIError.request_id): the first of these headers present.
+REQUEST_ID_HEADERS = (
+    "X-Request-Id",
+    "Request-Id",
+    "X-Correlation-Id",
+    "X-Openstack-Request-Id",
+    "X-Compute-Request-Id",
+    "X-Trans-Id",
+    "X-Amzn-RequestId",
+)
+
 # Secrets are replaced by this in reprs, logs and error messages.
 REDACTED = "***"

@@ -7,7 +7,8 @@
     │   └── RequestTimeout           .phase: "pool" | "connect" | "read" | "deadline"
     ├── APIError                     the server answered with an error status, or with
     │   │                            a body the client cannot use
-    │   │                            (.status, .method, .url, .body, .message, .retry_after)
+    │   │                            (.status, .method, .url, .body, .message, .retry_after,
+    │   │                            .headers, .request_id)
     │   ├── BadRequest               400
     │   ├── Unauthorized             401 (and services' "credentials rejected" 403s)
     │   ├── Forbidden                403
@@ -31,7 +32,7 @@ before an error is built (see ``aioplatform.core.auth``).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if sys.version_info < (3, 11):  # pragma: no cover - exercised on 3.10 only
@@ -108,7 +109,9 @@ class APIError(PlatformError):
     """The server answered with a non-success status.
 
     ``message`` is the server's own message, extracted from the service's error body
-    by its client; ``body`` is the raw body text (secrets scrubbed).
+    by its client; ``body`` is the raw body text (secrets scrubbed). ``headers`` are the
+    response's headers (``Set-Cookie`` left out, secrets scrubbed) and ``request_id`` the
+    request id the server sent in one (``X-Request-Id`` ...; None if it sent none).
     """
 
     status_code: int | None = None  # the status a subclass stands for
@@ -122,6 +125,8 @@ class APIError(PlatformError):
         url: str,
         body: str = "",
         retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        request_id: str | None = None,
     ):
         super().__init__(message)
         self.message = message
@@ -130,9 +135,12 @@ class APIError(PlatformError):
         self.url = url
         self.body = body
         self.retry_after = retry_after
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+        self.request_id = request_id
 
     def __str__(self) -> str:
-        return f"{self.status} {self.message} ({self.method} {self.url})"
+        where = f"{self.method} {self.url}" + (f", request id {self.request_id}" if self.request_id else "")
+        return f"{self.status} {self.message} ({where})"
 
     def __repr__(self) -> str:
         return (
@@ -193,8 +201,13 @@ class UnexpectedResponse(APIError):
         retry_after: float | None = None,
         field: str = "$",
         problem: str = "",
+        headers: Mapping[str, str] | None = None,
+        request_id: str | None = None,
     ):
-        super().__init__(message, status=status, method=method, url=url, body=body, retry_after=retry_after)
+        super().__init__(
+            message, status=status, method=method, url=url, body=body, retry_after=retry_after,
+            headers=headers, request_id=request_id,
+        )  # fmt: skip
         self.field = field
         self.problem = problem
 

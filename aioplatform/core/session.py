@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 import attrs
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from yarl import URL
 
@@ -193,6 +193,18 @@ def scrub_url(url: str, secrets: Iterable[str] = ()) -> str:
     return redact(url, secrets)
 
 
+def request_id(headers: Mapping[str, str] | None) -> str | None:
+    """The request id a server sent in one of the usual headers (``X-Request-Id`` ...), or None."""
+    if not headers:
+        return None
+    lowered = {name.lower(): value for name, value in headers.items()}
+    for name in defaults.REQUEST_ID_HEADERS:
+        value = lowered.get(name.lower())
+        if value:
+            return value
+    return None
+
+
 def default_error_message(response: Response) -> str:
     """A readable message from a typical JSON error body, else the body text or reason."""
     try:
@@ -270,13 +282,23 @@ class Response:
         retry_after = (
             parse_retry_after(self.headers) if self.status in (429, 503) else None
         )
+        secrets = self._secrets
+        headers = CIMultiDictProxy(
+            CIMultiDict(
+                (name, redact(value, secrets))
+                for name, value in self.headers.items()
+                if name.lower() != "set-cookie"
+            )
+        )
         return (cls or error_class_for_status(self.status))(
-            redact(message, self._secrets),
+            redact(message, secrets),
             status=self.status,
             method=self.method,
             url=self.url,
-            body=redact(self.text, self._secrets),
+            body=redact(self.text, secrets),
             retry_after=retry_after,
+            headers=headers,
+            request_id=request_id(headers),
         )
 
     def __repr__(self) -> str:
