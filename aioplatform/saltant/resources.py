@@ -63,11 +63,32 @@ class _DRFPage(Generic[M]):
     next: str | None = None
 
 
+# django-filter's lookups by field kind, as saltant's filtersets declare them
+# (tasksapi/filters.py): the exact lookup is the bare field name.
+LOOKUPS: Mapping[str, frozenset[str]] = {
+    "char": frozenset({"exact", "contains", "in", "startswith", "endswith", "regex"}),
+    "bool": frozenset({"exact"}),
+    "fk": frozenset({"exact", "in"}),
+    "date": frozenset({"exact", "year", "range", "lt", "lte", "gt", "gte"}),
+}
+
+
+def filter_names(fields: Mapping[str, str]) -> frozenset[str]:
+    """Every query parameter a filterset of ``fields`` (name -> kind) understands."""
+    return frozenset(
+        field if lookup == "exact" else f"{field}__{lookup}"
+        for field, kind in fields.items()
+        for lookup in LOOKUPS[kind]
+    )
+
+
 class Resource(Generic[M]):
-    """Base manager: ``path`` (e.g. ``"taskqueues/"``) and ``model``."""
+    """Base manager: ``path`` (e.g. ``"taskqueues/"``), ``model``, and ``filter_fields``: the
+    fields its listing filters on and their kind (``LOOKUPS``), from saltant's filtersets."""
 
     path: ClassVar[str] = ""
     model: type[M]
+    filter_fields: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, client: SaltantClient):
         self._client = client
@@ -94,24 +115,39 @@ class Resource(Generic[M]):
     # -- listing -----------------------------------------------------------------------
 
     def list(
-        self, filters: Mapping[str, Any] | None = None, *, page_size: int | None = None
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        page_size: int | None = None,
+        allow_unknown: bool = False,
     ) -> AsyncPager[M]:
         """Every object matching ``filters`` (django-filter lookups), one page at a time.
 
         ``filters`` maps ``field`` or ``field__lookup`` to a value, e.g.
         ``{"name__startswith": "azure", "state__in": ["running", "published"]}``; values
         are URL-encoded. A ``page``/``page_size`` entry sets the first page / the page size.
+        A filter saltant does not know is a ``ValueError`` naming the known ones (saltant
+        would silently ignore it and list everything); ``allow_unknown=True`` sends it
+        anyway, for a server newer than this client.
 
         >>> async for queue in client.task_queues.list({"active": True}):
         ...     print(queue.name)
         """
         if filters is not None and not isinstance(filters, Mapping):
             raise TypeError(f"filters must be a mapping or None, got {type(filters).__name__}")
+        if not isinstance(allow_unknown, bool):
+            raise TypeError(f"allow_unknown must be a bool, got {type(allow_unknown).__name__}")
+        known = filter_names(self.filter_fields)
         params: dict[str, str] = {}
         first, size = 1, DEFAULT_PAGE_SIZE
         for key, value in (filters or {}).items():
             if not isinstance(key, str) or not key:
                 raise TypeError(f"filter names must be non-empty strings, got {key!r}")
+            if key not in known and key not in ("page", "page_size") and not allow_unknown:
+                raise ValueError(
+                    f"filters: {self.path.rstrip('/')} cannot be filtered on {key!r}; known filters: "
+                    f"{', '.join(sorted(known))} (allow_unknown=True sends it anyway)"
+                )
             if key == "page":
                 first = check_positive_int("filters['page']", _as_int(value))
             elif key == "page_size":

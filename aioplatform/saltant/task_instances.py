@@ -19,7 +19,7 @@ import inspect
 import time
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from ..core import defaults
 from ..core.batch import (
@@ -110,6 +110,11 @@ def _check_period(refresh_period: Any, timeout: Any) -> None:
 
 class TaskInstanceManager(Resource[TI], Generic[TI]):
     """Operations on one class of task instances (container or executable)."""
+
+    filter_fields: ClassVar[Mapping[str, str]] = {
+        "name": "char", "state": "char", "user__username": "char", "task_type": "fk",
+        "task_queue": "fk", "datetime_created": "date", "datetime_finished": "date",
+    }  # fmt: skip
 
     async def get(self, uuid: str) -> TI:
         """The task instance with this UUID."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from ..core.paths import segment
 from .models import TaskQueue
@@ -46,6 +46,12 @@ def _fields(values: dict[str, Any], *, skip_none: bool) -> dict[str, Any]:
 
 class TaskQueueManager(Resource[TaskQueue]):
     """``client.task_queues``."""
+
+    filter_fields: ClassVar[Mapping[str, str]] = {
+        "name": "char", "description": "char", "user__username": "char", "private": "bool",
+        "runs_executable_tasks": "bool", "runs_docker_container_tasks": "bool",
+        "runs_singularity_container_tasks": "bool", "active": "bool",
+    }  # fmt: skip
 
     path = "taskqueues/"
     model = TaskQueue

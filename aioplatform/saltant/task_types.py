@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from ..core.paths import segment
 from .models import ContainerTaskType, ExecutableTaskType, TaskType
@@ -82,6 +82,11 @@ class TaskTypeManager(Resource[TT], Generic[TT]):
 class ContainerTaskTypeManager(TaskTypeManager[ContainerTaskType]):
     """``client.container_task_types``."""
 
+    filter_fields: ClassVar[Mapping[str, str]] = {
+        "name": "char", "description": "char", "user__username": "char", "command_to_run": "char",
+        "container_image": "char", "container_type": "char", "datetime_created": "date",
+    }  # fmt: skip
+
     path = "containertasktypes/"
     model = ContainerTaskType
 
@@ -148,6 +153,11 @@ class ContainerTaskTypeManager(TaskTypeManager[ContainerTaskType]):
 
 class ExecutableTaskTypeManager(TaskTypeManager[ExecutableTaskType]):
     """``client.executable_task_types``."""
+
+    filter_fields: ClassVar[Mapping[str, str]] = {
+        "name": "char", "description": "char", "user__username": "char", "command_to_run": "char",
+        "datetime_created": "date",
+    }  # fmt: skip
 
     path = "executabletasktypes/"
     model = ExecutableTaskType

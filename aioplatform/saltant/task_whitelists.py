@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from ..core.paths import segment
 from .models import TaskWhitelist
@@ -33,6 +33,10 @@ def _fields(values: dict[str, Any], *, skip_none: bool) -> dict[str, Any]:
 
 class TaskWhitelistManager(Resource[TaskWhitelist]):
     """``client.task_whitelists``."""
+
+    filter_fields: ClassVar[Mapping[str, str]] = {
+        "name": "char", "description": "char", "user__username": "char",
+    }  # fmt: skip
 
     path = "taskwhitelists/"
     model = TaskWhitelist

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from .models import User
 from .resources import Resource
 
@@ -10,6 +13,8 @@ __all__ = ["UserManager"]
 
 class UserManager(Resource[User]):
     """``client.users``."""
+
+    filter_fields: ClassVar[Mapping[str, str]] = {"username": "char", "email": "char"}
 
     path = "users/"
     model = User
