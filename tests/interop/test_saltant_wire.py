@@ -366,7 +366,25 @@ async def test_task_instance_validation_errors(sides: list[Side]) -> None:
         refused = await side.call(
             "POST", "containertaskinstances/", json={**ids, "task_type": other.body["id"], "arguments": {}}
         )
-        assert refused.status == 400
+        queue_name, other_name = made["queue"]["name"], other.body["name"]
+        expected = f"Queue {queue_name} has not whitelisted task type {other_name}"
+        assert (refused.status, refused.body) == (400, {"non_field_errors": [repr([expected])]}), side.name
+        no_docker = await side.call(
+            "POST",
+            "taskqueues/",
+            json={
+                "name": unique("nd"),
+                "whitelists": [made["whitelist"]["id"]],
+                "runs_docker_container_tasks": False,
+            },
+        )
+        refused = await side.call(
+            "POST",
+            "containertaskinstances/",
+            json={**ids, "task_queue": no_docker.body["id"], "arguments": {"who": "x"}},
+        )
+        expected = f"Queue {no_docker.body['name']} does not accept Docker container tasks"
+        assert (refused.status, refused.body) == (400, {"non_field_errors": [repr([expected])]}), side.name
         return answers
 
     await compare(sides, flow)

@@ -131,7 +131,7 @@ async def test_executable_instances_are_created_cloned_and_terminated(
     container_queue_only = await client.task_queues.create(
         "docker-only", runs_executable_tasks=False, whitelists=[whitelist.id]
     )
-    with pytest.raises(BadRequest, match="does not run"):
+    with pytest.raises(BadRequest, match="does not accept executable tasks"):
         await manager.create(task_type.id, container_queue_only.id)
 
 

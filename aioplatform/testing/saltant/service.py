@@ -887,10 +887,11 @@ class SaltantService(EmbeddedService):
         arguments: dict[str, Any],
     ) -> dict[str, Any]:  # fmt: skip
         """saltant's model ``clean()`` of a task instance; returns the arguments with defaults filled in."""
+        # saltant's messages, verbatim (tasksapi/models/abstract_tasks.py)
         if not queue["active"]:
-            raise _model_error(f"Queue {queue['name']} is not active!")
+            raise _model_error(f"Queue {queue['name']} is not active")
         if queue["private"] and queue["user"] != user["username"]:
-            raise _model_error(f"Queue {queue['name']} is private and you are not its owner!")
+            raise _model_error(f"{user['username']} is not authorized to use the queue {queue['name']}")
         key = f"whitelisted_{kind}_task_types"
         allowed: set[int] = set()
         for wl_id in json.loads(queue["whitelists"]):
@@ -898,13 +899,14 @@ class SaltantService(EmbeddedService):
             if wl is not None:
                 allowed.update(json.loads(wl[key]))
         if ttype["id"] not in allowed:
-            raise _model_error(f"Queue {queue['name']} has not whitelisted task type {ttype['name']}!")
+            raise _model_error(f"Queue {queue['name']} has not whitelisted task type {ttype['name']}")
         if kind == "executable":
-            runs = bool(queue["runs_executable_tasks"])
+            runs, what = bool(queue["runs_executable_tasks"]), "executable"
         else:
             runs = bool(queue[f"runs_{ttype['container_type']}_container_tasks"])
+            what = "Docker container" if ttype["container_type"] == "docker" else "Singularity container"
         if not runs:
-            raise _model_error(f"Queue {queue['name']} does not run tasks of this kind!")
+            raise _model_error(f"Queue {queue['name']} does not accept {what} tasks")
         defaults = json.loads(ttype["required_arguments_default_values"])
         filled = dict(arguments)
         for arg in json.loads(ttype["required_arguments"]):
