@@ -14,7 +14,8 @@ its default *strict* mode it runs only tests marked ``asyncio``; so that the fix
 works in a user's project whatever the mode, an ``async def`` test that uses
 ``local_platform`` (directly or through the user's own fixtures) is marked ``asyncio``
 here when nothing (the test, its class or its module) marked it already. Auto mode marks
-every async test itself; an explicit ``@pytest.mark.asyncio(loop_scope=...)`` is kept.
+every async test itself; an explicit ``@pytest.mark.asyncio(loop_scope=...)`` is kept, and
+a test marked ``anyio`` is left to anyio's plugin.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def pytest_pycollect_makeitem(
             isinstance(item, pytest.Function)
             and FIXTURE in item.fixturenames
             and item.get_closest_marker("asyncio") is None
+            and item.get_closest_marker("anyio") is None  # anyio's plugin runs those
         ):
             item.add_marker("asyncio")
     return result
