@@ -659,3 +659,52 @@ async def test_trailing_slash_unknown_get_and_the_api_docs(sides: list[Side]) ->
     # a documented difference: the embedded service also serves the schema at swagger.json
     alias = [await side.call("GET", "swagger.json", as_user=None) for side in sides]
     assert [(a.status, a.media_type) for a in alias] == [(200, "application/json"), (404, "text/html")]
+
+
+async def test_form_put_resets_booleans_and_lists_as_html_input_does(sides: list[Side]) -> None:
+    async def flow(side: Side) -> list[Answer]:
+        made = await make_queue(side, private=True)
+        queue = made["queue"]
+        return [
+            await side.call("PUT", f"taskqueues/{queue['id']}/", data={"name": queue["name"]}),
+            await side.call("GET", f"taskqueues/{queue['id']}/"),
+        ]
+
+    embedded, real = await run_both(sides, flow)
+    assert_same(embedded, real)
+    for answers in (embedded, real):
+        body = answers[1].body
+        assert (body["private"], body["active"], body["runs_executable_tasks"], body["whitelists"]) == (
+            False, False, False, [],
+        )  # fmt: skip
+
+
+async def test_executable_instances_create_clone_and_terminate(sides: list[Side]) -> None:
+    async def flow(side: Side) -> list[Answer]:
+        task_type = await side.call(
+            "POST", "executabletasktypes/", json={"name": unique("exe"), "command_to_run": "true",
+                                                  "json_file_option": "--json"},
+        )  # fmt: skip
+        whitelist = await side.call(
+            "POST", "taskwhitelists/",
+            json={"name": unique("ewl"), "whitelisted_executable_task_types": [task_type.body["id"]]},
+        )  # fmt: skip
+        queue = await side.call(
+            "POST", "taskqueues/", json={"name": unique("eq"), "whitelists": [whitelist.body["id"]]}
+        )
+        created = await side.call(
+            "POST", "executabletaskinstances/",
+            json={"task_type": task_type.body["id"], "task_queue": queue.body["id"], "arguments": {"k": "v"}},
+        )  # fmt: skip
+        uid = created.body["uuid"]
+        return [
+            task_type,
+            created,
+            await side.call("POST", f"executabletaskinstances/{uid}/clone/"),
+            await side.call("POST", f"executabletaskinstances/{uid}/terminate/"),
+            await side.call("GET", f"executabletaskinstances/?task_queue={queue.body['id']}"),
+        ]
+
+    embedded, real = await run_both(sides, flow)
+    assert_same(embedded, real)
+    assert real[4].body["count"] == embedded[4].body["count"] == 2

@@ -77,6 +77,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "embedded_only(reason): runs on the embedded saltant service only")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The first real-server test may build the cached virtualenv (pip, ~1 min): give it time.
+    for item in items:
+        if "tests/saltant/" in item.nodeid and "[real" in item.nodeid:
+            item.add_marker(pytest.mark.timeout(900))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     backends = getattr(metafunc.module, "BACKENDS", ("embedded",))
     marker = metafunc.definition.get_closest_marker("embedded_only")
