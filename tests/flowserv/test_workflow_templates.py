@@ -99,6 +99,10 @@ async def test_optional_workflow_keys_appear_only_when_set(backend: Backend) -> 
         "instructions": "Pick a file and a greeting.",
     }  # fmt: skip
     assert "parameters" not in params  # a listing carries no parameters
+    for entry in listing.values():  # an unset description or instructions is left out, never null
+        assert None not in entry.values() and {"id", "name"} <= set(entry) <= {
+            "id", "name", "description", "instructions",
+        }  # fmt: skip
     anonymous = await raw_get(backend, f"workflows/{backend.params_workflow_id}")
     assert set(anonymous) == {"id", "name", "description", "instructions", "parameters"}
     user = await backend.new_user()
