@@ -171,6 +171,8 @@ def ensure_build(tarball: Path) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (target / ".complete").exists():
             return target
+        for stale in target.parent.glob(target.name + ".building-*"):  # a killed build's leftovers:
+            shutil.rmtree(stale, ignore_errors=True)  # nobody else builds while we hold the lock
         python = find_python()
         work = Path(tempfile.mkdtemp(prefix=target.name + ".building-", dir=target.parent))
         try:

@@ -55,6 +55,8 @@ def test_a_failed_build_leaves_nothing_half_built(monkeypatch: pytest.MonkeyPatc
         info = tarfile.TarInfo("saltant/manage.py")
         info.size = 1
         archive.addfile(info, io.BytesIO(b"#"))
+    stale = tmp_path / "cache" / "aioplatform" / (harness.build_dir(tarball).name + ".building-killed")
+    (stale / "venv").mkdir(parents=True)  # what a build killed half-way leaves behind
     with pytest.raises(OSError):
         harness.ensure_build(tarball)
     left = sorted(p.name for p in (tmp_path / "cache" / "aioplatform").iterdir())
