@@ -94,7 +94,11 @@ def _actor_path(actor_id: Any, *rest: str) -> str:
 
 
 def _string(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if value is not None and not isinstance(value, str):  # None: missing, a wrong value
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if value is None:
+        raise ValueError(f"{name} must be a non-empty string, got None")
+    if not value.strip():
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
     return value
 
@@ -104,7 +108,9 @@ def _nonce_kwargs(nonce: Any, params: Mapping[str, str] | None = None) -> dict[s
     query = dict(params or {})
     if nonce is None:
         return {"params": query} if query else {}
-    if not isinstance(nonce, str) or not nonce.strip() or any(c in nonce for c in "&#?/ "):
+    if not isinstance(nonce, str):
+        raise TypeError(f"nonce must be a nonce id string, got {type(nonce).__name__}")
+    if not nonce.strip() or any(c in nonce for c in "&#?/ "):
         raise ValueError("nonce must be a nonce id string (as add_nonce returns it)")
     query["x-nonce"] = nonce
     return {"params": query, "auth": _NonceAuth(nonce)}
@@ -157,7 +163,9 @@ def _actor_request(body: Any) -> dict[str, Any]:
 
 
 def _level(value: Any, allowed: frozenset[str] = LEVELS) -> str:
-    if not isinstance(value, str) or value.upper() not in allowed:
+    if not isinstance(value, str):
+        raise TypeError(f"level must be a string, one of {sorted(allowed)}; got {type(value).__name__}")
+    if value.upper() not in allowed:
         raise ValueError(f"level must be one of {sorted(allowed)}, got {value!r}")
     return value.upper()
 
@@ -176,13 +184,17 @@ def _ids(name: str, values: Any) -> list[str]:
 def _seconds(name: str, value: Any, *, allow_none: bool = False) -> float | None:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    if value < 0:
         raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
     return float(value)
 
 
 def _concurrency(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"concurrency must be an integer, got {type(value).__name__}")
+    if value < 1:
         raise ValueError(f"concurrency must be an integer >= 1, got {value!r}")
     return value
 
@@ -326,7 +338,9 @@ class Actors:
 
     async def add_worker(self, actor_id: str, num: int = 1) -> None:
         """Ask for ``num`` more workers (Abaco answers null and schedules them)."""
-        if not isinstance(num, int) or isinstance(num, bool) or num < 1:
+        if not isinstance(num, int) or isinstance(num, bool):
+            raise TypeError(f"num must be an integer, got {type(num).__name__}")
+        if num < 1:
             raise ValueError(f"num must be an integer >= 1, got {num!r}")
         await self._client._call("POST", _actor_path(actor_id, "workers"), json={"num": num})
 
@@ -348,7 +362,9 @@ class Actors:
         """A nonce for the actor: ``level`` READ (reads) or EXECUTE (reads and messages),
         good for ``max_uses`` calls (-1: unlimited). Its ``id`` is the secret to pass as
         ``nonce=``."""
-        if not isinstance(max_uses, int) or isinstance(max_uses, bool) or (max_uses < 1 and max_uses != -1):
+        if not isinstance(max_uses, int) or isinstance(max_uses, bool):
+            raise TypeError(f"max_uses must be an integer, got {type(max_uses).__name__}")
+        if max_uses < 1 and max_uses != -1:
             raise ValueError(f"max_uses must be a positive integer or -1 (unlimited), got {max_uses!r}")
         body: dict[str, Any] = {"level": _level(level, NONCE_LEVELS), "maxUses": max_uses}
         if description is not None:
@@ -377,7 +393,9 @@ class Actors:
         params: dict[str, str] = {}
         for name, value in (("limit", limit), ("offset", offset)):
             if value is not None:
-                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+                if value < 0:
                     raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
                 params[name] = str(value)
         return await self._client._model(

@@ -38,6 +38,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..core import defaults
 from ..core.batch import BatchResult, Breaker, OutcomeCallback, ProgressCallback, check_batch_options, gather
+from ..core.checks import check_choice
 from ..core.multipart import MultipartFile, multipart_file
 from ..core.paging import AsyncPager
 from ..core.paths import segment, segments
@@ -62,9 +63,9 @@ PERMISSIONS = (
 WALK_CONCURRENCY = 8
 
 
-def _file_path(kind: str, system_id: str | None, file_path: str) -> str:
+def _file_path(kind: str, system_id: str | None, file_path: str, name: str = "file_path") -> str:
     """``files/v2/<kind>/system/<id>/<path>`` (or ``files/v2/<kind>/<path>`` on the default system)."""
-    path = segments("file_path", file_path, allow_root=True)
+    path = segments(name, file_path, allow_root=True)
     if system_id is None:
         return f"files/v2/{kind}/{path}"
     return f"files/v2/{kind}/system/{segment('system_id', system_id)}/{path}"
@@ -80,7 +81,9 @@ def _check_name(name: str, value: Any) -> str:
 
 
 def _check_text(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if not value.strip():
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
     return value
 
@@ -301,14 +304,16 @@ class Files:
                 fields[key] = _check_text(name, value)
         url = _file_path("media", system_id, file_path)
         if url_to_ingest is not None:
-            if not isinstance(url_to_ingest, str) or "://" not in url_to_ingest:
+            if not isinstance(url_to_ingest, str):
+                raise TypeError(f"url_to_ingest must be a string, got {type(url_to_ingest).__name__}")
+            if "://" not in url_to_ingest:
                 raise ValueError(f"url_to_ingest must be an absolute URL, got {url_to_ingest!r}")
             form = {"urlToIngest": url_to_ingest, **fields}
             if file_name is not None:
                 form["fileName"] = _check_name("file_name", file_name)
             # The target is named by the caller: importing again overwrites the same file.
             return await self._client._model("POST", url, LogicalFile, data=form, idempotent=True)
-        source = _check_source(file_to_upload)
+        source = _check_source(file_to_upload, "file_to_upload")
         name = _check_name("file_name", file_name if file_name is not None else _source_name(source))
         part = multipart_file("fileToUpload", name, source)
         body = _UploadBody(part, {"fileName": name, **fields})
@@ -349,6 +354,8 @@ class Files:
         iterable of bytes, read in chunks while sending. A plain ``str`` is refused: it
         could be a path or the content. The file is in place when the server answers
         (202, ``STAGING_QUEUED``); its history reaches ``STAGING_COMPLETED`` shortly after."""
+        _file_path("media", system_id, dir_path, "dir_path")
+        _check_source(file)
         return await self.import_data(
             system_id, dir_path, file_to_upload=file, file_name=file_name, file_type=file_type
         )
@@ -370,7 +377,7 @@ class Files:
         outcome per item, in input order. Safe under retries (see the module docstring):
         an upload whose answer was lost is re-sent and overwrites the same file.
         ``on_outcome`` and ``breaker`` are :func:`~aioplatform.gather`'s."""
-        _file_path("media", system_id, dir_path)
+        _file_path("media", system_id, dir_path, "dir_path")
         check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
 
         async def one(item: UploadSource | tuple[str, UploadSource]) -> LogicalFile:
@@ -396,8 +403,7 @@ class Files:
         """agavepy's ``manage``: ``action`` (mkdir, rename, copy, move) on ``file_path``
         with the body's ``path`` (mkdir: the new directory relative to ``file_path``;
         rename: the new name; copy/move: the destination path on the same system)."""
-        if action not in MANAGE_ACTIONS:
-            raise ValueError(f"action must be one of {', '.join(MANAGE_ACTIONS)}, got {action!r}")
+        check_choice("action", action, MANAGE_ACTIONS)
         _check_text("path", path)
         url = _file_path("media", system_id, file_path)
         response = await self._client._request(
@@ -484,7 +490,9 @@ class Files:
         WRITE_EXECUTE, ALL; NONE revokes) on the path, and below it with ``recursive``.
         Setting a permission twice has the effect of once, so it is retried freely."""
         _check_text("username", username)
-        if not isinstance(permission, str) or permission.upper() not in PERMISSIONS:
+        if not isinstance(permission, str):
+            raise TypeError(f"permission must be a string, got {type(permission).__name__}")
+        if permission.upper() not in PERMISSIONS:
             raise ValueError(f"permission must be one of {', '.join(PERMISSIONS)}, got {permission!r}")
         if not isinstance(recursive, bool):
             raise TypeError(f"recursive must be a bool, got {type(recursive).__name__}")
@@ -541,6 +549,8 @@ def _dest(destination: str) -> str:
 def _globs(name: str, value: str | Sequence[str] | None) -> list[str]:
     if value is None:
         return []
+    if not isinstance(value, (str, Iterable)) or isinstance(value, bytes):
+        raise TypeError(f"{name} must be a glob string or a sequence of them, got {type(value).__name__}")
     patterns = [value] if isinstance(value, str) else list(value)
     if not all(isinstance(p, str) and p for p in patterns):
         raise TypeError(f"{name} must be a glob string or a sequence of them, got {value!r}")
@@ -564,11 +574,17 @@ def _source_name(source: Any) -> str:
     raise ValueError("file_name is required unless the file is a path or a named file object")
 
 
-def _check_source(source: Any) -> Any:
+def _check_source(source: Any, name: str = "file") -> Any:
     if isinstance(source, str):
         raise TypeError(
-            "file is a str, which could be a path or the content: pass pathlib.Path(...) to upload "
+            f"{name} is a str, which could be a path or the content: pass pathlib.Path(...) to upload "
             "a file, or bytes (text.encode()) to upload text"
+        )
+    readable = callable(getattr(source, "read", None)) or isinstance(source, AsyncIterable)
+    if not isinstance(source, (bytes, bytearray, memoryview, os.PathLike)) and not readable:
+        raise TypeError(
+            f"{name} must be a pathlib.Path, bytes, a binary file object or an async iterable of bytes, "
+            f"got {type(source).__name__}"
         )
     return source
 

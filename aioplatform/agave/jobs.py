@@ -122,7 +122,9 @@ def _search_params(search: Any, filter: Any) -> dict[str, str]:
 
 
 def _permission(value: Any) -> str:
-    if not isinstance(value, str) or value.upper() not in _PERMISSIONS:
+    if not isinstance(value, str):
+        raise TypeError(f"permission must be a string, got {type(value).__name__}")
+    if value.upper() not in _PERMISSIONS:
         raise ValueError(
             f"permission must be one of {sorted(p for p in _PERMISSIONS if p)} or '', got {value!r}"
         )
@@ -139,17 +141,20 @@ def _username(value: Any) -> str:
 def _seconds(name: str, value: Any, *, allow_none: bool = False, positive: bool = True) -> float | None:
     if value is None and allow_none:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or value < 0
-        or (positive and value == 0)
-    ):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    if value < 0 or (positive and value == 0):
         kind = "a positive" if positive else "a non-negative"
         raise ValueError(
             f"{name} must be {kind} number of seconds{' or None' if allow_none else ''}, got {value!r}"
         )
     return float(value)
+
+
+def _dest(value: Any) -> str | os.PathLike[str]:
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"dest must be a path, got {type(value).__name__}")
+    return value
 
 
 def _globs(name: str, value: Any) -> tuple[str, ...]:
@@ -234,7 +239,9 @@ class Jobs:
     async def manage(self, job_id: str, action: str) -> Job:
         """agavepy's ``manage``: ``action`` is ``"stop"`` (the job, stopped) or
         ``"resubmit"`` (a NEW job copying the request)."""
-        if not isinstance(action, str) or action.lower() not in ("stop", "resubmit"):
+        if not isinstance(action, str):
+            raise TypeError(f"action must be 'stop' or 'resubmit', got {type(action).__name__}")
+        if action.lower() not in ("stop", "resubmit"):
             raise ValueError(f"action must be 'stop' or 'resubmit', got {action!r}")
         return await (self.stop(job_id) if action.lower() == "stop" else self.resubmit(job_id))
 
@@ -322,7 +329,7 @@ class Jobs:
         if dest is None:
             chunks = [chunk async for chunk in self.iter_output(job_id, file_path)]
             return b"".join(chunks)
-        return await self._save(job_id, file_path, Path(dest))
+        return await self._save(job_id, file_path, Path(_dest(dest)))
 
     async def iter_output(self, job_id: str, file_path: str) -> AsyncIterator[bytes]:
         """An output file's bytes as an async iterator of chunks, never held whole."""
@@ -383,7 +390,7 @@ class Jobs:
             raise TypeError(f"requests must be an iterable of job requests, got {type(requests).__name__}")
         given = list(requests)
         bodies = [_job_request(r, f"requests[{i}]") for i, r in enumerate(given)]
-        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast, reconcile)
         if not reconcile:
             return await gather_prepared(
                 self.submit, given, bodies, concurrency=concurrency, fail_fast=fail_fast,
@@ -426,7 +433,7 @@ class Jobs:
         :meth:`submit_many` does (a new job with the original's name and app).
         """
         ids = _job_ids(job_ids)
-        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast, reconcile)
         if not reconcile:
             return await gather(
                 self.resubmit, ids, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
@@ -666,9 +673,8 @@ class Jobs:
         """
         segment("job_id", job_id)
         includes, excludes = _globs("include", include), _globs("exclude", exclude)
-        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
-        root = Path(dest)
+        check_batch_options(concurrency, on_progress)
+        root = Path(_dest(dest))
         files: list[str] = []
         level = [""]
         while level:

@@ -74,7 +74,9 @@ def _username(value: Any) -> str:
 
 
 def _permission(value: Any) -> str:
-    if not isinstance(value, str) or value.upper() not in _PERMISSIONS:
+    if not isinstance(value, str):
+        raise TypeError(f"permission must be a string, got {type(value).__name__}")
+    if value.upper() not in _PERMISSIONS:
         raise ValueError(f"permission must be one of {sorted(_PERMISSIONS)}, got {value!r}")
     return value.upper()
 
@@ -337,7 +339,7 @@ class Meta:
         bodies = [_metadata_request(r, f"records[{i}]") for i, r in enumerate(given)]
         if not isinstance(reconcile, bool):
             raise TypeError(f"reconcile must be a bool, got {type(reconcile).__name__}")
-        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast, reconcile)
         if not reconcile:
             return await gather_prepared(
                 self.add_metadata, given, bodies, concurrency=concurrency, fail_fast=fail_fast,

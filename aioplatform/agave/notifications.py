@@ -128,6 +128,7 @@ class Notifications:
         """Subscribe ``url`` (an http(s) webhook, macros allowed, or an email address) to
         ``event`` (a status name; ``*`` for every event) of ``associated_uuid``. A
         subscription that is not ``persistent`` fires once."""
+        _text("associated_uuid", associated_uuid)  # named as the caller wrote it
         body: dict[str, Any] = {
             "associatedUuid": associated_uuid, "url": url, "event": event, "persistent": persistent,
         }  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.checks import check_str
 from ..core.serde import parse
 from .base import AstakosBase
 from .models import Resource, converter
@@ -24,8 +25,7 @@ class AccountMixin(AstakosBase):
 
     async def send_feedback(self, message: str, data: str = "") -> None:
         """Send feedback to Astakos; ``data`` may describe the client's state."""
-        if not isinstance(message, str) or not message:
-            raise ValueError("message must be a non-empty string")
+        check_str("message", message)
         if not isinstance(data, str):
             raise TypeError(f"data must be a string, got {type(data).__name__}")
         # A form, labelled as one (astakosclient labelled it octet-stream, which Django ignores).

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..core.auth import HeaderAuth
+from ..core.checks import check_str
 from ..core.client import BaseClient, check_http_url
 from ..core.errors import APIError, NotFound, PlatformError
 from ..core.retry import RetryPolicy
@@ -70,8 +71,7 @@ class AstakosBase(BaseClient):
         limits: Limits | None = None,
         logger: logging.Logger | None = None,
     ):
-        if not isinstance(token, str) or not token:
-            raise ValueError("token must be a non-empty string")
+        check_str("token", token)
         check_http_url("auth_url", auth_url)
         if logger is not None and not isinstance(logger, logging.Logger):
             raise TypeError(f"logger must be a logging.Logger, got {type(logger).__name__}")

@@ -23,6 +23,7 @@ from ..core.batch import (
     check_batch_options,
     gather,
 )
+from ..core.checks import check_choice
 from ..core.errors import NotFound, PlatformError
 from ..core.paths import segment
 from ..core.serde import parse
@@ -157,11 +158,14 @@ class CommissionsMixin(AstakosBase):
         * If the look-ups after the batch fail past their deadline, lost answers stay
           failures (with a note saying so).
         """
+        if isinstance(requests, (str, bytes)) or not isinstance(requests, Iterable):
+            kind = type(requests).__name__
+            raise TypeError(f"requests must be an iterable of CommissionRequest, got {kind}")
         items = list(requests)
         for i, item in enumerate(items):
             if not isinstance(item, CommissionRequest):
                 raise TypeError(f"requests[{i}] must be a CommissionRequest, got {type(item).__name__}")
-        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast, reconcile)
         issue = self.issue_commission
         options: dict[str, Any] = dict(
             concurrency=concurrency, on_progress=on_progress, fail_fast=fail_fast, breaker=breaker
@@ -221,8 +225,7 @@ class CommissionsMixin(AstakosBase):
     async def commission_action(self, serial: int, action: str) -> None:
         """``"accept"`` or ``"reject"`` one pending commission (NotFound if it is not pending)."""
         _check_serial(serial)
-        if action not in ("accept", "reject"):
-            raise ValueError(f"action must be 'accept' or 'reject', got {action!r}")
+        check_choice("action", action, ("accept", "reject"))
         await self._account("POST", f"commissions/{segment('serial', serial)}/action", json={action: ""})
 
     async def accept_commission(self, serial: int) -> None:

@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.checks import check_choice, check_int, check_str
 from ..core.paging import AsyncPager
 from ..core.paths import check_segment, segment
 from ..core.serde import parse
@@ -39,9 +40,7 @@ def _project_id(value: Any) -> str:
 
 
 def _check_int(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    return value
+    return check_int(name, value)
 
 
 def _specs(specs: Any) -> dict[str, Any]:
@@ -107,8 +106,7 @@ class ProjectsMixin(AstakosBase):
 
     async def project_action(self, project_id: str, action: str, reason: str = "") -> None:
         """``suspend``, ``unsuspend``, ``terminate`` or ``reinstate`` a project (project admins)."""
-        if action not in PROJECT_ACTIONS:
-            raise ValueError(f"action must be one of {PROJECT_ACTIONS}, got {action!r}")
+        check_choice("action", action, PROJECT_ACTIONS)
         if not isinstance(reason, str):
             raise TypeError("reason must be a string")
         path = f"projects/{_project_id(project_id)}/action"
@@ -116,8 +114,7 @@ class ProjectsMixin(AstakosBase):
 
     async def application_action(self, project_id: str, app_id: int, action: str, reason: str = "") -> None:
         """Act on the project's last application: ``approve``/``deny`` (admins), ``dismiss``/``cancel``."""
-        if action not in APPLICATION_ACTIONS:
-            raise ValueError(f"action must be one of {APPLICATION_ACTIONS}, got {action!r}")
+        check_choice("action", action, APPLICATION_ACTIONS)
         _check_int(app_id, "app_id")
         if not isinstance(reason, str):
             raise TypeError("reason must be a string")
@@ -148,8 +145,7 @@ class ProjectsMixin(AstakosBase):
 
     async def membership_action(self, memb_id: int, action: str, reason: str = "") -> None:
         """``accept``, ``reject``, ``remove`` (project owner), ``cancel``, ``leave`` (the member)."""
-        if action not in MEMBERSHIP_ACTIONS:
-            raise ValueError(f"action must be one of {MEMBERSHIP_ACTIONS}, got {action!r}")
+        check_choice("action", action, MEMBERSHIP_ACTIONS)
         if not isinstance(reason, str):
             raise TypeError("reason must be a string")
         path = f"projects/memberships/{segment('memb_id', _check_int(memb_id, 'memb_id'))}/action"
@@ -163,8 +159,7 @@ class ProjectsMixin(AstakosBase):
 
     async def enroll_member(self, project_id: str, email: str) -> int:
         """Enroll the user ``email`` in a project you own (accepted at once); the membership id."""
-        if not isinstance(email, str) or not email:
-            raise ValueError("email must be a non-empty string")
+        check_str("email", email)
         body = {"enroll": {"project": check_segment("project_id", project_id), "user": email}}
         response = await self._account("POST", "projects/memberships", json=body)
         return parse(response, int, key="id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.batch import gather
+from ..core.checks import check_str
 from ..core.serde import parse
 from .base import AstakosBase, check_ids
 from .errors import NoUserName, NoUUID
@@ -56,8 +57,7 @@ class UserCatalogsMixin(AstakosBase):
 
     async def get_username(self, uuid: str) -> str:
         """The username of ``uuid``; :class:`NoUserName` if there is none."""
-        if not isinstance(uuid, str) or not uuid:
-            raise ValueError("uuid must be a non-empty string")
+        check_str("uuid", uuid)
         found = await self.get_usernames([uuid])
         if uuid not in found:
             raise NoUserName(uuid)
@@ -74,8 +74,7 @@ class UserCatalogsMixin(AstakosBase):
 
     async def service_get_username(self, uuid: str) -> str:
         """``get_username`` with a service (component) token."""
-        if not isinstance(uuid, str) or not uuid:
-            raise ValueError("uuid must be a non-empty string")
+        check_str("uuid", uuid)
         found = await self.service_get_usernames([uuid])
         if uuid not in found:
             raise NoUserName(uuid)
@@ -92,8 +91,7 @@ class UserCatalogsMixin(AstakosBase):
 
     async def get_uuid(self, display_name: str) -> str:
         """The uuid of ``display_name``; :class:`NoUUID` if there is none."""
-        if not isinstance(display_name, str) or not display_name:
-            raise ValueError("display_name must be a non-empty string")
+        check_str("display_name", display_name)
         found = await self.get_uuids([display_name])
         if display_name not in found:
             raise NoUUID(display_name)
@@ -110,8 +108,7 @@ class UserCatalogsMixin(AstakosBase):
 
     async def service_get_uuid(self, display_name: str) -> str:
         """``get_uuid`` with a service (component) token."""
-        if not isinstance(display_name, str) or not display_name:
-            raise ValueError("display_name must be a non-empty string")
+        check_str("display_name", display_name)
         found = await self.service_get_uuids([display_name])
         if display_name not in found:
             raise NoUUID(display_name)

@@ -175,9 +175,12 @@ def check_batch_options(
     on_outcome: object = None,
     breaker: object = None,
     fail_fast: object = False,
+    reconcile: object = False,
 ) -> None:
     """The batch options every ``*_many`` method takes, checked before any request: a wrong
     type is a ``TypeError``, a wrong value a ``ValueError``, each naming the argument."""
+    if not isinstance(reconcile, bool):
+        raise TypeError(f"reconcile must be a bool, got {type(reconcile).__name__}")
     if not isinstance(concurrency, int) or isinstance(concurrency, bool):
         raise TypeError(f"concurrency must be an integer, got {type(concurrency).__name__}")
     if concurrency < 1:

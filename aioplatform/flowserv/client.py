@@ -49,7 +49,9 @@ class ApiKeyAuth(Auth):
     """
 
     def __init__(self, token: str | None = None):
-        if token is not None and (not isinstance(token, str) or not token):
+        if token is not None and not isinstance(token, str):
+            raise TypeError(f"token must be a string or None, got {type(token).__name__}")
+        if token is not None and not token:
             raise ValueError("token must be a non-empty string or None")
         self.token = token
         # The id of the user whose login issued the token (None if it came from elsewhere).
@@ -143,7 +145,9 @@ class FlowservClient(BaseClient):
 
     @token.setter
     def token(self, value: str | None) -> None:
-        if value is not None and (not isinstance(value, str) or not value):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"token must be a string or None, got {type(value).__name__}")
+        if value is not None and not value:
             raise ValueError("token must be a non-empty string or None")
         self._api_key.token = value
         self._api_key.user_id = None

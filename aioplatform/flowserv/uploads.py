@@ -171,8 +171,9 @@ class GroupFiles:
     async def upload_many(
         self,
         group_id: str,
-        files: Iterable[UploadItem] | AsyncIterable[UploadItem],
+        items: Iterable[UploadItem] | AsyncIterable[UploadItem] | None = None,
         *,
+        files: Iterable[UploadItem] | AsyncIterable[UploadItem] | None = None,
         concurrency: int = 8,
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
@@ -181,6 +182,7 @@ class GroupFiles:
         breaker: Breaker | None = None,
     ) -> BatchResult[FileHandle]:
         """Upload many files concurrently: exactly one outcome per item, in input order.
+        (``files=`` is the old name of ``items``, still accepted.)
 
         ``on_outcome`` and ``breaker`` are :func:`~aioplatform.gather`'s (with ``reconcile``,
         a lost answer is reported to ``on_outcome`` once looked up).
@@ -200,9 +202,15 @@ class GroupFiles:
         to the group during the batch can be taken for a lost one.
         """
         id_segment("group_id", group_id)  # refused before any upload
-        if isinstance(files, (str, bytes, os.PathLike)):
+        if files is not None:  # the old spelling of items
+            if items is not None:
+                raise TypeError("give items (or its old name files), not both")
+            items = files
+        if items is None:
+            raise TypeError("upload_many() needs items: the files to upload")
+        if isinstance(items, (str, bytes, os.PathLike)) or not isinstance(items, (Iterable, AsyncIterable)):
             raise TypeError(
-                f"files must be an iterable of paths or (source, name) pairs, not one {type(files).__name__}"
+                f"items must be an iterable of paths or (source, name) pairs, not {type(items).__name__}"
             )
 
         async def upload(item: UploadItem) -> FileHandle:
@@ -212,11 +220,12 @@ class GroupFiles:
                 return await self.upload_file(group_id, item[0], item[1])
             return await self.upload_file(group_id, Path(item) if isinstance(item, str) else item)
 
-        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast, reconcile)
+        given = items
 
         async def run(report: OutcomeCallback | None) -> BatchResult[FileHandle]:
             return await gather(
-                upload, files, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
+                upload, given, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
                 on_outcome=report, breaker=breaker,
             )  # fmt: skip
 

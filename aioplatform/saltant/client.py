@@ -101,12 +101,16 @@ class SaltantClient(BaseClient):
         timeouts: Timeouts | None = None,
         limits: Limits | None = None,
     ):
-        if (token is None) == (auth is None):
-            raise ValueError("give either token or auth (not both)")
-        if token is not None and (not isinstance(token, str) or not token):
-            raise ValueError("token must be a non-empty string")
+        if token is not None and not isinstance(token, str):
+            raise TypeError(f"token must be a string, got {type(token).__name__}")
         if auth is not None and not isinstance(auth, Auth):
             raise TypeError(f"auth must be an aioplatform Auth, got {type(auth).__name__}")
+        if token is None and auth is None:
+            raise ValueError("token is None: give either token or auth (e.g. JWTAuth)")
+        if token is not None and auth is not None:
+            raise ValueError("give either token or auth, not both")
+        if token is not None and not token:
+            raise ValueError("token must be a non-empty string")
         super().__init__(
             base_url,
             auth=TokenAuth(token) if token is not None else auth,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import attrs
 
+from ..core.checks import check_int, check_str
 from ..core.paging import AsyncPager, Page
 from ..core.paths import segment
 from ..core.serde import parse
@@ -45,9 +46,7 @@ def encode_filter_value(name: str, value: Any) -> str:
 
 
 def check_positive_int(name: str, value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
+    return check_int(name, value, minimum=1)
 
 
 def _as_int(value: Any) -> Any:
@@ -181,9 +180,8 @@ class Resource(Generic[M]):
         if (id is None) == (name is None):
             raise ValueError("Either id or name must be set (but not both!)")
         if id is not None:
-            return await self._get(id)
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"name must be a non-empty string, got {name!r}")
+            return await self._get(check_int("id", id, minimum=1))
+        check_str("name", name)
         found = await self.list({"name": name}, page_size=1).to_list(max_items=1)
         if not found:
             raise NameNotFound(

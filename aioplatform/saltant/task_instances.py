@@ -33,6 +33,7 @@ from ..core.batch import (
     gather,
     gather_prepared,
 )
+from ..core.checks import check_seconds
 from ..core.paths import segment
 from ..core.session import Response
 from .errors import WaitTimeout
@@ -96,16 +97,8 @@ def _check_arguments(name: str, value: Any) -> dict[str, Any]:
 
 
 def _check_period(refresh_period: Any, timeout: Any) -> None:
-    if (
-        isinstance(refresh_period, bool)
-        or not isinstance(refresh_period, (int, float))
-        or refresh_period <= 0
-    ):
-        raise ValueError(f"refresh_period must be a positive number of seconds, got {refresh_period!r}")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
-    ):
-        raise ValueError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
+    check_seconds("refresh_period", refresh_period)
+    check_seconds("timeout", timeout, allow_none=True, positive=False)
 
 
 class TaskInstanceManager(Resource[TI], Generic[TI]):
@@ -286,7 +279,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         ``breaker`` stops the batch early (:class:`~aioplatform.Breaker`).
         """
         ids = _uuids(uuids)
-        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast, reconcile)
         if not reconcile:
             return await gather(
                 self._post_clone, ids, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
+from ..core.checks import check_choice
 from ..core.paths import segment
 from .models import ContainerTaskType, ExecutableTaskType, TaskType
 from .resources import Resource
@@ -94,8 +95,7 @@ class ContainerTaskTypeManager(TaskTypeManager[ContainerTaskType]):
     def _container(
         logs_path: Any, results_path: Any, container_image: Any, container_type: Any
     ) -> dict[str, Any]:
-        if container_type not in ("docker", "singularity"):
-            raise ValueError(f"container_type must be 'docker' or 'singularity', got {container_type!r}")
+        check_choice("container_type", container_type, ("docker", "singularity"))
         return {
             "logs_path": _str("logs_path", logs_path, nullable=True),
             "results_path": _str("results_path", results_path, nullable=True),

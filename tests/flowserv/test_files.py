@@ -271,7 +271,7 @@ async def test_upload_many_gives_one_outcome_per_item_in_order(backend: Backend,
 
 async def test_upload_many_refuses_a_single_path_before_any_request(backend: Backend) -> None:
     async with backend.client(token="f" * 32) as client:
-        with pytest.raises(TypeError, match="files must be an iterable"):
+        with pytest.raises(TypeError, match="items must be an iterable"):  # items: formerly files
             await client.groups.upload_many("g" * 32, "data.csv")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="concurrency"):
             await client.groups.upload_many("g" * 32, [], concurrency=0)
