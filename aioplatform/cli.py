@@ -557,11 +557,13 @@ def _astakos_app() -> Any:
         """Accept and reject pending commissions; exit 1 if any serial failed."""
 
         def serials(values: list[str] | None, name: str) -> list[int]:
-            parts = [p for v in values or [] for p in v.split(",") if p.strip()]
-            try:
-                return [int(p) for p in parts]
-            except ValueError:
-                raise typer.BadParameter("serials are integers", param_hint=f"--{name}") from None
+            parts = [p.strip() for v in values or [] for p in v.split(",") if p.strip()]
+            for part in parts:
+                if not (part.isascii() and part.isdigit()):
+                    raise typer.BadParameter(
+                        f"serials are integers; {part!r} is not one", param_hint=f"--{name}"
+                    )
+            return [int(p) for p in parts]
 
         acc, rej = serials(accept, "accept"), serials(reject, "reject")
         if not acc and not rej:

@@ -1,7 +1,7 @@
 """aioplatform.astakos: the async Synnefo Astakos client (astakosclient's operations as coroutines)."""
 
 from .client import AstakosClient
-from .errors import CatalogError, NoUserName, NoUUID, QuotaLimit
+from .errors import CatalogError, NoUserName, NoUUID, QuotaLimit, TokenRejected
 from .models import (
     Application,
     AuthInfo,
@@ -39,6 +39,7 @@ __all__ = [
     "ProjectQuota",
     "Provision",
     "QuotaLimit",
+    "TokenRejected",
     "Quota",
     "ResolveResult",
     "Resource",

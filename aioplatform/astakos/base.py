@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..core.auth import HeaderAuth
 from ..core.checks import check_str
@@ -21,7 +23,7 @@ from ..core.errors import APIError, NotFound, PlatformError
 from ..core.retry import RetryPolicy
 from ..core.serde import parse
 from ..core.session import Body, Limits, Response, Session, Timeouts, default_error_message, scrub_url
-from .errors import CatalogError, QuotaLimit
+from .errors import CatalogError, QuotaLimit, TokenRejected
 from .models import ServiceCatalog
 
 __all__ = ["AstakosBase", "cloud_fault"]
@@ -55,6 +57,20 @@ class _Discovery:
         self.catalog = catalog
         self.ui = (endpoint.ui_url or "").rstrip("/") + "/" if endpoint.ui_url else None
         self.account = endpoint.public_url.rstrip("/") + "/"
+
+
+# The account API's endpoints that take a service (component) token; the others a user's.
+_SERVICE_PATHS = re.compile(
+    r"/(service/user_catalogs|service_quotas|service_project_quotas|commissions)(/|\?|$)"
+)
+
+
+def _token_kind(url: str) -> str | None:
+    """Which token an account endpoint takes, from its URL (None: not an account endpoint)."""
+    path = urlsplit(url).path
+    if "/tokens" in path:
+        return None
+    return "service (component)" if _SERVICE_PATHS.search(path) else "user"
 
 
 class AstakosBase(BaseClient):
@@ -131,7 +147,15 @@ class AstakosBase(BaseClient):
             return error
         if response.status == 404 and not response.body:
             return response.error("Not Found", cls=NotFound)
-        return response.error(message or default_error_message(response))
+        text = message or default_error_message(response)
+        kind = _token_kind(response.url) if response.status == 401 else None
+        if kind is not None:
+            # Astakos has two kinds of token and each endpoint takes one; its 401 does not say which.
+            rejected = response.error(text, cls=TokenRejected)
+            assert isinstance(rejected, TokenRejected)
+            rejected.token_kind = kind
+            return rejected
+        return response.error(text)
 
     # -- discovery ----------------------------------------------------------------------------------
 

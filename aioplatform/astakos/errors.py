@@ -9,9 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import APIError, PlatformError
+from ..core.errors import APIError, PlatformError, Unauthorized
 
-__all__ = ["CatalogError", "NoUUID", "NoUserName", "QuotaLimit"]
+__all__ = ["CatalogError", "NoUUID", "NoUserName", "QuotaLimit", "TokenRejected"]
+
+
+class TokenRejected(Unauthorized):
+    """A 401 from the account API. Astakos has two kinds of token — a user's and a service
+    (component) token — and each endpoint takes one; its 401 ("Invalid X-Auth-Token") does
+    not say which, so ``str()`` adds the kind this endpoint takes (``token_kind``).
+    ``.message`` stays the server's."""
+
+    token_kind: str = ""
+
+    def __str__(self) -> str:
+        hint = f"; this endpoint takes a {self.token_kind} token" if self.token_kind else ""
+        return f"{self.status} {self.message}{hint} ({self.method} {self.url})"
 
 
 class NoUserName(PlatformError, LookupError):

@@ -7,12 +7,13 @@
 """
 
 from .client import ApiKeyAuth, FlowservClient
-from .errors import NotAuthorized, NotLoggedIn
-from .models import FileHandle, Group, Member, Parameter, User, Workflow
+from .errors import LoginFailed, NotAuthorized, NotLoggedIn
+from .models import FileHandle, Group, Member, Parameter, Route, ServiceDescriptor, User, Workflow
 
 __all__ = [
     "FlowservClient",
     "ApiKeyAuth",
+    "LoginFailed",
     "NotLoggedIn",
     "NotAuthorized",
     "User",
@@ -21,4 +22,6 @@ __all__ = [
     "FileHandle",
     "Workflow",
     "Parameter",
+    "Route",
+    "ServiceDescriptor",
 ]

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import attrs
+
 from ..core.auth import Auth
 from ..core.client import BaseClient
 from ..core.defaults import REDACTED
@@ -29,7 +31,7 @@ from ..core.serde import structure
 from ..core.session import Limits, Response, Session, Timeouts, default_error_message
 from .errors import NotAuthorized, NotLoggedIn
 from .groups import Groups
-from .models import converter
+from .models import ServiceDescriptor, converter
 from .users import Users
 from .workflows import Workflows
 
@@ -164,7 +166,11 @@ class FlowservClient(BaseClient):
             cls = NotLoggedIn if message == _NOT_LOGGED_IN else NotAuthorized
         return response.error(message, cls=cls)
 
-    async def describe(self) -> dict[str, Any]:
-        """The service descriptor (``GET /``): name, version, url, routes (and username if logged in)."""
+    async def describe(self) -> ServiceDescriptor:
+        """The service descriptor (``GET /``): name, version, url, routes (and username if
+        logged in), as a :class:`~aioplatform.flowserv.models.ServiceDescriptor` (which also
+        answers ``descriptor["version"]`` as the dict it used to be)."""
         response = await self._request("GET", "")
-        return structure(response, converter, dict[str, Any])
+        body = structure(response, converter, dict[str, Any])
+        descriptor = structure(response, converter, ServiceDescriptor)
+        return attrs.evolve(descriptor, body=body)

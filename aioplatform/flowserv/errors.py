@@ -8,9 +8,24 @@ member of the group / not allowed to act).
 
 from __future__ import annotations
 
-from ..core.errors import Forbidden, Unauthorized
+from ..core.errors import Forbidden, NotFound, Unauthorized
 
-__all__ = ["NotLoggedIn", "NotAuthorized"]
+__all__ = ["LoginFailed", "NotLoggedIn", "NotAuthorized"]
+
+
+class LoginFailed(NotFound, Unauthorized):
+    """A login was refused. flowserv answers an unknown user, an inactive one and a wrong
+    password alike (404 "unknown user ..."), so ``str()`` says all three (``.message`` stays
+    the server's); it is a ``NotFound`` (what it used to be) and an ``Unauthorized`` (what
+    it means)."""
+
+    status_code = 404
+
+    def __str__(self) -> str:
+        return (
+            f"{self.status} login failed: unknown user, inactive user or wrong password "
+            f"(flowserv answers all three alike: {self.message}) ({self.method} {self.url})"
+        )
 
 
 class NotLoggedIn(Unauthorized):

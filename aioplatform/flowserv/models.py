@@ -14,7 +14,17 @@ import attrs
 
 from ..core.serde import make_converter, rename
 
-__all__ = ["User", "Member", "Group", "FileHandle", "Parameter", "Workflow", "converter"]
+__all__ = [
+    "User",
+    "Member",
+    "Group",
+    "FileHandle",
+    "Parameter",
+    "Route",
+    "ServiceDescriptor",
+    "Workflow",
+    "converter",
+]
 
 
 @attrs.frozen
@@ -111,6 +121,37 @@ class Workflow:
     description: str | None = None
     instructions: str | None = None
     parameters: tuple[Parameter, ...] = ()
+
+
+@attrs.frozen
+class Route:
+    """One route the service descriptor advertises (``users:login`` -> ``users/login``)."""
+
+    id: str
+    pattern: str
+
+
+@attrs.frozen
+class ServiceDescriptor:
+    """``GET /``: the service's name, flowserv version, API URL and routes; ``username``
+    only when the call carried a valid API key.
+
+    Reads like the dict :meth:`FlowservClient.describe` used to return, too:
+    ``descriptor["version"]`` and ``descriptor.get("username")`` (the body as sent).
+    """
+
+    name: str
+    version: str
+    url: str
+    routes: list[Route] = attrs.Factory(list)
+    username: str | None = None
+    body: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.body[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.body.get(key, default)
 
 
 converter = make_converter()

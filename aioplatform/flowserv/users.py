@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import NotFound
 from ..core.paging import AsyncPager
 from ..core.paths import check_segment, segment
 from ..core.serde import parse, structure
+from .errors import LoginFailed
 from .models import User, converter
 
 if TYPE_CHECKING:
@@ -91,16 +93,24 @@ class Users:
     async def login(self, username: str, password: str) -> User:
         """Log in and keep the API key for the client's later calls; returns the user with ``token``.
 
-        flowserv answers an unknown user, an inactive user and a wrong password alike:
-        ``NotFound`` ("unknown user ...").
+        flowserv answers an unknown user, an inactive user and a wrong password alike
+        (404 "unknown user ..."): :class:`~aioplatform.flowserv.LoginFailed` says so (a
+        ``NotFound`` and an ``Unauthorized``).
         """
         _check_text("username", username)
         if not isinstance(password, str):
             raise TypeError(f"password must be a string, got {type(password).__name__}")
         # Re-sending a login is harmless: an unexpired key is re-used, only its expiry moves.
-        response = await self._client._request(
-            "POST", "users/login", json={"username": username, "password": password}, idempotent=True
-        )
+        try:
+            response = await self._client._request(
+                "POST", "users/login", json={"username": username, "password": password}, idempotent=True
+            )
+        except NotFound as exc:
+            raise LoginFailed(
+                exc.message,
+                status=exc.status, method=exc.method, url=exc.url, body=exc.body,
+                headers=exc.headers, request_id=exc.request_id,
+            ) from None
         user = structure(response, converter, User, secret=True)
         self._client._logged_in(user.token, user.id)
         return user

@@ -107,3 +107,10 @@ def test_json_lines_are_streamed_and_survive_ctrl_c_with_a_summary_and_exit_130(
     assert all(r["state"] == "terminated" for r in records)
     assert "wait: interrupted — 0 ok, 4 failed, 2 not attempted (or cancelled in flight)" in err
     assert "Traceback" not in err
+
+
+def test_a_bad_serial_is_named_in_the_usage_error() -> None:
+    env = {"ASTAKOS_AUTH_URL": "http://127.0.0.1:1/identity/v2.0", "ASTAKOS_TOKEN": "t" * 32}
+    out = run(["astakos", "resolve", "--accept", "1-3"], env=env)
+    assert out.code == 2
+    assert "'1-3' is not one" in out.text
