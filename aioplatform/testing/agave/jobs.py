@@ -47,7 +47,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from .. import regex
+from .. import keyset, regex
 from . import files
 from .apps import lookup_app
 from .systems import default_storage_system, lookup_system
@@ -277,6 +277,7 @@ class JobsResource:
         self.service = service
         self._rng = random.Random(service.platform.seed)  # simulated outcomes only
         self._next_due = 0.0  # the earliest next_at known; touched on the store thread only
+        self._listings = keyset.Listings()  # store thread only
         self._writing: dict[str, asyncio.Task[None]] = {}  # job id -> its outputs being written
         # Status events of the running transaction (store thread only), and who hears them.
         self._events: list[JobEvent] = []
@@ -789,7 +790,13 @@ class JobsResource:
                 args.extend(sql[1])
         query = f"SELECT * FROM agave_jobs_jobs WHERE {' AND '.join(where)} ORDER BY seq DESC"
         if not rest:
-            rows = conn.execute(query + " LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
+            # A client walking the listing by offset seeks past the last page's seq instead
+            # of skipping `offset` rows again (testing/keyset.py).
+            clause = " AND ".join(where)
+            listing = self._listings.get(conn, ("jobs", clause, *args))
+            rows = keyset.page(
+                conn, listing, "SELECT * FROM agave_jobs_jobs", clause, args, [("seq", True)], offset, limit
+            )
             return [self._summary(r, base) for r in rows]
         match = _python_matcher(rest)
         out: list[dict[str, Any]] = []

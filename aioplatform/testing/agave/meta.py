@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .. import regex
+from .. import keyset, regex
 from .wire import AgaveError, agave_uuid, api_base, iso_millis, json_body, ok, page_args, truthy, user_of
 
 if TYPE_CHECKING:
@@ -368,6 +368,7 @@ SCHEMAS = Kind("schemas", "agave_meta_schemas", "schema", "schema")
 class MetaResource:
     def __init__(self, service: AgaveService):
         self.service = service
+        self._listings = keyset.Listings()  # store thread only
 
     # -- rendering --------------------------------------------------------------------------
 
@@ -626,11 +627,24 @@ class MetaResource:
         render = self._record if kind is DATA else self._schema
         store = self.service.store
         if predicate is None:
-            rows = await store.run(
-                lambda conn: conn.execute(
-                    sql + " LIMIT ? OFFSET ?", (*args, *order_args, limit, offset)
-                ).fetchall()
-            )
+            by = [(part.split()[0], part.endswith(" DESC")) for part in order.split(", ")]
+            if order_args or any(column == "schema_id" for column, _ in by):
+                # A JSON path or a nullable column is no keyset: LIMIT/OFFSET as it is.
+                rows = await store.run(
+                    lambda conn: conn.execute(
+                        sql + " LIMIT ? OFFSET ?", (*args, *order_args, limit, offset)
+                    ).fetchall()
+                )
+            else:
+                # Walking the listing by offset seeks past the last page (testing/keyset.py).
+                clause = " AND ".join(where)
+
+                def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+                    listing = self._listings.get(conn, (kind.table, clause, *args, order))
+                    select = f"SELECT * FROM {kind.table}"
+                    return keyset.page(conn, listing, select, clause, args, by, offset, limit)
+
+                rows = await store.run(read)
             return ok(request, [render(r, base) for r in rows])
         # The query is evaluated over the candidate rows a chunk per transaction, so one
         # listing over 10k records never holds the store's thread for long.

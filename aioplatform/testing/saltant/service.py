@@ -33,7 +33,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import regex
+from .. import keyset, regex
 from ..services import EmbeddedService
 from . import filters as flt
 from .forms import Form, NotADict, ParseError, UnsupportedMediaType, as_pk, in_range, read_form
@@ -243,6 +243,7 @@ class SaltantService(EmbeddedService):
         self.failure_rate = 0.0
         self._users_by_token: dict[str, sqlite3.Row] = {}
         self._next_due: dict[str, float] = {}  # per instance table; touched on the store thread only
+        self._listings = keyset.Listings()  # store thread only
         self.jwt_access_lifetime = 300.0
         self.jwt_refresh_lifetime = 86400.0
         self._rng = random.Random(platform.seed)  # simulated outcomes only
@@ -614,11 +615,15 @@ class SaltantService(EmbeddedService):
             params = [*params, json.dumps(kept)]
         size = _positive_int(query.get("page_size"), default_size)
         page_arg = query.get("page", "1")
+        by = [(part.split()[0], part.upper().endswith(" DESC")) for part in order.split(",")]
 
         def fetch(conn: sqlite3.Connection) -> tuple[int, int, int, list[dict[str, Any]]]:
             if lifecycle:
                 self._advance(conn, table)
-            count = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
+            # The count and where each page starts are kept while nothing changes, so walking
+            # a long listing page by page is linear in its length (testing/keyset.py).
+            listing = self._listings.get(conn, (table, where, *params, order))
+            count = self._listings.count(conn, listing, table, where, params)
             pages = max(1, math.ceil(count / size))
             if page_arg == "last":
                 page = pages
@@ -626,10 +631,9 @@ class SaltantService(EmbeddedService):
                 page = _positive_int(page_arg, 0)
                 if page < 1 or page > pages:
                     raise HTTPError(404, {"detail": "Invalid page."})
-            rows = conn.execute(
-                f"SELECT * FROM {table} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*params, min(size, count + 1), (page - 1) * size],
-            ).fetchall()
+            rows = keyset.page(
+                conn, listing, f"SELECT * FROM {table}", where, params, by, (page - 1) * size, size
+            )
             return count, page, pages, [render(r) for r in rows]
 
         count, page, pages, results = await self.store.run(fetch)
