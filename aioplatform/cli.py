@@ -157,6 +157,7 @@ def _build_app() -> Any:
 
     app.add_typer(_saltant_app(), name="saltant")
     app.add_typer(_astakos_app(), name="astakos")
+    app.add_typer(_flowserv_app(), name="flowserv")
     app.add_typer(_agave_app(), name="agave")
     return app
 
@@ -633,6 +634,72 @@ async def _astakos_resolve(
 
     async with client:
         return await batch.run(start)
+
+
+def _flowserv_app() -> Any:
+    assert typer is not None
+    sub = typer.Typer(help="Batch operations on a flowserv (ROB) deployment.", no_args_is_help=True)
+
+    @sub.command("upload-many")
+    def upload_many(
+        group_id: Annotated[str, typer.Argument(help="The group (submission) to upload into.")],
+        paths: Annotated[list[Path], typer.Argument(help="Local files.", show_default=False)],
+        url: Annotated[
+            str | None,
+            typer.Option(
+                "--url",
+                help="API root, e.g. http://host:5000/flowserv/api/v1 (default: built from "
+                "FLOWSERV_API_PROTOCOL/HOST/PORT/PATH, as flowserv does).",
+                show_default=False,
+            ),
+        ] = None,
+        token: Annotated[
+            str | None,
+            typer.Option(
+                "--token", envvar="FLOWSERV_ACCESS_TOKEN", help="API key (from a login).", show_default=False
+            ),
+        ] = None,
+        concurrency: Annotated[int, typer.Option(min=1, help="Uploads in flight at once.")] = 8,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON line per file on stdout.")] = False,
+        keep_going: Annotated[bool, _keep_going_option()] = False,
+    ) -> None:
+        """Upload local files to a group (streamed); one outcome per path, exit 1 if any failed."""
+        for path in paths:
+            if not path.is_file():
+                raise typer.BadParameter(f"not a file: {path}", param_hint="PATHS")
+        if not token:
+            raise typer.BadParameter(
+                "give --token or set FLOWSERV_ACCESS_TOKEN (uploads need a login)", param_hint="--token"
+            )
+        from .flowserv import FlowservClient
+
+        try:
+            client = FlowservClient(url, token=token) if url else FlowservClient.from_env()
+            client.token = token
+        except (ValueError, TypeError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--url/--token") from None
+        code = asyncio.run(_flowserv_upload(client, group_id, paths, concurrency, as_json, keep_going))
+        raise typer.Exit(code)
+
+    return sub
+
+
+async def _flowserv_upload(
+    client: Any, group_id: str, paths: list[Path], concurrency: int, as_json: bool, keep_going: bool
+) -> int:
+    def record(index: int, item: Any, outcome: Any) -> dict[str, Any]:
+        done = None if isinstance(outcome, BaseException) else outcome
+        return _agave_record(
+            str(paths[index]), outcome, id=getattr(done, "id", None), name=getattr(done, "name", None)
+        )
+
+    batch = _BatchRun("upload", len(paths), as_json, keep_going, record)
+    async with client:
+        return await batch.run(
+            lambda: client.groups.upload_many(
+                group_id, paths, concurrency=concurrency, on_outcome=batch.on_outcome, breaker=batch.breaker
+            )
+        )
 
 
 def _agave_client(base_url: str | None, token: str | None) -> Any:
