@@ -28,7 +28,7 @@ import typer
 from aioplatform import Limits, RetryPolicy
 from aioplatform.saltant import SaltantClient
 
-from . import agave, commissions
+from . import agave, commissions, rig
 from .servers import ServedPlatform, serve, serve_agave, serve_trivial
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -44,6 +44,7 @@ TARGETS = {
     "agave_vs_raw": "Agave batches <= 1.10x raw aiohttp at 20 ms / C=50",
     "agave_vs_sync": ">= 10x faster than agavepy on Agave batches at 20 ms / C=50",
     "agave_streaming": "a 200 MB files.upload / files.download raises peak RSS <= 16 MiB",
+    **rig.TARGETS,
 }
 # The Agave rows judged against those targets: (case prefix, N) of each batch at full size.
 AGAVE_HEADLINE = (
@@ -522,7 +523,7 @@ def target_status(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
         growth = max(memory) / min(memory)
         found.append((TARGETS["memory"], f"{min(memory):.1f}-{max(memory):.1f} MiB across N ({growth:.2f}x)",
                       "met" if growth <= 1.5 else "missed"))  # fmt: skip
-    return found + agave_target_status(rows)
+    return found + agave_target_status(rows) + rig.rig_target_status(rows)
 
 
 def agave_target_status(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
@@ -563,6 +564,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     if status:
         out += ["## Targets", "", "| target | measured | status |", "|---|---|---|"]
         out += [f"| {target} | {figure} | {verdict} |" for target, figure, verdict in status]
+    out += rig.rig_markdown(rows)
     out += batch_table([r for r in rows if r["section"] == "batch"], "Batch (wall seconds, medians)")
     for r in (r for r in rows if r["section"] == "overhead"):
         out += ["", f"## Overhead: client CPU per request ({r['case']})", "",
@@ -655,6 +657,7 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 SECTIONS: dict[str, Callable[[bool, list[dict[str, Any]]], None]] = {
+    "rig": rig.rig_section,
     "overhead": overhead_section,
     "batch": batch_section,
     "commissions": commissions_section,
@@ -668,6 +671,8 @@ def suite_of(row: dict[str, Any]) -> str:
     section = str(row.get("section", ""))
     if section == "batch" and str(row.get("case", "")).startswith("issue_many"):
         return "commissions"
+    if section == "rig_batch":
+        return "rig"
     return "agave" if section == "agave_stream" else section
 
 
@@ -691,8 +696,8 @@ def merge_report(
 def main(
     quick: Annotated[bool, typer.Option(help="Small sizes: check that everything runs.")] = False,
     sections: Annotated[
-        str, typer.Option(help="Comma-separated: batch,commissions,overhead,memory,agave")
-    ] = "batch,commissions,overhead,memory,agave",
+        str, typer.Option(help="Comma-separated: rig,batch,commissions,overhead,memory,agave")
+    ] = "rig,batch,commissions,overhead,memory,agave",
     out: Annotated[Path, typer.Option(help="Where to write the results.")] = RESULTS,
 ) -> None:
     """Run the benchmarks and write JSON, Markdown and a PNG chart."""

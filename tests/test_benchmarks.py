@@ -173,3 +173,30 @@ def test_agave_targets_are_judged_on_the_full_size_batches_and_transfers() -> No
     rows[0] = batch("submit_many+wait_many N=1000", 1.05, None)
     rows[1] = batch("upload_many N=200 x 64 KiB", 1.02, None)
     assert [verdict for _, _, verdict in agave_target_status(rows)] == ["met", "not measured", "met"]
+
+
+def test_the_quick_rig_measures_every_operation_against_its_baselines(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--sections", "rig", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = json.loads((tmp_path / "quick.json").read_text())["rows"]
+    rig = [r for r in rows if r["section"] == "rig"]
+    assert {r["case"].split(" ")[0] for r in rig} == {"Session.request", "saltant", "astakos", "agave"}
+    for r in rig:
+        assert r["aioplatform_us"] > 0 and r["raw_us"] > 0 and len(r["ratios"]) == r["repeats"]
+        assert r["verdict"] in ("met", "missed", "within noise")
+    assert all(r["raw+json+cattrs_us"] > 0 for r in rig if r["kind"] != "session")
+    assert [r["items"] for r in rig if r["kind"] == "listing"] == [100, 100]
+    (batch,) = [r for r in rows if r["section"] == "rig_batch"]
+    assert batch["small_us"] > 0 and batch["large_us"] > 0
+    assert "## Server-free rig" in (tmp_path / "quick.md").read_text()
+
+
+def test_a_verdict_comes_from_the_spread_of_the_rounds() -> None:
+    from benchmarks.rig import verdict
+
+    assert verdict([1.01, 1.04, 1.03], 1.05) == "met"
+    assert verdict([1.01, 1.07, 1.03], 1.05) == "within noise"
+    assert verdict([1.06, 1.07, 1.09], 1.05) == "missed"
