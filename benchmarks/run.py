@@ -28,7 +28,8 @@ import typer
 from aioplatform import Limits, RetryPolicy
 from aioplatform.saltant import SaltantClient
 
-from . import agave, commissions, rig
+from . import agave, commissions, listing, rig
+from .listing import server_cpu
 from .servers import ServedPlatform, serve, serve_agave, serve_trivial
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -45,6 +46,7 @@ TARGETS = {
     "agave_vs_sync": ">= 10x faster than agavepy on Agave batches at 20 ms / C=50",
     "agave_streaming": "a 200 MB files.upload / files.download raises peak RSS <= 16 MiB",
     **rig.TARGETS,
+    **{f"listing_{k}": v for k, v in listing.LISTING_TARGETS.items()},
 }
 # The Agave rows judged against those targets: (case prefix, N) of each batch at full size.
 AGAVE_HEADLINE = (
@@ -190,43 +192,46 @@ def with_sync(
 
 
 def batch_section(quick: bool, rows: list[dict[str, Any]]) -> None:
+    """saltant clone_many / terminate_many vs raw aiohttp vs saltant-py, with the do-nothing
+    server's ceiling measured in the same rounds as the rows it bounds.
+
+    Each round runs raw aiohttp, aioplatform and raw aiohttp against the do-nothing server
+    back to back, so load that drifts lands on all three; the verdict comes from the
+    per-round ratios (``rig.verdict``), never from one median.
+    """
     sizes, concurrencies, repeats = batch_grid(quick)
+    repeats = max(repeats, 2 if quick else 7)
     for latency in (0, 20):
-        # The same raw client against a server that does nothing: how fast the rig lets
-        # any client go (the embedded platform's own cost is the rest).
-        with serve_trivial(latency_ms=latency) as trivial:
-            ceiling = {
-                (n, c): statistics.median(
-                    measure_batch(trivial, n, partial(raw_batch, trivial, "clone", concurrency=c), fake=True)[0]
-                    for _ in range(repeats)
-                )
-                for n in sizes
-                for c in concurrencies
-            }
-        with serve(latency_ms=latency) as platform:
+        with serve_trivial(latency_ms=latency) as trivial, serve(latency_ms=latency) as platform:
             for n in sizes:
                 for action in ("clone", "terminate"):
                     case = f"{action}_many N={n} latency={latency}ms"
                     case_rows: list[dict[str, Any]] = []
                     for c in concurrencies:
-                        raw_wall = statistics.median(
-                            measure_batch(platform, n, partial(raw_batch, platform, action, concurrency=c))[0]
-                            for _ in range(repeats)
-                        )
-                        runs = [
-                            measure_batch(platform, n, partial(ours_batch, platform, action, concurrency=c))
-                            for _ in range(repeats)
-                        ]
-                        ours_wall = statistics.median(w for w, _ in runs)
+                        raws, ours, ceilings, servers, runs = [], [], [], [], []
+                        for _ in range(repeats):
+                            raws.append(measure_batch(platform, n, partial(raw_batch, platform, action, concurrency=c))[0])
+                            cpu = server_cpu(platform)
+                            run = measure_batch(platform, n, partial(ours_batch, platform, action, concurrency=c))
+                            servers.append((server_cpu(platform) - cpu) / n * 1e6)
+                            runs.append(run)
+                            ours.append(run[0])
+                            ceilings.append(measure_batch(
+                                trivial, n, partial(raw_batch, trivial, "clone", concurrency=c), fake=True
+                            )[0])  # fmt: skip
+                        ratios = [o / r for o, r in zip(ours, raws, strict=True)]
                         case_rows.append({
-                            "section": "batch", "case": case, "concurrency": c,
-                            "raw_aiohttp_s": raw_wall, "aioplatform_s": ours_wall,
-                            "ratio_vs_raw": ours_wall / raw_wall, "latency_floor_s": n * latency / 1000 / c,
-                            "trivial_server_s": ceiling[(n, c)],
+                            "section": "batch", "case": case, "concurrency": c, "repeats": repeats,
+                            "raw_aiohttp_s": statistics.median(raws), "aioplatform_s": statistics.median(ours),
+                            "ratio_vs_raw": statistics.median(ratios), "ratios": ratios, "aioplatform_runs_s": ours,
+                            "ratio_spread": rig.spread(ratios), "verdict_vs_raw": rig.verdict(ratios, 1.10),
+                            "latency_floor_s": n * latency / 1000 / c,
+                            "trivial_server_s": statistics.median(ceilings),
+                            "server_us_per_request": statistics.median(servers),
                             "connections": runs[-1][1]["connections"], "failures": runs[-1][1]["failures"],
                         })  # fmt: skip
                     # saltant-py is sequential: one run at N=1000 already takes tens of seconds.
-                    sync_repeats = 1 if n >= 1000 or quick else repeats
+                    sync_repeats = 1 if n >= 1000 or quick else 3
                     sync_wall = statistics.median(
                         measure_batch(platform, n, partial(sync_batch, platform, action))[0]
                         for _ in range(sync_repeats)
@@ -507,15 +512,27 @@ def target_status(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     found: list[tuple[str, str, str]] = []
     headline = [r for r in (at(f"{a}_many N=1000 latency=20ms", 50) for a in ("clone", "terminate")) if r]
     if headline:
-        worst = max(r["ratio_vs_raw"] for r in headline)
-        found.append((TARGETS["batch_vs_raw"], f"{worst:.2f}x (worst of clone/terminate, N=1000, 20 ms, C=50)",
-                      "met" if worst <= 1.10 else "missed"))  # fmt: skip
+        worst_row = max(headline, key=lambda r: r["ratio_vs_raw"])
+        worst = worst_row["ratio_vs_raw"]
+        figure = f"{worst:.2f}x (worst of clone/terminate, N=1000, 20 ms, C=50)"
+        verdict = "met" if worst <= 1.10 else "missed"
+        if all("ratios" in r for r in headline):  # rounds measured: judged on their spread
+            figure += f", rounds {worst_row['ratio_spread']}"
+            verdicts = {r["verdict_vs_raw"] for r in headline}
+            verdict = "missed" if "missed" in verdicts else "within noise" if "within noise" in verdicts else "met"
+        found.append((TARGETS["batch_vs_raw"], figure, verdict))
         speed = min(r["speedup_vs_sync"] for r in headline)
         figure = f"{speed:.0f}x (worst of clone/terminate)"
+        verdict = "met" if speed >= 45 else "missed"
+        if all("aioplatform_runs_s" in r for r in headline):
+            # saltant-py runs once (tens of seconds); the spread is that of our rounds.
+            speeds = [r["sync_s"] / wall for r in headline for wall in r["aioplatform_runs_s"]]
+            figure += f", rounds {min(speeds):.0f}-{max(speeds):.0f}x"
+            verdict = rig.verdict([-x for x in speeds], -45.0)
         if all(r.get("trivial_server_s") for r in headline):
             ceiling = min(r["sync_s"] / r["trivial_server_s"] for r in headline)
             figure += f"; a do-nothing server would allow {ceiling:.0f}x"
-        found.append((TARGETS["batch_vs_sync"], figure, "met" if speed >= 45 else "missed"))
+        found.append((TARGETS["batch_vs_sync"], figure, verdict))
     for r in (r for r in rows if r["section"] == "overhead"):
         found.append((TARGETS["cpu_vs_raw"], f"{r['ratio_vs_raw']:.2f}x", "met" if r["ratio_vs_raw"] <= 1.25 else "missed"))
     memory = [r["aioplatform_peak_mib"] for r in rows if r["section"] == "memory"]
@@ -523,7 +540,7 @@ def target_status(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
         growth = max(memory) / min(memory)
         found.append((TARGETS["memory"], f"{min(memory):.1f}-{max(memory):.1f} MiB across N ({growth:.2f}x)",
                       "met" if growth <= 1.5 else "missed"))  # fmt: skip
-    return found + agave_target_status(rows) + rig.rig_target_status(rows)
+    return found + agave_target_status(rows) + rig.rig_target_status(rows) + listing.listing_target_status(rows)
 
 
 def agave_target_status(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
@@ -572,6 +589,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 "|---|---|---|---|---|---|",
                 f"| {r['aioplatform_us']:.0f} µs | {r['raw_aiohttp_us']:.0f} µs | {r['ratio_vs_raw']:.2f}x | "
                 f"{r['saltant_py_us']:.0f} µs | {r['retry_layer_us']:+.1f} µs | {r['tenacity_per_call_us']:.1f} µs |"]  # fmt: skip
+    out += listing.listing_markdown(rows)
     memory = [r for r in rows if r["section"] == "memory"]
     if memory:
         out += ["", "## Memory: peak Python allocations while listing", "",
@@ -588,16 +606,18 @@ def batch_table(batch: list[dict[str, Any]], title: str) -> list[str]:
     if not batch:
         return []
     out = ["", f"## {title}", "",
-           "| case | C | aioplatform | raw aiohttp | ratio vs raw | sync SDK | sync SDK s | speedup vs sync | floor N·lat/C | raw vs a do-nothing server | connections |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+           "| case | C | aioplatform | raw aiohttp | ratio vs raw (rounds) | sync SDK | sync SDK s | speedup vs sync | floor N·lat/C | raw vs a do-nothing server | server µs/request | connections |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in batch:
         sync_s = f"{r['sync_s']:.2f}" if r.get("sync_s") else "skipped"
         speedup = f"{r['speedup_vs_sync']:.0f}x" if r.get("speedup_vs_sync") else "-"
         trivial = f"{r['trivial_server_s']:.3f}" if r.get("trivial_server_s") else "-"
+        rounds = f" ({r['ratio_spread']}, {r['repeats']} rounds)" if r.get("ratio_spread") else ""
+        server = f"{r['server_us_per_request']:.0f}" if r.get("server_us_per_request") else "-"
         out.append(
             f"| {r['case']} | {r['concurrency']} | {r['aioplatform_s']:.3f} | {r['raw_aiohttp_s']:.3f} | "
-            f"{r['ratio_vs_raw']:.2f}x | {r['sync_sdk']} | {sync_s} | {speedup} | "
-            f"{r['latency_floor_s']:.3f} | {trivial} | {r['connections']} |"
+            f"{r['ratio_vs_raw']:.2f}x{rounds} | {r['sync_sdk']} | {sync_s} | {speedup} | "
+            f"{r['latency_floor_s']:.3f} | {trivial} | {server} | {r['connections']} |"
         )
     skipped = sorted({(r["sync_sdk"], r["sync_skipped"]) for r in batch if r.get("sync_skipped")})
     return out + [f"\n{sdk} rows skipped: {why}" for sdk, why in skipped]
@@ -662,6 +682,7 @@ SECTIONS: dict[str, Callable[[bool, list[dict[str, Any]]], None]] = {
     "batch": batch_section,
     "commissions": commissions_section,
     "memory": memory_section,
+    "listing": listing.listing_section,
     "agave": agave_section,
 }
 
@@ -696,8 +717,8 @@ def merge_report(
 def main(
     quick: Annotated[bool, typer.Option(help="Small sizes: check that everything runs.")] = False,
     sections: Annotated[
-        str, typer.Option(help="Comma-separated: rig,batch,commissions,overhead,memory,agave")
-    ] = "rig,batch,commissions,overhead,memory,agave",
+        str, typer.Option(help="Comma-separated: rig,batch,commissions,overhead,memory,listing,agave")
+    ] = "rig,batch,commissions,overhead,memory,listing,agave",
     out: Annotated[Path, typer.Option(help="Where to write the results.")] = RESULTS,
 ) -> None:
     """Run the benchmarks and write JSON, Markdown and a PNG chart."""

@@ -8,9 +8,10 @@ its count and the sort key of the last row of every page it served; the next pag
 seeks past that key through the order's index (``(a, b) > (?, ?)``) instead of counting
 rows off from the start.
 
-"Unchanged" is ``conn.total_changes`` of the store's one connection: any insert, update
-or delete anywhere forgets every listing, so an answer is always the one the plain
-query would give. The order must be total over the rows (unique columns last) and all
+"Unchanged" is ``conn.total_changes`` of the store's one connection together with
+``PRAGMA data_version`` (which moves when another process commits to the same database
+file): any insert, update or delete anywhere forgets every listing, so an answer is
+always the one the plain query would give. The order must be total over the rows (unique columns last) and all
 in one direction, and its columns must be selected by name. Used on the store's thread
 only (no locking).
 """
@@ -34,7 +35,7 @@ class Listing:
 
     __slots__ = ("count", "ends", "version")
 
-    def __init__(self, version: int):
+    def __init__(self, version: tuple[int, int]):
         self.version = version
         self.count: int | None = None
         self.ends: dict[int, tuple[Any, ...]] = {}  # offset -> sort key of the row just before it
@@ -49,7 +50,7 @@ class Listings:
 
     def get(self, conn: sqlite3.Connection, key: tuple[Any, ...]) -> Listing:
         """The listing ``key`` as of now: a fresh one if the database changed since it was seen."""
-        version = conn.total_changes
+        version = (conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0])
         found = self._known.get(key)
         if found is None or found.version != version:
             found = self._known[key] = Listing(version)

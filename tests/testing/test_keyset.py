@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +75,23 @@ def test_an_order_in_two_directions_is_refused() -> None:
     listing = keyset.Listings().get(conn, ("t",))
     with pytest.raises(ValueError, match="one direction"):
         keyset.page(conn, listing, "SELECT * FROM t", "1", [], [("created", True), ("seq", False)], 0, 10)
+
+
+def test_a_commit_by_another_connection_forgets_the_listing(tmp_path: Path) -> None:
+    path = str(tmp_path / "db.sqlite")
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    conn.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, created REAL NOT NULL, state TEXT NOT NULL)")
+    conn.executemany("INSERT INTO t (created, state) VALUES (?, 'a')", [(i,) for i in range(30)])
+    conn.commit()
+    listings = keyset.Listings()
+    listing = listings.get(conn, ("t",))
+    assert listings.count(conn, listing, "t", "1", []) == 30
+    keyset.page(conn, listing, "SELECT * FROM t", "1", [], ORDER, 0, 10)
+    other = sqlite3.connect(path)  # another process writing to the platform's file
+    other.execute("INSERT INTO t (created, state) VALUES (100, 'a')")
+    other.commit()
+    listing = listings.get(conn, ("t",))
+    assert listings.count(conn, listing, "t", "1", []) == 31
+    rows = keyset.page(conn, listing, "SELECT * FROM t", "1", [], ORDER, 10, 10)
+    assert [r["seq"] for r in rows] == plain(conn, "1", [], 10, 10)
