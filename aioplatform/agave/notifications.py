@@ -22,7 +22,17 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..core import defaults
-from ..core.batch import BatchResult, ProgressCallback, answer_lost, gather
+from ..core.batch import (
+    BatchResult,
+    Breaker,
+    OutcomeCallback,
+    ProgressCallback,
+    ReportedOutcomes,
+    answer_lost,
+    check_batch_options,
+    gather,
+    gather_prepared,
+)
 from ..core.errors import NotFound
 from ..core.paging import AsyncPager
 from ..core.paths import segment
@@ -166,6 +176,8 @@ class Notifications:
         reconcile: bool = False,
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[Notification]:
         """Subscribe every NotificationRequest; one outcome (the Notification, or the
         exception) per request, in order. Every request is checked before the first is sent.
@@ -179,19 +191,22 @@ class Notifications:
         So the server holds one subscription per Notification outcome and none for an
         error (unless another client subscribes the very same URL to the same object
         meanwhile). Costs one listing per distinct uuid before the batch and one per lost
-        answer.
+        answer. ``on_outcome`` and ``breaker`` are :func:`~aioplatform.gather`'s (a lost
+        answer is reported once reconciled); ``result.items`` are the requests as given.
         """
         if isinstance(requests, (str, bytes, Mapping)) or not isinstance(requests, Iterable):
             raise TypeError(
                 f"requests must be an iterable of notification requests, got {type(requests).__name__}"
             )
-        bodies = [_request(r, name=f"requests[{i}]") for i, r in enumerate(requests)]
-        if not isinstance(reconcile, bool):
-            raise TypeError(f"reconcile must be a bool, got {type(reconcile).__name__}")
+        given = builtins.list(requests)
+        bodies = [_request(r, name=f"requests[{i}]") for i, r in enumerate(given)]
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast, reconcile)
         if not reconcile:
-            return await gather(
-                self.add, bodies, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
-            )
+            return await gather_prepared(
+                self.add, given, bodies, concurrency=concurrency, fail_fast=fail_fast,
+                on_progress=on_progress, on_outcome=on_outcome, breaker=breaker,
+            )  # fmt: skip
+        reported = ReportedOutcomes(on_outcome, given, hold=answer_lost)
         watched = sorted({b["associatedUuid"] for b in bodies})
 
         async def existing(uuid: str) -> builtins.list[Notification]:
@@ -206,8 +221,9 @@ class Notifications:
             return await self._client._model("POST", ROOT, Notification, json=body)
 
         result = await gather(
-            add, bodies, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
-        )
+            add, bodies, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
+            on_outcome=reported, breaker=breaker,
+        )  # fmt: skip
         outcomes = list(result.outcomes)
         failed = {e.index for e in result.errors}
         claimed |= {n.id for n in result.values}
@@ -228,7 +244,8 @@ class Notifications:
                 outcomes[index] = candidate
                 failed.discard(index)
                 break
-        return BatchResult(bodies, outcomes, failed)
+        final: BatchResult[Notification] = BatchResult(given, outcomes, failed, stopped=result.stopped)
+        return await reported.release(final)
 
     async def delete_many(
         self,
@@ -237,6 +254,8 @@ class Notifications:
         concurrency: int = defaults.CONCURRENCY,
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[str]:
         """Delete every subscription; one outcome (the uuid, deleted, or the exception) per uuid.
 
@@ -250,6 +269,7 @@ class Notifications:
         for i, uuid in enumerate(items):  # every uuid checked before the first request
             segment(f"uuids[{i}]", uuid)
         paths = {uuid: _path(uuid) for uuid in items}
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
 
         async def delete(uuid: str) -> str:
             try:
@@ -262,8 +282,9 @@ class Notifications:
             return uuid
 
         return await gather(
-            delete, items, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress
-        )
+            delete, items, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
+            on_outcome=on_outcome, breaker=breaker,
+        )  # fmt: skip
 
 
 def _same(found: Notification, body: Mapping[str, Any]) -> bool:
