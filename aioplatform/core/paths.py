@@ -19,12 +19,15 @@ Whatever the caller passes, the request can only reach the resource it names:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote, unquote
 
 __all__ = ["check_segment", "segment", "segments"]
 
 _DOT_SEGMENTS = frozenset({"", ".", ".."})
+# What quote(safe="") leaves alone: a text made only of these is its own encoding.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
 
 
 def _describe(value: Any) -> str:
@@ -48,6 +51,9 @@ def segment(name: str, value: Any) -> str:
     Raises :class:`TypeError` for a value that is not ``str``/``int`` (``bool`` and
     ``None`` included) and :class:`ValueError` for an empty or dot segment.
     """
+    # The common case (a uuid, a job id, a name) needs no encoding: answered without quote().
+    if type(value) is str and value not in _DOT_SEGMENTS and _UNRESERVED.fullmatch(value):
+        return value
     return quote(check_segment(name, value), safe="")
 
 

@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import types
+import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -34,6 +36,15 @@ def parse_datetime(value: Any) -> dt.datetime | None:
     """An aware datetime from an ISO-8601 string (``Z`` or any offset); None stays None."""
     if value is None or isinstance(value, dt.datetime):
         return value
+    if type(value) is str:
+        # Python 3.11+ reads the wire's usual forms (``Z`` included) directly; whatever it
+        # does not take goes the long way below, which gives the same datetime for these.
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
     if not isinstance(value, str):
         raise ValueError(f"expected an ISO-8601 string, got {value!r}")
     text = value.strip()
@@ -48,7 +59,31 @@ def make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=False)
     converter.register_structure_hook(dt.datetime, lambda v, _: parse_datetime(v))
     converter.register_unstructure_hook(dt.datetime, lambda v: v.isoformat())
+    converter.register_structure_hook_factory(_optional_scalar, lambda t: _structure_optional(converter, t))
     return converter
+
+
+_SCALARS = (str, int, float, dt.datetime)
+
+
+def _optional_scalar(t: Any) -> bool:
+    """``X | None`` (or ``Optional[X]``) of a plain scalar: the hot optional fields of every model."""
+    if typing.get_origin(t) not in (typing.Union, types.UnionType):
+        return False
+    args = typing.get_args(t)
+    return len(args) == 2 and type(None) in args and any(a in _SCALARS for a in args)
+
+
+def _structure_optional(converter: cattrs.Converter, t: Any) -> Callable[[Any, Any], Any]:
+    """What cattrs does for an optional field (None stays None, else the inner type's hook),
+    with the inner hook looked up once instead of on every value."""
+    inner = next(a for a in typing.get_args(t) if a is not type(None))
+    hook = converter.get_structure_hook(inner)
+
+    def structure(value: Any, _: Any) -> Any:
+        return None if value is None else hook(value, inner)
+
+    return structure
 
 
 def rename(converter: cattrs.Converter, cls: type[T], **wire_names: str) -> None:

@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import email.utils
 import inspect
+import re
 import time
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping
@@ -65,7 +66,13 @@ def _server_skew(response: Response) -> float:
     return server.timestamp() - time.time()
 
 
+# A UUID's canonical form (what str(uuid.UUID(...)) gives): passed through as it is.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _uuid(value: Any, name: str = "uuid") -> str:
+    if type(value) is str and _CANONICAL_UUID.fullmatch(value):
+        return value
     if isinstance(value, uuidlib.UUID):
         return str(value)
     if not isinstance(value, str):
