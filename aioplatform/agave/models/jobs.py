@@ -64,10 +64,14 @@ _ALOE_NAMES = {
 }
 
 
+# Keys that make _classic change anything: a classic object without them is its own view.
+_ALOE_KEYS = frozenset(_ALOE_NAMES) | {"lastModified", "maxHours"}
+
+
 def _classic(data: Any) -> Any:
     """The classic view of a job object: Aloe names copied onto the classic ones they mean."""
-    if not isinstance(data, Mapping):
-        return data
+    if not isinstance(data, Mapping) or _ALOE_KEYS.isdisjoint(data):
+        return data  # read only (the model keeps its own copy in ``raw``)
     out = dict(data)
     for aloe, classic in _ALOE_NAMES.items():
         if out.get(classic) is None and out.get(aloe) is not None:
