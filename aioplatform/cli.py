@@ -273,7 +273,8 @@ class _BatchRun:
     JSON lines streamed as outcomes complete, and Ctrl-C.
 
     * ``--json``: each record is printed (flushed) as soon as it and every earlier input
-      have an outcome, so stdout stays in input order while the batch runs.
+      have an outcome, so stdout stays in input order while the batch runs; with
+      ``--as-completed`` the moment it is final, in completion order, with its ``index``.
     * The breaker (:class:`~aioplatform.Breaker`, off with ``--keep-going``): when it stops
       the batch, the failures that tripped it and the items never started are reported by
       ONE line on stderr (every JSON line is still printed).
@@ -292,9 +293,11 @@ class _BatchRun:
         *,
         line: Any = None,
         summary: Any = None,
+        as_completed: bool = False,
     ):
         from .core.batch import Breaker
 
+        self.as_completed = as_completed
         self.action = action
         self.total = total
         self.as_json = as_json
@@ -319,7 +322,10 @@ class _BatchRun:
         elif isinstance(outcome, BaseException):
             self.kinds[index] = Breaker.classify(outcome)
         self.reporter.progress.update(self.reporter.task, completed=len(self.records))
-        if self.as_json:
+        if self.as_json and self.as_completed:  # at once, in completion order, with its index
+            record["index"] = index
+            self.reporter.emit(record)
+        elif self.as_json:
             while self.printed in self.records:
                 self.reporter.emit(self.records[self.printed])
                 self.printed += 1
@@ -356,7 +362,7 @@ class _BatchRun:
         for index in order:
             record = self.records[index]
             if self.as_json:
-                if index >= self.printed:  # finished after an earlier input that never did
+                if index >= self.printed and not self.as_completed:  # after an unfinished earlier one
                     self.reporter.emit(record)
             elif not record["ok"] and index not in self.skipped and self.kinds.get(index) not in tripped:
                 if self.line is not None:
@@ -399,6 +405,7 @@ def _saltant_app() -> Any:
     Executable = Annotated[bool, typer.Option("--executable", help="Executable (not container) instances.")]
     Json = Annotated[bool, typer.Option("--json", help="One JSON line per item on stdout.")]
     KeepGoing = Annotated[bool, _keep_going_option()]
+    AsCompleted = Annotated[bool, _as_completed_option()]
 
     def run(
         action: str,
@@ -409,11 +416,15 @@ def _saltant_app() -> Any:
         concurrency: int,
         as_json: bool,
         keep_going: bool = False,
+        *,
+        as_completed: bool = False,
         **extra: Any,
     ) -> None:
         _check_uuids(ids)
         code = asyncio.run(
-            _saltant_batch(action, url, token, ids, executable, concurrency, as_json, extra, keep_going)
+            _saltant_batch(
+                action, url, token, ids, executable, concurrency, as_json, extra, keep_going, as_completed
+            )
         )
         raise typer.Exit(code)
 
@@ -435,10 +446,14 @@ def _saltant_app() -> Any:
             ),
         ] = False,
         keep_going: KeepGoing = False,
+        as_completed: AsCompleted = False,
     ) -> None:
         """Clone task instances; one outcome per UUID, exit 1 if any failed."""
         ids = _read_ids(uuids or [], from_file)
-        run("clone", url, token, ids, executable, concurrency, as_json, keep_going, reconcile=reconcile)
+        run(
+            "clone", url, token, ids, executable, concurrency, as_json, keep_going,
+            as_completed=as_completed, reconcile=reconcile,
+        )  # fmt: skip
 
     @sub.command("terminate-many")
     def terminate_many(
@@ -450,10 +465,14 @@ def _saltant_app() -> Any:
         executable: Executable = False,
         as_json: Json = False,
         keep_going: KeepGoing = False,
+        as_completed: AsCompleted = False,
     ) -> None:
         """Terminate task instances; one outcome per UUID, exit 1 if any failed."""
         ids = _read_ids(uuids or [], from_file)
-        run("terminate", url, token, ids, executable, concurrency, as_json, keep_going)
+        run(
+            "terminate", url, token, ids, executable, concurrency, as_json, keep_going,
+            as_completed=as_completed,
+        )  # fmt: skip
 
     @sub.command("wait")
     def wait(
@@ -467,6 +486,7 @@ def _saltant_app() -> Any:
         refresh_period: Annotated[float, typer.Option(min=0.01, help="Seconds between polls.")] = 5.0,
         timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
         keep_going: KeepGoing = False,
+        as_completed: AsCompleted = False,
     ) -> None:
         """Wait until task instances finish; exit 1 if any failed, was terminated, or timed out."""
         run(
@@ -478,6 +498,7 @@ def _saltant_app() -> Any:
             concurrency,
             as_json,
             keep_going,
+            as_completed=as_completed,
             refresh_period=refresh_period,
             timeout=timeout,
         )
@@ -495,6 +516,7 @@ async def _saltant_batch(
     as_json: bool,
     extra: dict[str, Any],
     keep_going: bool = False,
+    as_completed: bool = False,
 ) -> int:
     from .saltant import SaltantClient
 
@@ -510,7 +532,7 @@ async def _saltant_batch(
             found.update(ok=False, error="Unsuccessful", message=f"finished {found['state']}")
         return found
 
-    batch = _BatchRun(action, len(ids), as_json, keep_going, record)
+    batch = _BatchRun(action, len(ids), as_json, keep_going, record, as_completed=as_completed)
     async with client:
         manager = client.executable_task_instances if executable else client.container_task_instances
         method = {"wait": manager.wait_many, "clone": manager.clone_many}.get(action, manager.terminate_many)
@@ -519,6 +541,15 @@ async def _saltant_batch(
                 ids, concurrency=concurrency, on_outcome=batch.on_outcome, breaker=batch.breaker, **extra
             )
         )
+
+
+def _as_completed_option() -> Any:
+    assert typer is not None
+    return typer.Option(
+        "--as-completed",
+        help="With --json: print each line the moment its outcome is final (completion order, "
+        "with an 'index' field) instead of in input order.",
+    )
 
 
 def _keep_going_option() -> Any:
@@ -662,6 +693,7 @@ def _flowserv_app() -> Any:
         concurrency: Annotated[int, typer.Option(min=1, help="Uploads in flight at once.")] = 8,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON line per file on stdout.")] = False,
         keep_going: Annotated[bool, _keep_going_option()] = False,
+        as_completed: Annotated[bool, _as_completed_option()] = False,
     ) -> None:
         """Upload local files to a group (streamed); one outcome per path, exit 1 if any failed."""
         for path in paths:
@@ -678,14 +710,22 @@ def _flowserv_app() -> Any:
             client.token = token
         except (ValueError, TypeError) as exc:
             raise typer.BadParameter(str(exc), param_hint="--url/--token") from None
-        code = asyncio.run(_flowserv_upload(client, group_id, paths, concurrency, as_json, keep_going))
+        code = asyncio.run(
+            _flowserv_upload(client, group_id, paths, concurrency, as_json, keep_going, as_completed)
+        )
         raise typer.Exit(code)
 
     return sub
 
 
 async def _flowserv_upload(
-    client: Any, group_id: str, paths: list[Path], concurrency: int, as_json: bool, keep_going: bool
+    client: Any,
+    group_id: str,
+    paths: list[Path],
+    concurrency: int,
+    as_json: bool,
+    keep_going: bool,
+    as_completed: bool = False,
 ) -> int:
     def record(index: int, item: Any, outcome: Any) -> dict[str, Any]:
         done = None if isinstance(outcome, BaseException) else outcome
@@ -693,7 +733,7 @@ async def _flowserv_upload(
             str(paths[index]), outcome, id=getattr(done, "id", None), name=getattr(done, "name", None)
         )
 
-    batch = _BatchRun("upload", len(paths), as_json, keep_going, record)
+    batch = _BatchRun("upload", len(paths), as_json, keep_going, record, as_completed=as_completed)
     async with client:
         return await batch.run(
             lambda: client.groups.upload_many(
@@ -812,12 +852,14 @@ def _agave_app() -> Any:
     ]
 
     KeepGoing = Annotated[bool, _keep_going_option()]
+    AsCompleted = Annotated[bool, _as_completed_option()]
 
     def run(
         action: str, base_url: str | None, token: str | None, as_json: bool, keep_going: bool, **args: Any
     ) -> None:
         client = _agave_client(base_url, token)
-        raise typer.Exit(asyncio.run(_agave_batch(action, client, as_json, args, keep_going)))
+        as_completed = args.pop("as_completed", False)
+        raise typer.Exit(asyncio.run(_agave_batch(action, client, as_json, args, keep_going, as_completed)))
 
     @jobs.command("submit-many")
     def submit_many(
@@ -827,6 +869,7 @@ def _agave_app() -> Any:
         concurrency: Concurrency = 32,
         as_json: Json = False,
         keep_going: KeepGoing = False,
+        as_completed: AsCompleted = False,
         reconcile: Annotated[
             bool,
             typer.Option(
@@ -839,7 +882,7 @@ def _agave_app() -> Any:
         """Submit jobs; one outcome per line (input = line number), exit 1 if any failed."""
         requests = _read_job_requests(file)
         run(
-            "submit", base_url, token, as_json, keep_going,
+            "submit", base_url, token, as_json, keep_going, as_completed=as_completed,
             requests=requests, concurrency=concurrency, reconcile=reconcile,
         )  # fmt: skip
 
@@ -852,6 +895,7 @@ def _agave_app() -> Any:
         concurrency: Concurrency = 32,
         as_json: Json = False,
         keep_going: KeepGoing = False,
+        as_completed: AsCompleted = False,
         poll_interval: Annotated[float, typer.Option(min=0.01, help="First pause between polls, s.")] = 1.0,
         max_interval: Annotated[float, typer.Option(min=0.01, help="Longest pause between polls, s.")] = 15.0,
         timeout: Annotated[float | None, typer.Option(min=0, help="Give up after this many seconds.")] = None,
@@ -859,7 +903,8 @@ def _agave_app() -> Any:
         """Wait until jobs end; exit 1 if any did not finish (FAILED, STOPPED, KILLED) or timed out."""
         job_ids = _read_ids(ids or [], from_file)
         run(
-            "wait", base_url, token, as_json, keep_going, ids=job_ids, concurrency=concurrency,
+            "wait", base_url, token, as_json, keep_going, as_completed=as_completed,
+            ids=job_ids, concurrency=concurrency,
             poll_interval=poll_interval, max_interval=max(max_interval, poll_interval), deadline=timeout,
         )  # fmt: skip
 
@@ -872,10 +917,14 @@ def _agave_app() -> Any:
         concurrency: Concurrency = 32,
         as_json: Json = False,
         keep_going: KeepGoing = False,
+        as_completed: AsCompleted = False,
     ) -> None:
         """Stop jobs; one outcome per id, exit 1 if any failed."""
         job_ids = _read_ids(ids or [], from_file)
-        run("stop", base_url, token, as_json, keep_going, ids=job_ids, concurrency=concurrency)
+        run(
+            "stop", base_url, token, as_json, keep_going, as_completed=as_completed,
+            ids=job_ids, concurrency=concurrency,
+        )  # fmt: skip
 
     @files.command("upload-many")
     def upload_many(
@@ -887,13 +936,14 @@ def _agave_app() -> Any:
         concurrency: Concurrency = 8,
         as_json: Json = False,
         keep_going: KeepGoing = False,
+        as_completed: AsCompleted = False,
     ) -> None:
         """Upload local files into a remote directory (streamed); exit 1 if any failed."""
         for path in paths:
             if not path.is_file():
                 raise typer.BadParameter(f"not a file: {path}", param_hint="PATHS")
         run(
-            "upload", base_url, token, as_json, keep_going,
+            "upload", base_url, token, as_json, keep_going, as_completed=as_completed,
             system_id=system_id, remote_dir=remote_dir, paths=paths, concurrency=concurrency,
         )  # fmt: skip
 
@@ -913,10 +963,11 @@ def _agave_app() -> Any:
         concurrency: Concurrency = 8,
         as_json: Json = False,
         keep_going: KeepGoing = False,
+        as_completed: AsCompleted = False,
     ) -> None:
         """Download a remote tree (streamed, each file written atomically); exit 1 if any failed."""
         run(
-            "download", base_url, token, as_json, keep_going,
+            "download", base_url, token, as_json, keep_going, as_completed=as_completed,
             system_id=system_id, remote_path=remote_path, dest=dest,
             include=include or None, exclude=exclude or None, concurrency=concurrency,
         )  # fmt: skip
@@ -931,6 +982,7 @@ def _agave_app() -> Any:
         concurrency: Concurrency = 32,
         as_json: Json = False,
         keep_going: KeepGoing = False,
+        as_completed: AsCompleted = False,
         reconcile: Annotated[
             bool,
             typer.Option(
@@ -948,7 +1000,7 @@ def _agave_app() -> Any:
                     f"record {number} needs a 'name' and a non-null 'value'", param_hint="FILE"
                 )
         run(
-            "create", base_url, token, as_json, keep_going,
+            "create", base_url, token, as_json, keep_going, as_completed=as_completed,
             requests=records, concurrency=concurrency, reconcile=reconcile,
         )  # fmt: skip
 
@@ -963,6 +1015,7 @@ def _agave_app() -> Any:
         concurrency: Concurrency = 32,
         as_json: Json = False,
         keep_going: KeepGoing = False,
+        as_completed: AsCompleted = False,
         text: Annotated[bool, typer.Option("--text", help="Send each line as a plain string.")] = False,
         env: Annotated[
             list[str] | None,
@@ -983,7 +1036,7 @@ def _agave_app() -> Any:
                 raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--env")
             environment[key] = value
         run(
-            "send", base_url, token, as_json, keep_going,
+            "send", base_url, token, as_json, keep_going, as_completed=as_completed,
             actor_id=actor_id, requests=messages, environment=environment,
             concurrency=concurrency, wait=wait, deadline=timeout,
         )  # fmt: skip
@@ -1091,12 +1144,18 @@ def _agave_outcome_record(action: str, args: dict[str, Any], exec_of: dict[int, 
 
 
 async def _agave_batch(
-    action: str, client: Any, as_json: bool, args: dict[str, Any], keep_going: bool = False
+    action: str,
+    client: Any,
+    as_json: bool,
+    args: dict[str, Any],
+    keep_going: bool = False,
+    as_completed: bool = False,
 ) -> int:
     exec_of: dict[int, str] = {}
     given = args.get("requests") or args.get("ids") or args.get("paths")
     total = None if action == "download" else len(given or [])
-    batch = _BatchRun(action, total, as_json, keep_going, _agave_outcome_record(action, args, exec_of))
+    record = _agave_outcome_record(action, args, exec_of)
+    batch = _BatchRun(action, total, as_json, keep_going, record, as_completed=as_completed)
     options = {"concurrency": args["concurrency"], "on_outcome": batch.on_outcome, "breaker": batch.breaker}
 
     async def start() -> Any:

@@ -114,3 +114,32 @@ def test_a_bad_serial_is_named_in_the_usage_error() -> None:
     out = run(["astakos", "resolve", "--accept", "1-3"], env=env)
     assert out.code == 2
     assert "'1-3' is not one" in out.text
+
+
+def test_as_completed_prints_a_line_the_moment_it_finishes_even_before_earlier_inputs(
+    platform: LocalPlatform, saltant_env: dict[str, str]
+) -> None:
+    platform.saltant.publish_delay = 10_000.0  # nothing finishes on its own
+    platform.saltant.run_delay = 10_000.0
+    uuids = create_instances(platform, 3)
+    first = run(["saltant", "terminate-many", uuids[2]], env=saltant_env)
+    assert first.code == 0, first
+    # The first two never finish: in input order nothing could be printed; as completed, the third is.
+    args = ["saltant", "wait", *uuids, "--refresh-period", "100", "--json", "--as-completed"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aioplatform.cli", *args],
+        env=cli_env(saltant_env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = json.loads(proc.stdout.readline())
+        assert line["input"] == uuids[2] and line["index"] == 2 and line["state"] == "terminated"
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and rest.strip() == ""  # printed once, not again at the end
+    assert "wait: interrupted — 0 ok, 1 failed, 2 not attempted (or cancelled in flight)" in err
