@@ -180,3 +180,15 @@ class serve:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.runner.cleanup()
+
+
+async def test_saltant_model_methods_take_timeout_too(platform: LocalPlatform) -> None:
+    async with SaltantClient(platform.saltant_url, platform.saltant_token) as client:
+        queue = await client.task_queues.create("per-call-queue")
+        assert (await queue.sync(timeout=30)).name == "per-call-queue"
+        platform.faults.latency = 1.0
+        try:
+            with pytest.raises(RequestTimeout):
+                await queue.sync(timeout=0.2)
+        finally:
+            platform.faults.latency = 0.0

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 
+from ..core.calls import per_call_options
 from ..core.serde import make_converter
 
 __all__ = [
@@ -279,3 +280,13 @@ class TaskWhitelist(Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# saltant-py's model methods (instance.sync(), .put(), .clone() ...) take timeout= too, as
+# every service call does (aioplatform.core.calls); applied once attrs has built the classes.
+for _model in (
+    User, ContainerTaskType, ExecutableTaskType, ContainerTaskInstance, ExecutableTaskInstance, TaskQueue,
+    TaskWhitelist,
+):  # fmt: skip
+    per_call_options(_model)
+del _model
