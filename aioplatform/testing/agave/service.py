@@ -14,8 +14,8 @@ which only speaks HTTPS on port 443 at the root of a host).
 
 Credentials (the OAuth client's key and secret, the user's password, the first token
 pair) are random unless fixed through ``LocalPlatform(credentials={"agave_token": ...})``
-(see ``credential_names``); passwords are stored salted and hashed. Tune on the service object: ``token_lifetime``
-(seconds, default 14400 as the real gateway).
+(see ``credential_names``); passwords are stored salted and hashed. Tune on the service
+object: ``token_lifetime`` (seconds, default 14400 as the real gateway).
 """
 
 from __future__ import annotations
