@@ -22,11 +22,8 @@ one. The nonce is kept out of errors and logs like a token.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import inspect
 import json
-import random
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -39,8 +36,10 @@ from ..core.batch import (
     ProgressCallback,
     ReportedOutcomes,
     answer_lost,
+    backoff_pauses,
     check_batch_options,
     gather,
+    poll_many,
 )
 from ..core.paging import AsyncPager
 from ..core.paths import segment
@@ -555,64 +554,20 @@ class Actors:
         _concurrency(concurrency)
         check_batch_options(concurrency, on_progress, on_outcome, breaker)
         _nonce_kwargs(nonce)
-        loop = asyncio.get_running_loop()
-        ends = None if limit is None else loop.time() + limit
-        positions: dict[str, list[int]] = {}
-        for i, execution_id in enumerate(ids):
-            positions.setdefault(execution_id, []).append(i)
-        outcomes: list[Any] = [None] * len(ids)
-        failed: set[int] = set()
-        last: dict[str, Execution] = {}
-        done = 0
-
-        async def settle(execution_id: str, outcome: Any, error: bool) -> None:
-            nonlocal done
-            for i in positions[execution_id]:
-                outcomes[i] = outcome
-                if error:
-                    failed.add(i)
-                done += 1
-                if on_outcome is not None:
-                    maybe = on_outcome(i, ids[i], outcome)
-                    if inspect.isawaitable(maybe):
-                        await maybe
-                if on_progress is not None:
-                    maybe = on_progress(done, len(ids), outcome)
-                    if inspect.isawaitable(maybe):
-                        await maybe
-
         async def poll(execution_id: str) -> Execution:
             return await self.get_execution(actor_id, execution_id, nonce=nonce)
 
-        pending = list(positions)
-        stopped: str | None = None
-        while pending:
-            polled = await gather(poll, pending, concurrency=concurrency, breaker=breaker)
-            stopped = stopped or polled.stopped
-            still: list[str] = []
-            for execution_id, outcome in zip(pending, polled.outcomes, strict=True):
-                if isinstance(outcome, BaseException):
-                    await settle(execution_id, outcome, True)
-                elif outcome.finished:
-                    await settle(execution_id, outcome, False)
-                else:
-                    last[execution_id] = outcome
-                    still.append(execution_id)
-            pending = still
-            if not pending:
-                break
-            pause = interval * random.uniform(0.5, 1.0)
-            interval = min(interval * 1.5, cap)
-            if ends is not None:
-                remaining = ends - loop.time()
-                if remaining <= 0:
-                    for execution_id in pending:
-                        seen = last.get(execution_id)
-                        timeout = ExecutionWaitTimeout(
-                            actor_id, execution_id, seen.status if seen else None, limit or 0.0, seen
-                        )
-                        await settle(execution_id, timeout, True)
-                    break
-                pause = min(pause, remaining)
-            await asyncio.sleep(pause)
-        return BatchResult(list(ids), outcomes, failed, stopped=stopped)
+        return await poll_many(
+            poll,
+            ids,
+            done=lambda seen: seen.finished,
+            timeout_error=lambda execution_id, seen: ExecutionWaitTimeout(
+                actor_id, execution_id, seen.status if seen else None, limit or 0.0, seen
+            ),
+            pauses=backoff_pauses(interval, cap),
+            deadline=limit,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            breaker=breaker,
+        )

@@ -20,9 +20,7 @@ import contextlib
 import datetime as dt
 import email.utils
 import fnmatch
-import inspect
 import os
-import random
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -35,9 +33,11 @@ from ..core.batch import (
     OutcomeCallback,
     ProgressCallback,
     ReportedOutcomes,
+    backoff_pauses,
     check_batch_options,
     gather,
     gather_prepared,
+    poll_many,
 )
 from ..core.errors import ItemCancelled, ServerError, TransportError
 from ..core.paging import AsyncPager
@@ -593,64 +593,20 @@ class Jobs:
                 f"max_interval must be >= poll_interval, got {max_interval!r} < {poll_interval!r}"
             )
         check_batch_options(concurrency, on_progress, on_outcome, breaker)
-        loop = asyncio.get_running_loop()
-        ends = None if limit is None else loop.time() + limit
-        positions: dict[str, list[int]] = {}
-        for i, job_id in enumerate(ids):
-            positions.setdefault(job_id, []).append(i)
-        outcomes: list[Any] = [None] * len(ids)
-        failed: set[int] = set()
-        last: dict[str, JobStatus] = {}
-        done = 0
-
-        async def settle(job_id: str, outcome: Any, error: bool) -> None:
-            nonlocal done
-            for i in positions[job_id]:
-                outcomes[i] = outcome
-                if error:
-                    failed.add(i)
-                done += 1
-                if on_outcome is not None:
-                    maybe = on_outcome(i, ids[i], outcome)
-                    if inspect.isawaitable(maybe):
-                        await maybe
-                if on_progress is not None:
-                    maybe = on_progress(done, len(ids), outcome)
-                    if inspect.isawaitable(maybe):
-                        await maybe
-
-        pending = list(positions)
-        stopped: str | None = None
-        while pending:
-            polled = await gather(self.get_status, pending, concurrency=concurrency, breaker=breaker)
-            stopped = stopped or polled.stopped
-            still: list[str] = []
-            for job_id, outcome in zip(pending, polled.outcomes, strict=True):
-                if isinstance(outcome, BaseException):
-                    await settle(job_id, outcome, True)
-                elif outcome.status in wanted or outcome.status in TERMINAL_STATUSES:
-                    await settle(job_id, outcome, False)
-                else:
-                    last[job_id] = outcome
-                    still.append(job_id)
-            pending = still
-            if not pending:
-                break
-            pause = interval * random.uniform(0.5, 1.0)  # jitter: polls of many clients spread out
-            interval = min(interval * 1.5, cap)
-            if ends is not None:
-                remaining = ends - loop.time()
-                if remaining <= 0:
-                    for job_id in pending:
-                        status = last.get(job_id)
-                        timeout = JobWaitTimeout(
-                            job_id, status.status if status else None, limit or 0.0, status
-                        )
-                        await settle(job_id, timeout, True)
-                    break
-                pause = min(pause, remaining)
-            await asyncio.sleep(pause)
-        return BatchResult(list(ids), outcomes, failed, stopped=stopped)
+        return await poll_many(
+            self.get_status,
+            ids,
+            done=lambda seen: seen.status in wanted or seen.status in TERMINAL_STATUSES,
+            timeout_error=lambda job_id, seen: JobWaitTimeout(
+                job_id, seen.status if seen else None, limit or 0.0, seen
+            ),
+            pauses=backoff_pauses(interval, cap),
+            deadline=limit,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            breaker=breaker,
+        )
 
     async def download_outputs(
         self,

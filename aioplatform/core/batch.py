@@ -20,8 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import random
 import reprlib
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Sized
+from collections.abc import (
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Hashable,
+    Iterable,
+    Iterator,
+    Sequence,
+    Sized,
+)
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -47,12 +57,16 @@ __all__ = [
     "answer_lost",
     "check_batch_options",
     "gather_prepared",
+    "backoff_pauses",
+    "fixed_pauses",
+    "poll_many",
     "ReportedOutcomes",
     "summarize_item",
 ]
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
+K = TypeVar("K", bound=Hashable)
 
 ProgressCallback = Callable[[int, "int | None", Any], "Awaitable[None] | None"]
 # on_outcome(index, item, outcome): the input's position, the input as given, and its
@@ -534,3 +548,99 @@ async def gather_prepared(
         breaker=breaker,
     )
     return result.with_items(inputs)
+
+
+def fixed_pauses(seconds: float) -> Iterator[float]:
+    """The pauses of :func:`poll_many` that never change: ``seconds`` every round."""
+    while True:
+        yield float(seconds)
+
+
+def backoff_pauses(start: float, cap: float, *, growth: float = 1.5) -> Iterator[float]:
+    """The pauses of :func:`poll_many` that grow: the base starts at ``start`` and grows by
+    ``growth`` each round up to ``cap``; each pause is a random share (50-100 %) of the
+    base, so the polls of many clients spread out."""
+    base = float(start)
+    while True:
+        yield base * random.uniform(0.5, 1.0)
+        base = min(base * growth, cap)
+
+
+async def poll_many(
+    fetch: Callable[[K], Awaitable[T]],
+    ids: Sequence[K],
+    *,
+    done: Callable[[T], bool],
+    timeout_error: Callable[[K, T | None], BaseException],
+    pauses: Iterator[float],
+    deadline: float | None = None,
+    concurrency: int = defaults.CONCURRENCY,
+    on_progress: ProgressCallback | None = None,
+    on_outcome: OutcomeCallback | None = None,
+    breaker: Breaker | None = None,
+) -> BatchResult[T]:
+    """Wait for many things at once by polling them in rounds; one outcome per id, in order.
+
+    Each round calls ``fetch(id)`` through :func:`gather` for every id not yet settled (an id given
+    twice is polled once and settles both positions), at most ``concurrency`` in flight.
+    An id settles with its value once ``done(value)``, or with the error its poll raised;
+    the others are polled again after the next pause from ``pauses`` (:func:`fixed_pauses`,
+    :func:`backoff_pauses`). Once ``deadline`` seconds have passed since the call, every
+    id still unsettled gets ``timeout_error(id, last value seen or None)``. ``on_outcome``
+    and ``on_progress`` hear each position as it settles; a ``breaker`` tripped by a
+    round's polls settles every id that round did not poll as ``NotAttempted``. The
+    arguments are the caller's to check: this runs no checks of its own.
+    """
+    loop = asyncio.get_running_loop()
+    ends = None if deadline is None else loop.time() + deadline
+    positions: dict[K, list[int]] = {}
+    for i, key in enumerate(ids):
+        positions.setdefault(key, []).append(i)
+    outcomes: list[Any] = [None] * len(ids)
+    failed: set[int] = set()
+    last: dict[K, T] = {}
+    settled = 0
+
+    async def settle(key: K, outcome: Any, error: bool) -> None:
+        nonlocal settled
+        for i in positions[key]:
+            outcomes[i] = outcome
+            if error:
+                failed.add(i)
+            settled += 1
+            if on_outcome is not None:
+                maybe = on_outcome(i, ids[i], outcome)
+                if inspect.isawaitable(maybe):
+                    await maybe
+            if on_progress is not None:
+                maybe = on_progress(settled, len(ids), outcome)
+                if inspect.isawaitable(maybe):
+                    await maybe
+
+    pending = list(positions)
+    stopped: str | None = None
+    while pending:
+        polled = await gather(fetch, pending, concurrency=concurrency, breaker=breaker)
+        stopped = stopped or polled.stopped
+        still: list[K] = []
+        for key, outcome in zip(pending, polled.outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                await settle(key, outcome, True)
+            elif done(outcome):
+                await settle(key, outcome, False)
+            else:
+                last[key] = outcome
+                still.append(key)
+        pending = still
+        if not pending:
+            break
+        pause = next(pauses)
+        if ends is not None:
+            remaining = ends - loop.time()
+            if remaining <= 0:
+                for key in pending:
+                    await settle(key, timeout_error(key, last.get(key)), True)
+                break
+            pause = min(pause, remaining)
+        await asyncio.sleep(pause)
+    return BatchResult(list(ids), outcomes, failed, stopped=stopped)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
-import inspect
 import re
 import time
 import uuid as uuidlib
@@ -31,8 +30,10 @@ from ..core.batch import (
     ReportedOutcomes,
     answer_lost,
     check_batch_options,
+    fixed_pauses,
     gather,
     gather_prepared,
+    poll_many,
 )
 from ..core.checks import check_seconds
 from ..core.paths import segment
@@ -439,59 +440,19 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         ids = _uuids(uuids)
         _check_period(refresh_period, timeout)
         check_batch_options(concurrency, on_progress, on_outcome, breaker)
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        positions: dict[str, list[int]] = {}
-        for i, u in enumerate(ids):
-            positions.setdefault(u, []).append(i)
-        outcomes: list[Any] = [None] * len(ids)
-        failed: set[int] = set()
-        last: dict[str, TI] = {}
-        done = 0
-
-        async def settle(u: str, outcome: Any, error: bool) -> None:
-            nonlocal done
-            for i in positions[u]:
-                outcomes[i] = outcome
-                if error:
-                    failed.add(i)
-                done += 1
-                if on_outcome is not None:
-                    maybe = on_outcome(i, ids[i], outcome)
-                    if inspect.isawaitable(maybe):
-                        await maybe
-                if on_progress is not None:
-                    maybe = on_progress(done, len(ids), outcome)
-                    if inspect.isawaitable(maybe):
-                        await maybe
-
-        pending = list(positions)
-        stopped: str | None = None
-        while pending:
-            polled = await gather(self.get, pending, concurrency=concurrency, breaker=breaker)
-            stopped = stopped or polled.stopped
-            still: list[str] = []
-            for u, outcome in zip(pending, polled.outcomes, strict=True):
-                if isinstance(outcome, BaseException):
-                    await settle(u, outcome, True)
-                elif outcome.state in TASK_INSTANCE_FINISH_STATUSES:
-                    await settle(u, outcome, False)
-                else:
-                    last[u] = outcome
-                    still.append(u)
-            pending = still
-            if not pending:
-                break
-            delay = float(refresh_period)
-            if deadline is not None:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    for u in pending:
-                        await settle(u, WaitTimeout(u, last.get(u), float(timeout or 0)), True)
-                    break
-                delay = min(delay, remaining)
-            await asyncio.sleep(delay)
-        return BatchResult(list(ids), outcomes, failed, stopped=stopped)
+        limit = float(timeout or 0)
+        return await poll_many(
+            self.get,
+            ids,
+            done=lambda instance: instance.state in TASK_INSTANCE_FINISH_STATUSES,
+            timeout_error=lambda u, seen: WaitTimeout(u, seen, limit),
+            pauses=fixed_pauses(refresh_period),
+            deadline=timeout,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            on_outcome=on_outcome,
+            breaker=breaker,
+        )
 
 
 class ContainerTaskInstanceManager(TaskInstanceManager[ContainerTaskInstance]):
