@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json as jsonlib
 import logging
 import os
@@ -49,6 +50,20 @@ from .errors import (
 )
 from .multipart import source_error
 from .retry import RetryPolicy, parse_retry_after
+
+
+def _orjson_loads() -> Callable[[bytes], Any] | None:
+    """orjson's ``loads`` when the optional ``speedups`` extra is installed, else None."""
+    try:
+        loads: Callable[[bytes], Any] = importlib.import_module("orjson").loads
+    except ImportError:
+        return None
+    return loads
+
+
+_fast_loads = _orjson_loads()
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))  # digit -> "0", else " "
+_LONG_RUN = b"0" * 19
 
 __all__ = [
     "Session",
@@ -273,6 +288,13 @@ class Response:
         """The body parsed as JSON (``ValueError`` if it is not JSON; None if empty)."""
         if not self.body:
             return None
+        # orjson turns an integer beyond 64 bits into a float: a body with a run of 19 digits
+        # or more takes json's way (found by a byte translation, far cheaper than a regex).
+        if _fast_loads is not None and _LONG_RUN not in self.body.translate(_DIGITS_ONLY):
+            try:
+                return _fast_loads(self.body)
+            except ValueError:
+                pass  # what orjson refuses (NaN, huge integers, UTF-16 ...) json may still read
         return jsonlib.loads(self.body)
 
     def error(self, message: str | None = None, cls: type[APIError] | None = None) -> APIError:
