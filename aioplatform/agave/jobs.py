@@ -18,11 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import email.utils
 import fnmatch
 import os
-import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,16 +30,15 @@ from ..core.batch import (
     Breaker,
     OutcomeCallback,
     ProgressCallback,
-    ReportedOutcomes,
     backoff_pauses,
     check_batch_options,
     gather,
     gather_prepared,
     poll_many,
 )
-from ..core.errors import ItemCancelled, ServerError, TransportError
 from ..core.paging import AsyncPager
 from ..core.paths import segment, segments
+from ..core.reconcile import CLOCK_SLACK, date_header_skew, gather_reconciled
 from .errors import JobWaitTimeout
 from .models.jobs import TERMINAL_STATUSES, Job, JobHistoryEvent, JobPermission, JobStatus, JobSummary
 
@@ -53,9 +50,6 @@ __all__ = ["Jobs"]
 
 ROOT = "jobs/v2/"
 PAGE_SIZE = 100  # the Java services' fallback maximum (agave.md §8)
-# Seconds taken off a lost submit's estimated server time when looking it up (the
-# server's Date header has a resolution of one second).
-_CLOCK_SLACK = 1.0
 _PERMISSIONS = frozenset(
     {"READ", "WRITE", "EXECUTE", "READ_WRITE", "READ_EXECUTE", "WRITE_EXECUTE", "ALL", "NONE", ""}
 )
@@ -169,30 +163,16 @@ def _globs(name: str, value: Any) -> tuple[str, ...]:
     raise TypeError(f"{name} must be a glob string or an iterable of glob strings, got {value!r}")
 
 
-def _lost_answer(exc: BaseException) -> bool:
-    """A failure after which the server may have made the job: sent, no usable answer."""
-    if isinstance(exc, TransportError):
-        return exc.sent
-    if isinstance(exc, ServerError):
-        return exc.status != 503  # 503 is answered before the application runs
-    return isinstance(exc, ItemCancelled)
-
-
-def _date_header_skew(headers: Mapping[str, str]) -> float:
-    """The server's clock minus ours, from a ``Date`` header (0 when absent or unreadable)."""
-    try:
-        server = email.utils.parsedate_to_datetime(headers["Date"])
-    except (KeyError, TypeError, ValueError):
-        return 0.0
-    return server.timestamp() - time.time()
-
-
 class _Mark:
     """Where a reconciled batch starts: the newest job before it and the server's clock."""
 
     def __init__(self, newest: JobSummary | None, skew: float):
         self.newest = newest
         self.skew = skew
+
+    def claimed(self) -> list[str]:
+        """The ids no lost answer can be: the newest job before the batch."""
+        return [] if self.newest is None else [self.newest.id]
 
 
 class Jobs:
@@ -396,25 +376,22 @@ class Jobs:
                 self.submit, given, bodies, concurrency=concurrency, fail_fast=fail_fast,
                 on_progress=on_progress, on_outcome=on_outcome, breaker=breaker,
             )  # fmt: skip
-        reported = ReportedOutcomes(on_outcome, given, hold=_lost_answer)
         mark = await self._mark()
-        sent_at: dict[int, float] = {}
 
-        async def submit(item: tuple[int, dict[str, Any]]) -> Job:
-            sent_at[item[0]] = time.time()
-            return await self._client._model("POST", ROOT, Job, json=item[1])
+        async def submit(body: dict[str, Any]) -> Job:
+            return await self._client._model("POST", ROOT, Job, json=body)
 
-        result = await gather(
-            submit,
-            list(enumerate(bodies)),
-            concurrency=concurrency,
-            fail_fast=fail_fast,
-            on_progress=on_progress,
-            on_outcome=reported,
-            breaker=breaker,
-        )
-        keys = [(b["name"], b["appId"]) for b in bodies]
-        return await reported.release(await self._reconcile(given, result, keys, sent_at, mark))
+        async def find_lost(
+            index: int, sent_at: float, error: BaseException, claimed: set[Any]
+        ) -> Job | None:
+            key = (bodies[index]["name"], bodies[index]["appId"])
+            return await self._find_lost(key, sent_at, mark, claimed, error)
+
+        return await gather_reconciled(
+            submit, given, bodies, find_lost=find_lost, identity=lambda job: job.id,
+            claimed=mark.claimed(), concurrency=concurrency, fail_fast=fail_fast,
+            on_progress=on_progress, on_outcome=on_outcome, breaker=breaker,
+        )  # fmt: skip
 
     async def resubmit_many(
         self,
@@ -439,31 +416,22 @@ class Jobs:
                 self.resubmit, ids, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
                 on_outcome=on_outcome, breaker=breaker,
             )  # fmt: skip
-        reported = ReportedOutcomes(on_outcome, ids, hold=_lost_answer)
         mark = await self._mark()
-        sent_at: dict[int, float] = {}
 
-        async def resubmit(item: tuple[int, str]) -> Job:
-            sent_at[item[0]] = time.time()
-            return await self.resubmit(item[1])
+        async def find_lost(
+            index: int, sent_at: float, error: BaseException, claimed: set[Any]
+        ) -> Job | None:
+            try:  # a new job has the original's name and app; without them the error stays
+                original = await self.get(ids[index])
+            except Exception:
+                return None
+            return await self._find_lost((original.name, original.app_id), sent_at, mark, claimed, error)
 
-        result = await gather(
-            resubmit,
-            list(enumerate(ids)),
-            concurrency=concurrency,
-            fail_fast=fail_fast,
-            on_progress=on_progress,
-            on_outcome=reported,
-            breaker=breaker,
-        )
-        keys: list[tuple[str, str] | None] = [None] * len(ids)
-        for error in result.errors:
-            if error.index in sent_at and _lost_answer(error.exception):
-                with contextlib.suppress(Exception):  # no key: the error stays the outcome
-                    original = await self.get(ids[error.index])
-                    keys[error.index] = (original.name, original.app_id)
-        reconciled = await self._reconcile(ids, result, keys, sent_at, mark, exclude=set(ids))
-        return await reported.release(reconciled)
+        return await gather_reconciled(
+            self.resubmit, ids, ids, find_lost=find_lost, identity=lambda job: job.id,
+            claimed=[*ids, *mark.claimed()], concurrency=concurrency, fail_fast=fail_fast,
+            on_progress=on_progress, on_outcome=on_outcome, breaker=breaker,
+        )  # fmt: skip
 
     async def _mark(self) -> _Mark:
         """The newest job before a reconciled batch and the server's clock skew: only jobs
@@ -473,7 +441,7 @@ class Jobs:
             response = await self._client._for_lookups()._request(
                 "GET", ROOT, params={"limit": "1", "offset": "0"}
             )
-            skew = _date_header_skew(response.headers)
+            skew = date_header_skew(response.headers) or 0.0
             body = response.json()
             rows = body.get("result") if isinstance(body, dict) else body
             from .models.common import structure
@@ -483,44 +451,13 @@ class Jobs:
             return _Mark(None, 0.0)
         return _Mark(newest, skew)
 
-    async def _reconcile(
-        self,
-        items: Sequence[Any],
-        result: BatchResult[Job],
-        keys: Sequence[tuple[str, str] | None],
-        sent_at: Mapping[int, float],
-        mark: _Mark,
-        exclude: set[str] | None = None,
-    ) -> BatchResult[Job]:
-        outcomes = list(result.outcomes)
-        failed = {e.index for e in result.errors}
-        claimed = set(exclude or ()) | {job.id for job in result.values}
-        if mark.newest is not None:
-            claimed.add(mark.newest.id)
-        for index in sorted(failed):
-            error = outcomes[index]
-            key = keys[index]
-            if (
-                index not in sent_at
-                or key is None
-                or not isinstance(error, BaseException)
-                or not _lost_answer(error)
-            ):
-                continue
-            found = await self._find_lost(key, sent_at[index], mark, claimed, error)
-            if found is not None:
-                claimed.add(found.id)
-                outcomes[index] = found
-                failed.discard(index)
-        return BatchResult(list(items), outcomes, failed, stopped=result.stopped)
-
     async def _find_lost(
         self, key: tuple[str, str], sent_at: float, mark: _Mark, claimed: set[str], error: BaseException
     ) -> Job | None:
         """The oldest unclaimed job named ``key`` (name, appId) created since the request was
         sent (server time, less the Date header's resolution) and after the batch's mark."""
         name, app_id = key
-        since = sent_at + mark.skew - _CLOCK_SLACK
+        since = sent_at + mark.skew - CLOCK_SLACK
         if mark.newest is not None and mark.newest.created is not None:
             since = max(since, mark.newest.created.timestamp())
         moment = dt.datetime.fromtimestamp(since, dt.timezone.utc).isoformat(timespec="milliseconds")

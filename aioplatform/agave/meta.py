@@ -15,9 +15,7 @@ have reached the server; ``reconcile=True`` finds a create whose answer was lost
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import json
-import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +25,6 @@ from ..core.batch import (
     Breaker,
     OutcomeCallback,
     ProgressCallback,
-    ReportedOutcomes,
     answer_lost,
     check_batch_options,
     gather,
@@ -36,6 +33,7 @@ from ..core.batch import (
 from ..core.errors import NotFound
 from ..core.paging import AsyncPager
 from ..core.paths import segment
+from ..core.reconcile import date_header_skew, gather_reconciled
 from .models.common import structure
 from .models.meta import Metadata, MetadataSchema, MetaPermission
 
@@ -345,36 +343,24 @@ class Meta:
                 self.add_metadata, given, bodies, concurrency=concurrency, fail_fast=fail_fast,
                 on_progress=on_progress, on_outcome=on_outcome, breaker=breaker,
             )  # fmt: skip
-        reported = ReportedOutcomes(on_outcome, given, hold=answer_lost)
         skew, newest = await self._mark()
-        sent_at: dict[int, float] = {}
-
-        async def create(item: tuple[int, dict[str, Any]]) -> Metadata:
-            sent_at[item[0]] = time.time()
-            return await self._client._model("POST", DATA, Metadata, json=item[1])
-
-        result = await gather(
-            create, list(enumerate(bodies)), concurrency=concurrency, fail_fast=fail_fast,
-            on_progress=on_progress, on_outcome=reported, breaker=breaker,
-        )  # fmt: skip
-        outcomes = list(result.outcomes)
-        failed = {e.index for e in result.errors}
-        claimed = {record.uuid for record in result.values}
         floor = 0.0
-        if newest is not None:
-            claimed.add(newest.uuid)
-            floor = newest.created.timestamp() if newest.created is not None else 0.0
-        for index in sorted(failed):
-            error = outcomes[index]
-            if index not in sent_at or not isinstance(error, BaseException) or not answer_lost(error):
-                continue
-            since = max(sent_at[index] + skew, floor)
-            found = await self._find_lost(bodies[index], since, claimed, error)
-            if found is not None:
-                claimed.add(found.uuid)
-                outcomes[index] = found
-                failed.discard(index)
-        return await reported.release(BatchResult(given, outcomes, failed, stopped=result.stopped))
+        if newest is not None and newest.created is not None:
+            floor = newest.created.timestamp()
+
+        async def create(body: dict[str, Any]) -> Metadata:
+            return await self._client._model("POST", DATA, Metadata, json=body)
+
+        async def find_lost(
+            index: int, sent_at: float, error: BaseException, claimed: set[Any]
+        ) -> Metadata | None:
+            return await self._find_lost(bodies[index], max(sent_at + skew, floor), claimed, error)
+
+        return await gather_reconciled(
+            create, given, bodies, find_lost=find_lost, identity=lambda record: record.uuid,
+            claimed=[] if newest is None else [newest.uuid], concurrency=concurrency,
+            fail_fast=fail_fast, on_progress=on_progress, on_outcome=on_outcome, breaker=breaker,
+        )  # fmt: skip
 
     async def _mark(self) -> tuple[float, Metadata | None]:
         """Where a reconciled batch starts: the server's clock minus ours, and the newest
@@ -388,8 +374,10 @@ class Meta:
         try:
             # Retried until its deadline, as every look-up a reconciliation cannot do without.
             response = await self._client._for_lookups()._request("GET", DATA, params=params)
-            skew = email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp() - time.time()
         except Exception:
+            return -1.0, None
+        skew = date_header_skew(response.headers)
+        if skew is None:
             return -1.0, None
         try:
             body = response.json()

@@ -27,7 +27,6 @@ from ..core.batch import (
     Breaker,
     OutcomeCallback,
     ProgressCallback,
-    ReportedOutcomes,
     answer_lost,
     check_batch_options,
     gather,
@@ -36,6 +35,7 @@ from ..core.batch import (
 from ..core.errors import NotFound
 from ..core.paging import AsyncPager
 from ..core.paths import segment
+from ..core.reconcile import gather_reconciled
 from .models.notifications import Notification, NotificationAttempt, NotificationPolicy
 
 if TYPE_CHECKING:
@@ -206,7 +206,6 @@ class Notifications:
                 self.add, given, bodies, concurrency=concurrency, fail_fast=fail_fast,
                 on_progress=on_progress, on_outcome=on_outcome, breaker=breaker,
             )  # fmt: skip
-        reported = ReportedOutcomes(on_outcome, given, hold=answer_lost)
         watched = sorted({b["associatedUuid"] for b in bodies})
 
         async def existing(uuid: str) -> builtins.list[Notification]:
@@ -215,37 +214,29 @@ class Notifications:
         before = await gather(existing, watched, concurrency=concurrency)
         if not before.ok:  # without the "before", a lost add could not be told from an older one
             raise before.errors[0].exception
-        claimed = {n.id for found in before.values for n in found}
 
         async def add(body: dict[str, Any]) -> Notification:
             return await self._client._model("POST", ROOT, Notification, json=body)
 
-        result = await gather(
-            add, bodies, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
-            on_outcome=reported, breaker=breaker,
-        )  # fmt: skip
-        outcomes = list(result.outcomes)
-        failed = {e.index for e in result.errors}
-        claimed |= {n.id for n in result.values}
-        for index in sorted(failed):
-            error = outcomes[index]
-            if not isinstance(error, BaseException) or not answer_lost(error):
-                continue
+        async def find_lost(
+            index: int, sent_at: float, error: BaseException, claimed: set[Any]
+        ) -> Notification | None:
             body = bodies[index]
             try:
                 candidates = await self.list(body["associatedUuid"]).to_list()
             except Exception as exc:  # the lookup failed: the original error stays, with why
                 error.add_note(f"reconciling this add failed: {type(exc).__name__}: {exc}")
-                continue
+                return None
             for candidate in reversed(candidates):  # oldest first
-                if candidate.id in claimed or not _same(candidate, body):
-                    continue
-                claimed.add(candidate.id)
-                outcomes[index] = candidate
-                failed.discard(index)
-                break
-        final: BatchResult[Notification] = BatchResult(given, outcomes, failed, stopped=result.stopped)
-        return await reported.release(final)
+                if candidate.id not in claimed and _same(candidate, body):
+                    return candidate
+            return None
+
+        return await gather_reconciled(
+            add, given, bodies, find_lost=find_lost, identity=lambda notification: notification.id,
+            claimed=[n.id for found in before.values for n in found], concurrency=concurrency,
+            fail_fast=fail_fast, on_progress=on_progress, on_outcome=on_outcome, breaker=breaker,
+        )  # fmt: skip
 
     async def delete_many(
         self,

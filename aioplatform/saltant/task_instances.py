@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email.utils
 import re
 import time
 import uuid as uuidlib
@@ -27,7 +26,6 @@ from ..core.batch import (
     Breaker,
     OutcomeCallback,
     ProgressCallback,
-    ReportedOutcomes,
     answer_lost,
     check_batch_options,
     fixed_pauses,
@@ -37,7 +35,7 @@ from ..core.batch import (
 )
 from ..core.checks import check_seconds
 from ..core.paths import segment
-from ..core.session import Response
+from ..core.reconcile import CLOCK_SLACK, date_header_skew, gather_reconciled
 from .errors import WaitTimeout
 from .models import (
     TASK_INSTANCE_FINISH_STATUSES,
@@ -53,20 +51,6 @@ TI = TypeVar("TI", bound=TaskInstance)
 
 DEFAULT_REFRESH_PERIOD = 5.0  # saltant-py's DEFAULT_TASK_INSTANCE_WAIT_REFRESH_PERIOD
 _SPEC_KEYS = frozenset({"task_type_id", "task_queue_id", "arguments", "name"})
-# Seconds subtracted from the estimated server time of a lost clone's request when
-# looking it up (the server's Date header has a resolution of one second).
-_CLOCK_SLACK = 1.0
-
-
-def _server_skew(response: Response) -> float:
-    """The server's clock minus ours, from the ``Date`` header (0 when absent or unreadable)."""
-    try:
-        server = email.utils.parsedate_to_datetime(response.headers["Date"])
-    except (KeyError, TypeError, ValueError):
-        return 0.0
-    return server.timestamp() - time.time()
-
-
 # A UUID's canonical form (what str(uuid.UUID(...)) gives): passed through as it is.
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -214,7 +198,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         try:
             response = await lookups._client._request("GET", f"{self.path}{segment('uuid', original_uuid)}/")
             original = self._model(response)
-            since = sent_at + _server_skew(response) - _CLOCK_SLACK
+            since = sent_at + (date_header_skew(response.headers) or 0.0) - CLOCK_SLACK
             older = ""  # the mark itself: rendered to the microsecond, it may compare equal
             if mark is not None and mark.datetime_created is not None:
                 # The Date header's one-second resolution leaves room for instances made just
@@ -293,29 +277,16 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
                 self._post_clone, ids, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
                 on_outcome=on_outcome, breaker=breaker,
             )  # fmt: skip
-        reported = ReportedOutcomes(on_outcome, ids, hold=answer_lost)
         mark = await self._high_water()
-        sent_at: dict[int, float] = {}
 
-        async def clone(item: tuple[int, str]) -> TI:
-            sent_at[item[0]] = time.time()
-            return await self._post_clone(item[1])
+        async def find_lost(index: int, sent_at: float, error: BaseException, claimed: set[Any]) -> TI | None:
+            return await self._find_lost_clone(ids[index], sent_at, error, claimed, mark)
 
-        result = await gather(
-            clone, list(enumerate(ids)), concurrency=concurrency, fail_fast=fail_fast,
-            on_progress=on_progress, on_outcome=reported, breaker=breaker,
+        return await gather_reconciled(
+            self._post_clone, ids, ids, find_lost=find_lost, identity=lambda clone: clone.uuid,
+            claimed=ids, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
+            on_outcome=on_outcome, breaker=breaker,
         )  # fmt: skip
-        outcomes = list(result.outcomes)
-        failed = {e.index for e in result.errors}
-        claimed = set(ids) | {v.uuid for v in result.values}
-        for index in sorted(failed):
-            error = outcomes[index]
-            if index in sent_at and isinstance(error, BaseException) and answer_lost(error):
-                found = await self._find_lost_clone(ids[index], sent_at[index], error, claimed, mark)
-                if found is not None:
-                    outcomes[index] = found
-                    failed.discard(index)
-        return await reported.release(BatchResult(ids, outcomes, failed, stopped=result.stopped))
 
     async def terminate_many(
         self,
