@@ -270,13 +270,7 @@ class Jobs:
     async def list_permissions_for_user(self, job_id: str, username: str) -> JobPermission:
         """``username``'s rights on the job (the server answers a list of at most one)."""
         path = _job_path(job_id, "pems", segment("username", _username(username)))
-        result = await self._client._call("GET", path)
-        from .models.common import structure
-
-        rows = result if isinstance(result, list) else [result]
-        if not rows or not isinstance(rows[0], Mapping):
-            return JobPermission(username=username, permission={"read": False, "write": False})
-        return structure(rows[0], JobPermission)
+        return JobPermission.of_user(await self._client._call("GET", path), username)
 
     async def update_permissions_for_user(
         self, job_id: str, username: str, permission: str

@@ -295,11 +295,7 @@ class Meta:
         return structure(result, MetaPermission) if isinstance(result, Mapping) else None
 
     async def _pem_of(self, path: str, username: str) -> MetaPermission:
-        result = await self._client._call("GET", path)
-        rows = result if isinstance(result, list) else [result]
-        if not rows or not isinstance(rows[0], Mapping):
-            return MetaPermission(username=username, permission={"read": False, "write": False})
-        return structure(rows[0], MetaPermission)
+        return MetaPermission.of_user(await self._client._call("GET", path), username)
 
     # -- batches ----------------------------------------------------------------------------
 

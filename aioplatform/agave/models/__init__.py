@@ -16,7 +16,7 @@ from .actors import (
 )
 from .apps import App, AppArgument, AppPermission, AppSummary
 from .clients import Client, ClientSubscription
-from .common import AgaveModel, converter, parse_agave_datetime, structure
+from .common import AgaveModel, Permission, converter, parse_agave_datetime, structure
 from .files import FileHistoryEvent, FileListing, FilePermission, LogicalFile, PermissionBits, RemoteFile
 from .jobs import (
     ACTIVE_STATUSES,
@@ -43,6 +43,7 @@ from .systems import (
 
 __all__ = [
     "AgaveModel",
+    "Permission",
     "converter",
     "parse_agave_datetime",
     "structure",

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from .common import AgaveModel
+from .common import AgaveModel, Permission
 from .systems import keep_raw
 
 __all__ = ["App", "AppArgument", "AppPermission", "AppSummary"]
@@ -80,24 +80,7 @@ class App(AppSummary):
     outputs: list[AppArgument] = attrs.field(factory=list)
 
 
-@attrs.define
-class AppPermission(AgaveModel):
-    """One user's rights on an app: ``{"username", "permission": {"read", "write", "execute"}}``."""
-
-    username: str = ""
-    permission: dict[str, bool] = attrs.field(factory=dict)
-
-    @property
-    def read(self) -> bool:
-        return bool(self.permission.get("read"))
-
-    @property
-    def write(self) -> bool:
-        return bool(self.permission.get("write"))
-
-    @property
-    def execute(self) -> bool:
-        return bool(self.permission.get("execute"))
+AppPermission = Permission  # one user's rights on an app (the one Agave permission model)
 
 
 _SUMMARY_NAMES = {

@@ -18,7 +18,7 @@ import cattrs
 
 from ...core.serde import make_converter, parse_datetime
 
-__all__ = ["AgaveModel", "converter", "parse_agave_datetime", "structure"]
+__all__ = ["AgaveModel", "Permission", "converter", "parse_agave_datetime", "structure"]
 
 converter: cattrs.Converter = make_converter()
 
@@ -60,3 +60,34 @@ def structure(data: Any, cls: type[M]) -> M:
     obj = converter.structure(data, cls)
     obj.raw = dict(data)
     return obj
+
+
+@attrs.define
+class Permission(AgaveModel):
+    """One user's rights on an app, job, metadata record or schema:
+    ``{"username", "permission": {"read", "write"[, "execute"]}}`` (apps have ``execute``;
+    where the server sends no such key, the property is False)."""
+
+    username: str = ""
+    permission: dict[str, bool] = attrs.field(factory=dict)
+
+    @property
+    def read(self) -> bool:
+        return bool(self.permission.get("read"))
+
+    @property
+    def write(self) -> bool:
+        return bool(self.permission.get("write"))
+
+    @property
+    def execute(self) -> bool:
+        return bool(self.permission.get("execute"))
+
+    @classmethod
+    def of_user(cls, result: Any, username: str) -> Permission:
+        """A user's rights from an answer that is a list of at most one (or the object):
+        none at all when the list is empty."""
+        rows = result if isinstance(result, list) else [result]
+        if not rows or not isinstance(rows[0], Mapping):
+            return cls(username=username, permission={"read": False, "write": False})
+        return structure(rows[0], cls)

@@ -17,7 +17,7 @@ import attrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from ...core.serde import rename
-from .common import AgaveModel, converter
+from .common import AgaveModel, Permission, converter
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -154,20 +154,7 @@ class JobHistoryEvent(AgaveModel):
     description: str = ""
 
 
-@attrs.define
-class JobPermission(AgaveModel):
-    """One user's rights on a job: ``{"username", "permission": {"read", "write"}}``."""
-
-    username: str = ""
-    permission: dict[str, bool] = attrs.field(factory=dict)
-
-    @property
-    def read(self) -> bool:
-        return bool(self.permission.get("read"))
-
-    @property
-    def write(self) -> bool:
-        return bool(self.permission.get("write"))
+JobPermission = Permission  # one user's rights on a job (the one Agave permission model)
 
 
 _SUMMARY_NAMES = {

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from ...core.serde import rename
-from .common import AgaveModel, converter
+from .common import AgaveModel, Permission, converter
 
 __all__ = ["MetaPermission", "Metadata", "MetadataSchema"]
 
@@ -46,20 +46,7 @@ class MetadataSchema(AgaveModel):
     last_updated: dt.datetime | None = None
 
 
-@attrs.define
-class MetaPermission(AgaveModel):
-    """One user's rights on a record or schema: ``{"username", "permission": {"read", "write"}}``."""
-
-    username: str = ""
-    permission: dict[str, bool] = attrs.field(factory=dict)
-
-    @property
-    def read(self) -> bool:
-        return bool(self.permission.get("read"))
-
-    @property
-    def write(self) -> bool:
-        return bool(self.permission.get("write"))
+MetaPermission = Permission  # one user's rights on a record or schema (the one Agave permission model)
 
 
 rename(
