@@ -41,6 +41,7 @@ from ..core.batch import (
     gather,
     poll_many,
 )
+from ..core.checks import check_choice, check_seconds
 from ..core.paging import AsyncPager
 from ..core.paths import segment
 from .errors import ExecutionWaitTimeout, MessageOutcomeUnknown
@@ -162,11 +163,7 @@ def _actor_request(body: Any) -> dict[str, Any]:
 
 
 def _level(value: Any, allowed: frozenset[str] = LEVELS) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"level must be a string, one of {sorted(allowed)}; got {type(value).__name__}")
-    if value.upper() not in allowed:
-        raise ValueError(f"level must be one of {sorted(allowed)}, got {value!r}")
-    return value.upper()
+    return check_choice("level", value, sorted(allowed), any_case=True)
 
 
 def _ids(name: str, values: Any) -> list[str]:
@@ -178,24 +175,6 @@ def _ids(name: str, values: Any) -> list[str]:
         if not isinstance(value, str):
             raise TypeError(f"{name}[{i}] must be a string, got {type(value).__name__}")
     return ids
-
-
-def _seconds(name: str, value: Any, *, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
-    return float(value)
-
-
-def _concurrency(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"concurrency must be an integer, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"concurrency must be an integer >= 1, got {value!r}")
-    return value
 
 
 class Actors:
@@ -480,7 +459,6 @@ class Actors:
             _message_body(message, f"messages[{i}]")
         env = _environment(environment)
         _nonce_kwargs(nonce)
-        _concurrency(concurrency)
         check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
         reported = ReportedOutcomes(on_outcome, items, hold=answer_lost)
         before = await self._execution_ids(actor_id, nonce)
@@ -543,15 +521,14 @@ class Actors:
         settles every execution that round did not poll as ``NotAttempted``."""
         segment("actor_id", actor_id)
         ids = _ids("execution_ids", execution_ids)
-        interval = _seconds("poll_interval", poll_interval)
-        cap = _seconds("max_interval", max_interval)
-        limit = _seconds("deadline", deadline, allow_none=True)
+        interval = check_seconds("poll_interval", poll_interval, positive=False)
+        cap = check_seconds("max_interval", max_interval, positive=False)
+        limit = check_seconds("deadline", deadline, allow_none=True, positive=False)
         assert interval is not None and cap is not None
         if interval <= 0 or cap < interval:
             raise ValueError(
                 f"poll_interval must be > 0 and <= max_interval, got {poll_interval!r} and {max_interval!r}"
             )
-        _concurrency(concurrency)
         check_batch_options(concurrency, on_progress, on_outcome, breaker)
         _nonce_kwargs(nonce)
         async def poll(execution_id: str) -> Execution:

@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..core.batch import BatchResult, Breaker, OutcomeCallback, check_batch_options, gather_prepared
+from ..core.batch import BatchResult, Breaker, OutcomeCallback
 from ..core.defaults import CONCURRENCY
 from ..core.paging import AsyncPager
 from ..core.paths import segment
+from .grants import grant_body, grant_many
 from .models.apps import App, AppPermission, AppSummary
 from .systems import json_object, listing_params, query_flag
 
@@ -53,12 +54,7 @@ def _optional_text(name: str, value: Any) -> str | None:
 
 
 def _permission(username: Any, permission: Any) -> dict[str, str]:
-    segment("username", username)
-    if not isinstance(permission, str):
-        raise TypeError(f"permission must be a string, got {type(permission).__name__}")
-    if permission.upper() not in PERMISSIONS:
-        raise ValueError(f"permission must be one of {', '.join(PERMISSIONS)}, got {permission!r}")
-    return {"username": str(username), "permission": permission.upper()}
+    return grant_body(username, "permission", permission, PERMISSIONS)
 
 
 class Apps:
@@ -301,22 +297,11 @@ class Apps:
         """Share the app with many users (``{"alice": "READ_EXECUTE", "bob": "NONE"}``) at
         most ``concurrency`` at a time: one outcome per user, in the mapping's order. Every
         name and permission is checked before the first request."""
-        path = f"{_app(app_id)}/pems"
-        if not isinstance(permissions, Mapping):
-            raise TypeError(
-                f"permissions must be a mapping of usernames to permissions, got {type(permissions).__name__}"
-            )
-        pairs = list(permissions.items())  # result.items: the (username, value) pairs given
-        bodies = [_permission(username, value) for username, value in pairs]
-        check_batch_options(concurrency, None, on_outcome, breaker, fail_fast)
-
-        async def grant(body: dict[str, str]) -> AppPermission:
-            return await self._client._model("POST", path, AppPermission, json=body, idempotent=True)
-
-        return await gather_prepared(
-            grant, pairs, bodies, concurrency=concurrency, fail_fast=fail_fast, on_outcome=on_outcome,
-            breaker=breaker,
-        )
+        return await grant_many(
+            self._client, f"{_app(app_id)}/pems", AppPermission, permissions, name="permissions",
+            key="permission", levels=PERMISSIONS, concurrency=concurrency, fail_fast=fail_fast,
+            on_outcome=on_outcome, breaker=breaker,
+        )  # fmt: skip
 
     async def delete_permissions(self, app_id: str) -> None:
         """Revoke every grant on the app (the owner keeps everything)."""

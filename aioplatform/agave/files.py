@@ -490,14 +490,11 @@ class Files:
         WRITE_EXECUTE, ALL; NONE revokes) on the path, and below it with ``recursive``.
         Setting a permission twice has the effect of once, so it is retried freely."""
         _check_text("username", username)
-        if not isinstance(permission, str):
-            raise TypeError(f"permission must be a string, got {type(permission).__name__}")
-        if permission.upper() not in PERMISSIONS:
-            raise ValueError(f"permission must be one of {', '.join(PERMISSIONS)}, got {permission!r}")
+        level = check_choice("permission", permission, PERMISSIONS, any_case=True)
         if not isinstance(recursive, bool):
             raise TypeError(f"recursive must be a bool, got {type(recursive).__name__}")
         url = _file_path("pems", system_id, file_path)
-        body = {"username": username, "permission": permission.upper(), "recursive": recursive}
+        body = {"username": username, "permission": level, "recursive": recursive}
         result = await self._client._call("POST", url, json=body, idempotent=True)
         if result is None:
             return []

@@ -36,6 +36,7 @@ from ..core.batch import (
     gather_prepared,
     poll_many,
 )
+from ..core.checks import check_choice, check_seconds
 from ..core.paging import AsyncPager
 from ..core.paths import segment, segments
 from ..core.reconcile import CLOCK_SLACK, date_header_skew, gather_reconciled
@@ -50,9 +51,7 @@ __all__ = ["Jobs"]
 
 ROOT = "jobs/v2/"
 PAGE_SIZE = 100  # the Java services' fallback maximum (agave.md §8)
-_PERMISSIONS = frozenset(
-    {"READ", "WRITE", "EXECUTE", "READ_WRITE", "READ_EXECUTE", "WRITE_EXECUTE", "ALL", "NONE", ""}
-)
+_PERMISSIONS = ("READ", "WRITE", "EXECUTE", "READ_WRITE", "READ_EXECUTE", "WRITE_EXECUTE", "ALL", "NONE")
 _CHUNK = 256 * 1024
 
 
@@ -116,13 +115,8 @@ def _search_params(search: Any, filter: Any) -> dict[str, str]:
 
 
 def _permission(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"permission must be a string, got {type(value).__name__}")
-    if value.upper() not in _PERMISSIONS:
-        raise ValueError(
-            f"permission must be one of {sorted(p for p in _PERMISSIONS if p)} or '', got {value!r}"
-        )
-    return value.upper()
+    # "" revokes as NONE does (agavepy's spec); the message lists the named levels.
+    return "" if value == "" else check_choice("permission", value, _PERMISSIONS, any_case=True)
 
 
 def _username(value: Any) -> str:
@@ -130,19 +124,6 @@ def _username(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"username must be a string, got {type(value).__name__}")
     return value
-
-
-def _seconds(name: str, value: Any, *, allow_none: bool = False, positive: bool = True) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    if value < 0 or (positive and value == 0):
-        kind = "a positive" if positive else "a non-negative"
-        raise ValueError(
-            f"{name} must be {kind} number of seconds{' or None' if allow_none else ''}, got {value!r}"
-        )
-    return float(value)
 
 
 def _dest(value: Any) -> str | os.PathLike[str]:
@@ -515,9 +496,9 @@ class Jobs:
         wanted = frozenset(s.upper() for s in until if isinstance(s, str))
         if not wanted:
             raise ValueError("until must name at least one status")
-        interval = _seconds("poll_interval", poll_interval)
-        cap = _seconds("max_interval", max_interval)
-        limit = _seconds("deadline", deadline, allow_none=True, positive=False)
+        interval = check_seconds("poll_interval", poll_interval)
+        cap = check_seconds("max_interval", max_interval)
+        limit = check_seconds("deadline", deadline, allow_none=True, positive=False)
         assert interval is not None and cap is not None
         if cap < interval:
             raise ValueError(

@@ -30,6 +30,7 @@ from ..core.batch import (
     gather,
     gather_prepared,
 )
+from ..core.checks import check_choice
 from ..core.errors import NotFound
 from ..core.paging import AsyncPager
 from ..core.paths import segment
@@ -45,7 +46,7 @@ __all__ = ["Meta"]
 DATA = "meta/v2/data"
 SCHEMAS = "meta/v2/schemas"
 PAGE_SIZE = 100  # the Java services' fallback maximum (agave.md §8)
-_PERMISSIONS = frozenset({"READ", "WRITE", "READ_WRITE", "ALL", "NONE"})
+_PERMISSIONS = ("READ", "WRITE", "READ_WRITE", "ALL", "NONE")
 _ORDERS = frozenset({"ASC", "DESC"})
 
 
@@ -72,11 +73,7 @@ def _username(value: Any) -> str:
 
 
 def _permission(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"permission must be a string, got {type(value).__name__}")
-    if value.upper() not in _PERMISSIONS:
-        raise ValueError(f"permission must be one of {sorted(_PERMISSIONS)}, got {value!r}")
-    return value.upper()
+    return check_choice("permission", value, _PERMISSIONS, any_case=True)
 
 
 def _metadata_request(body: Any, name: str = "body") -> dict[str, Any]:

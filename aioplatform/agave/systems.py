@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..core.batch import BatchResult, Breaker, OutcomeCallback, check_batch_options, gather_prepared
+from ..core.batch import BatchResult, Breaker, OutcomeCallback
 from ..core.defaults import CONCURRENCY
 from ..core.paging import AsyncPager
 from ..core.paths import segment
+from .grants import grant_body, grant_many
 from .models.systems import System, SystemCredential, SystemRole, SystemSummary
 
 if TYPE_CHECKING:
@@ -207,20 +208,11 @@ class Systems:
         """Grant many users their roles (``{"alice": "USER", "bob": "NONE"}``) at most
         ``concurrency`` at a time: one outcome per user, in the mapping's order. Every
         name and role is checked before the first request."""
-        path = _system(system_id)
-        if not isinstance(roles, Mapping):
-            raise TypeError(f"roles must be a mapping of usernames to roles, got {type(roles).__name__}")
-        pairs = list(roles.items())  # result.items: the (username, value) pairs given
-        bodies = [_role(username, value) for username, value in pairs]
-        check_batch_options(concurrency, None, on_outcome, breaker, fail_fast)
-
-        async def grant(body: dict[str, str]) -> SystemRole:
-            return await self._client._model("POST", f"{path}/roles", SystemRole, json=body, idempotent=True)
-
-        return await gather_prepared(
-            grant, pairs, bodies, concurrency=concurrency, fail_fast=fail_fast, on_outcome=on_outcome,
+        return await grant_many(
+            self._client, f"{_system(system_id)}/roles", SystemRole, roles, name="roles", key="role",
+            levels=ROLES, concurrency=concurrency, fail_fast=fail_fast, on_outcome=on_outcome,
             breaker=breaker,
-        )
+        )  # fmt: skip
 
     async def delete_roles(self, system_id: str) -> None:
         """Revoke every role granted on the system (the owner's stays)."""
@@ -301,11 +293,7 @@ class Systems:
 
 
 def _role(username: Any, role: Any) -> dict[str, str]:
-    segment("username", username)
-    text = _text("role", role).upper()
-    if text not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
-    return {"username": str(username), "role": text}
+    return grant_body(username, "role", role, ROLES)
 
 
 def _credential(body: Any) -> dict[str, Any]:

@@ -23,14 +23,16 @@ def check_str(name: str, value: Any, *, allow_empty: bool = False) -> str:
     return value
 
 
-def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
-    """``value`` if it is a string among ``choices``."""
+def check_choice(name: str, value: Any, choices: Iterable[str], *, any_case: bool = False) -> str:
+    """``value`` if it is a string among ``choices``; with ``any_case`` (upper-case
+    ``choices``, as Agave's permission levels and roles) in any case, returned upper-cased."""
     allowed = list(choices)
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, one of {', '.join(allowed)}; got {type(value).__name__}")
-    if value not in allowed:
+    given = value.upper() if any_case else value
+    if given not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    return value
+    return given
 
 
 def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
