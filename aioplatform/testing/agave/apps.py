@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .defaults import DEFAULT_EXECUTION_SYSTEM, DEFAULT_STORAGE_SYSTEM, SEEDED_APP
+from .grants import grant_of
 from .systems import ROLE_RANK, default_storage_system, effective_role, is_tenant_admin
 from .wire import (
     AgaveError,
@@ -755,16 +756,8 @@ async def list_pems(service: AgaveService, request: web.Request) -> web.StreamRe
 
 async def update_pems(service: AgaveService, request: web.Request) -> web.StreamResponse:
     username, base, app_id = user_of(request), api_base(request), request.match_info["app_id"]
-    body = await json_body(request)
-    if not isinstance(body, dict):
-        raise AgaveError(400, "The permission must be a JSON object with 'username' and 'permission'")
-    who = request.match_info.get("username") or body.get("username")
-    if not isinstance(who, str) or not who.strip():
-        raise AgaveError(400, "Please specify the 'username' the permission is for")
-    permission = body.get("permission")
-    if not isinstance(permission, str) or permission.upper() not in PERMISSIONS:
-        raise AgaveError(400, f"Invalid permission. Valid values are: {', '.join(PERMISSIONS)}")
-    bits = PERMISSIONS[permission.upper()]
+    who, permission = grant_of(request, await json_body(request), "permission", list(PERMISSIONS))
+    bits = PERMISSIONS[permission]
 
     def update(conn: sqlite3.Connection) -> dict[str, Any]:
         row = _readable(conn, app_id, username, write=True)

@@ -279,6 +279,21 @@ def _rights(conn: sqlite3.Connection, system_id: str, system_owner: str | None, 
     return NONE
 
 
+def _existing(state: _Files, system_id: str, rel: str) -> tuple[Path, str]:
+    """The on-disk path of ``rel`` and its kind (``"dir"``/``"file"``); absent, a 404."""
+    target = _disk(state, system_id, rel)
+    kind = _kind(target)
+    if kind is None:
+        raise AgaveError(404, f"File/folder does not exist: /{rel}")
+    return target, kind
+
+
+def _require_all(bits: Bits, user: str, rel: str) -> None:
+    """Changing a path's permissions takes them all (its owner's, or a system admin's)."""
+    if bits != ALL:
+        raise AgaveError(403, f"User {user} does not have permission to change permissions on /{rel}")
+
+
 def _require(bits: Bits, what: str, rel: str, *, status: int = 403) -> None:
     names = {"read": 0, "write": 1, "execute": 2}
     if not bits[names[what]]:
@@ -478,10 +493,7 @@ async def listing_for(
         return sid, owner, _rights(conn, sid, owner, rel, username)
 
     sid, system_owner, bits = await service.store.run(access)
-    target = _disk(state, sid, rel)
-    kind = _kind(target)
-    if kind is None:
-        raise AgaveError(404, f"File/folder does not exist: /{rel}")
+    target, kind = _existing(state, sid, rel)
     _require(bits, "read", rel)
     if kind == "file":
         names: list[str] = []
@@ -532,10 +544,7 @@ async def media_response(
         return sid, _rights(conn, sid, owner, rel, username)
 
     sid, bits = await service.store.run(access)
-    target = _disk(state, sid, rel)
-    kind = _kind(target)
-    if kind is None:
-        raise AgaveError(404, f"File/folder does not exist: /{rel}")
+    target, kind = _existing(state, sid, rel)
     _require(bits, "read", rel)
     if kind == "dir":
         raise AgaveError(400, f"/{rel} is a directory: only files can be downloaded")
@@ -591,10 +600,7 @@ class _Handlers:
     async def delete(self, request: web.Request, system_id: str | None, path: str) -> web.StreamResponse:
         user, rel = user_of(request), _rel(path)
         sid, _, bits = await self._access(system_id, rel, user)
-        target = _disk(self.state, sid, rel)
-        kind = _kind(target)
-        if kind is None:
-            raise AgaveError(404, f"File/folder does not exist: /{rel}")
+        target, kind = _existing(self.state, sid, rel)
         if not rel:
             raise AgaveError(403, "The root of a system cannot be deleted")
         _require(bits, "write", rel, status=401)  # Agave answers a denied delete with 401
@@ -629,8 +635,7 @@ class _Handlers:
     async def list_pems(self, request: web.Request, system_id: str | None, path: str) -> web.StreamResponse:
         user, rel = user_of(request), _rel(path)
         sid, system_owner, bits = await self._access(system_id, rel, user)
-        if _kind(_disk(self.state, sid, rel)) is None:
-            raise AgaveError(404, f"File/folder does not exist: /{rel}")
+        _existing(self.state, sid, rel)
         _require(bits, "read", rel)
         base = api_base(request)
         terms = search_terms(request.query, _PEMS_SEARCH)
@@ -670,10 +675,8 @@ class _Handlers:
         recursive_value = body.get("recursive", False)
         recursive = recursive_value is True or str(recursive_value).lower() in ("true", "1")
         sid, _, caller = await self._access(system_id, rel, user)
-        if _kind(_disk(self.state, sid, rel)) is None:
-            raise AgaveError(404, f"File/folder does not exist: /{rel}")
-        if caller != ALL:
-            raise AgaveError(403, f"User {user} does not have permission to change permissions on /{rel}")
+        _existing(self.state, sid, rel)
+        _require_all(caller, user, rel)
         base = api_base(request)
 
         def grant(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -702,10 +705,8 @@ class _Handlers:
     async def delete_pems(self, request: web.Request, system_id: str | None, path: str) -> web.StreamResponse:
         user, rel = user_of(request), _rel(path)
         sid, _, caller = await self._access(system_id, rel, user)
-        if _kind(_disk(self.state, sid, rel)) is None:
-            raise AgaveError(404, f"File/folder does not exist: /{rel}")
-        if caller != ALL:
-            raise AgaveError(403, f"User {user} does not have permission to change permissions on /{rel}")
+        _existing(self.state, sid, rel)
+        _require_all(caller, user, rel)
 
         def revoke(conn: sqlite3.Connection) -> None:
             where, args = _under(rel)
@@ -784,10 +785,7 @@ class _Handlers:
     ) -> web.StreamResponse:
         state = self.state
         sid, _, bits = await self._access(system_id, rel, user)
-        source = _disk(state, sid, rel)
-        kind = _kind(source)
-        if kind is None:
-            raise AgaveError(404, f"File/folder does not exist: /{rel}")
+        source, kind = _existing(state, sid, rel)
         if not rel:
             raise AgaveError(400, f"The root of a system cannot be the source of a {action}")
         if not destination:

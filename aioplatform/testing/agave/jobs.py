@@ -50,6 +50,7 @@ from aiohttp import web
 from .. import keyset, regex
 from . import files
 from .apps import lookup_app
+from .grants import grantee
 from .systems import default_storage_system, lookup_system
 from .wire import (
     AgaveError,
@@ -878,21 +879,8 @@ class JobsResource:
 
     async def update_pems(self, request: web.Request) -> web.StreamResponse:
         job_id, user, base = request.match_info["job_id"], user_of(request), api_base(request)
-        body = await json_body(request)
-        if not isinstance(body, dict):
-            raise AgaveError(400, "Permission request must be a JSON object")
-        target = request.match_info.get("username")
-        named = body.get("username")
-        if target is None:
-            target = named
-        elif named not in (None, "", target):
-            raise AgaveError(400, "The username in the body does not match the one in the URL")
-        if not isinstance(target, str) or not target:
-            raise AgaveError(400, "Please specify a username")
-        permission = body.get("permission", "")
-        if not isinstance(permission, str) or permission.upper() not in _PERMISSIONS:
-            raise AgaveError(400, f"Invalid permission value {permission!r}")
-        read, write = _PERMISSIONS[permission.upper()]
+        target, permission = grantee(request, await json_body(request), _PERMISSIONS)
+        read, write = _PERMISSIONS[permission]
 
         def grant(conn: sqlite3.Connection) -> tuple[int, dict[str, Any] | None]:
             row = self._visible(conn, job_id, user, write=True)

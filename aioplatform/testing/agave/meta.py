@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .. import keyset, regex
+from .grants import grantee
 from .wire import AgaveError, agave_uuid, api_base, iso_millis, json_body, ok, page_args, truthy, user_of
 
 if TYPE_CHECKING:
@@ -733,23 +734,9 @@ class MetaResource:
             user_of(request),
             api_base(request),
         )
-        body = await json_body(request)
-        if not isinstance(body, dict):
-            raise AgaveError(400, "Permission request must be a JSON object")
-        target = request.match_info.get("username")
-        named = body.get("username")
-        if target is None:
-            target = named
-        elif named not in (None, "", target):
-            raise AgaveError(400, "The username in the body does not match the one in the URL")
-        if not isinstance(target, str) or not target:
-            raise AgaveError(400, "Please specify a username")
-        permission = body.get("permission", "")
-        if not isinstance(permission, str) or permission.upper() not in _PERMISSIONS:
-            raise AgaveError(
-                400, f"Invalid permission value {permission!r}: READ, WRITE, READ_WRITE, ALL or NONE"
-            )
-        read, write = _PERMISSIONS[permission.upper()]
+        invalid = ": READ, WRITE, READ_WRITE, ALL or NONE"
+        target, permission = grantee(request, await json_body(request), _PERMISSIONS, invalid)
+        read, write = _PERMISSIONS[permission]
 
         def grant(conn: sqlite3.Connection) -> tuple[int, dict[str, Any] | None]:
             row = self._visible(conn, kind, uuid, user, write=True)

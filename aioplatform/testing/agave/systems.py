@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .defaults import DEFAULT_EXECUTION_SYSTEM, DEFAULT_STORAGE_SYSTEM
+from .grants import grant_of
 from .wire import (
     AgaveError,
     agave_uuid,
@@ -759,16 +760,7 @@ async def get_role(service: AgaveService, request: web.Request) -> web.StreamRes
 
 async def update_role(service: AgaveService, request: web.Request) -> web.StreamResponse:
     username, base, system_id = user_of(request), api_base(request), request.match_info["system_id"]
-    body = await json_body(request)
-    if not isinstance(body, dict):
-        raise AgaveError(400, "The role must be a JSON object with 'username' and 'role'")
-    who = request.match_info.get("username") or body.get("username")
-    if not isinstance(who, str) or not who.strip():
-        raise AgaveError(400, "Please specify the 'username' the role is for")
-    role = body.get("role")
-    if not isinstance(role, str) or role.upper() not in ROLES:
-        raise AgaveError(400, f"Invalid role. Valid values are: {', '.join(ROLES)}")
-    role = role.upper()
+    who, role = grant_of(request, await json_body(request), "role", ROLES)
 
     def update(conn: sqlite3.Connection) -> dict[str, Any]:
         row = _modifiable(conn, system_id, username)
