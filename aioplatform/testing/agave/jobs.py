@@ -64,6 +64,7 @@ from .wire import (
     search_terms,
     truthy,
     user_of,
+    window,
 )
 
 if TYPE_CHECKING:
@@ -800,18 +801,8 @@ class JobsResource:
             )
             return [self._summary(r, base) for r in rows]
         match = _python_matcher(rest)
-        out: list[dict[str, Any]] = []
-        skipped = 0
-        for row in conn.execute(query, args):
-            if not match(self._search_doc(row)):
-                continue
-            if skipped < offset:
-                skipped += 1
-                continue
-            out.append(self._summary(row, base))
-            if len(out) >= limit:
-                break
-        return out
+        matched = (row for row in conn.execute(query, args) if match(self._search_doc(row)))
+        return [self._summary(row, base) for row in window(matched, offset, limit)]
 
     async def listing(self, request: web.Request) -> web.StreamResponse:
         user, base = user_of(request), api_base(request)

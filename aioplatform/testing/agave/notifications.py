@@ -65,6 +65,7 @@ from .wire import (
     search_terms,
     truthy,
     user_of,
+    window,
 )
 
 if TYPE_CHECKING:
@@ -595,19 +596,8 @@ class NotificationsResource:
             if associated:
                 sql += " AND associated_uuid = ?"
                 args.append(associated)
-            out: list[dict[str, Any]] = []
-            skipped = 0
-            for row in conn.execute(sql + " ORDER BY seq DESC", args):
-                doc = _render(row, base)
-                if not matches_search(doc, terms):
-                    continue
-                if skipped < offset:
-                    skipped += 1
-                    continue
-                out.append(doc)
-                if len(out) >= limit:
-                    break
-            return out
+            docs = (_render(row, base) for row in conn.execute(sql + " ORDER BY seq DESC", args))
+            return window((doc for doc in docs if matches_search(doc, terms)), offset, limit)
 
         return ok(request, await self.service.store.run(read))
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .systems import is_tenant_admin
-from .wire import AgaveError, hash_password, json_body, ok, page_args, user_of
+from .wire import AgaveError, hash_password, json_body, ok, page_args, user_of, window
 
 if TYPE_CHECKING:
     from .service import AgaveService
@@ -130,19 +130,8 @@ class ProfilesResource:
         filters = {k: request.query[k] for k in FILTERS if request.query.get(k)}
 
         def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            out: list[dict[str, Any]] = []
-            skipped = 0
-            for row in conn.execute(_SELECT + " ORDER BY username"):
-                profile = _profile(row)
-                if not _matches(profile, filters):
-                    continue
-                if skipped < offset:
-                    skipped += 1
-                    continue
-                out.append(profile)
-                if len(out) >= limit:
-                    break
-            return out
+            profiles = (_profile(row) for row in conn.execute(_SELECT + " ORDER BY username"))
+            return window((p for p in profiles if _matches(p, filters)), offset, limit)
 
         return ok(request, await self.service.store.run(read))
 

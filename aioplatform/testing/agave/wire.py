@@ -12,12 +12,13 @@ import datetime as dt
 import fnmatch
 import hashlib
 import hmac
+import itertools
 import json
 import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -40,6 +41,7 @@ __all__ = [
     "ok",
     "page",
     "page_args",
+    "window",
     "search_terms",
     "truthy",
 ]
@@ -221,6 +223,15 @@ def page_args(request: web.Request) -> tuple[int, int]:
 def page(request: web.Request, items: Sequence[Any]) -> list[Any]:
     limit, offset = page_args(request)
     return list(items[offset : offset + limit])
+
+
+T = TypeVar("T")
+
+
+def window(items: Iterable[T], offset: int, limit: int) -> list[T]:
+    """One page of a filtered stream: skips ``offset`` items, takes ``limit``, and reads no
+    further (a listing matched in Python stops as soon as its page is full)."""
+    return list(itertools.islice(items, offset, offset + limit))
 
 
 # -- search terms (agave.md §4) ----------------------------------------------------------------
