@@ -310,6 +310,23 @@ class AgaveClient(BaseClient):
                 f"unexpected answer for {cls.__name__}: {type(exc).__name__}: {str(exc)[:200]}"
             ) from None
 
+    @staticmethod
+    def _structure_list(response: Response, cls: type[M]) -> list[M]:
+        """A ``result`` that is a list of ``cls`` (null: none); any other shape is a
+        response error naming the URL."""
+        try:
+            body = response.json()
+            result = body.get("result") if isinstance(body, dict) and "version" in body else body
+            if result is None:
+                return []
+            if not isinstance(result, list):
+                raise TypeError(f"expected a list, got {type(result).__name__}")
+            return [structure(item, cls) for item in result]
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise response.error(
+                f"unexpected answer for a list of {cls.__name__}: {type(exc).__name__}: {str(exc)[:200]}"
+            ) from None
+
     def _list(
         self,
         path: str,
@@ -325,19 +342,7 @@ class AgaveClient(BaseClient):
 
         async def fetch(start: int, size: int) -> Sequence[M]:
             query = {**base, "limit": str(size), "offset": str(start)}
-            response = await self._request("GET", path, params=query)
-            try:
-                body = response.json()
-                result = body.get("result") if isinstance(body, dict) and "version" in body else body
-                if result is None:
-                    return []
-                if not isinstance(result, list):
-                    raise TypeError(f"expected a list, got {type(result).__name__}")
-                return [structure(item, cls) for item in result]
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                raise response.error(
-                    f"unexpected answer for a list of {cls.__name__}: {type(exc).__name__}: {str(exc)[:200]}"
-                ) from None
+            return self._structure_list(await self._request("GET", path, params=query), cls)
 
         return AsyncPager.from_offsets(fetch, limit=limit, offset=offset)
 

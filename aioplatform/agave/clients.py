@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from ..core.paging import AsyncPager
 from ..core.paths import segment
-from ..core.session import Response
 from .models.clients import Client, ClientSubscription
-from .models.common import AgaveModel, structure
 
 if TYPE_CHECKING:
     from .client import AgaveClient
@@ -28,8 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["Clients"]
 
 ROOT = "clients/v2"
-
-M = TypeVar("M", bound=AgaveModel)
 
 
 def _text(name: str, value: object, *, optional: bool = True) -> str | None:
@@ -86,7 +82,7 @@ class Clients:
         async def fetch(start: int, size: int) -> Sequence[Client]:
             params = {"limit": str(size), "offset": str(start)}
             response = await self._client._request("GET", ROOT + "/", params=params, auth=auth)
-            return self._many(response, Client)
+            return self._client._structure_list(response, Client)
 
         return AsyncPager.from_offsets(fetch, limit=limit, offset=offset)
 
@@ -106,7 +102,7 @@ class Clients:
     async def list_subscriptions_for_client(self, client_name: str) -> builtins.list[ClientSubscription]:
         path = self._path(client_name, "subscriptions")
         response = await self._client._request("GET", path, auth=self._client._basic_auth())
-        return self._many(response, ClientSubscription)
+        return self._client._structure_list(response, ClientSubscription)
 
     list_subscriptions = list_subscriptions_for_client
 
@@ -129,7 +125,7 @@ class Clients:
         if not form["apiName"]:
             raise ValueError("api_name must not be empty")
         response = await self._client._request("POST", path, data=form, auth=self._client._basic_auth())
-        return self._many(response, ClientSubscription)
+        return self._client._structure_list(response, ClientSubscription)
 
     add_subscription = add_subscription_for_client
 
@@ -139,18 +135,3 @@ class Clients:
         await self._client._request("DELETE", path, auth=self._client._basic_auth())
 
     delete_subscriptions = delete_subscriptions_for_client
-
-    @staticmethod
-    def _many(response: Response, cls: type[M]) -> builtins.list[M]:
-        try:
-            body = response.json()
-            result = body.get("result") if isinstance(body, dict) and "version" in body else body
-            if result is None:
-                return []
-            if not isinstance(result, list):
-                raise TypeError(f"expected a list, got {type(result).__name__}")
-            return [structure(item, cls) for item in result]
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise response.error(
-                f"unexpected answer for a list of {cls.__name__}: {type(exc).__name__}: {str(exc)[:200]}"
-            ) from None
