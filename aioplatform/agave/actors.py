@@ -41,7 +41,7 @@ from ..core.batch import (
     gather,
     poll_many,
 )
-from ..core.checks import check_choice, check_seconds
+from ..core.checks import check_choice, check_ids, check_seconds
 from ..core.paging import AsyncPager
 from ..core.paths import segment
 from .errors import ExecutionWaitTimeout, MessageOutcomeUnknown
@@ -164,17 +164,6 @@ def _actor_request(body: Any) -> dict[str, Any]:
 
 def _level(value: Any, allowed: frozenset[str] = LEVELS) -> str:
     return check_choice("level", value, sorted(allowed), any_case=True)
-
-
-def _ids(name: str, values: Any) -> list[str]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise TypeError(f"{name} must be an iterable of ids, got {type(values).__name__}")
-    ids = list(values)
-    for i, value in enumerate(ids):
-        segment(f"{name}[{i}]", value)
-        if not isinstance(value, str):
-            raise TypeError(f"{name}[{i}] must be a string, got {type(value).__name__}")
-    return ids
 
 
 class Actors:
@@ -520,7 +509,7 @@ class Actors:
         hears each execution as it settles; a ``breaker`` tripped by a round's polls
         settles every execution that round did not poll as ``NotAttempted``."""
         segment("actor_id", actor_id)
-        ids = _ids("execution_ids", execution_ids)
+        ids = check_ids("execution_ids", execution_ids)
         interval = check_seconds("poll_interval", poll_interval, positive=False)
         cap = check_seconds("max_interval", max_interval, positive=False)
         limit = check_seconds("deadline", deadline, allow_none=True, positive=False)

@@ -36,7 +36,7 @@ from ..core.batch import (
     gather_prepared,
     poll_many,
 )
-from ..core.checks import check_choice, check_seconds
+from ..core.checks import check_choice, check_ids, check_seconds
 from ..core.paging import AsyncPager
 from ..core.paths import segment, segments
 from ..core.reconcile import CLOCK_SLACK, date_header_skew, gather_reconciled
@@ -59,15 +59,8 @@ def _job_path(job_id: Any, *rest: str) -> str:
     return ROOT + "/".join((segment("job_id", job_id), *rest))
 
 
-def _job_ids(values: Any, name: str = "job_ids") -> list[str]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise TypeError(f"{name} must be an iterable of job ids, got {type(values).__name__}")
-    ids = list(values)
-    for i, value in enumerate(ids):
-        segment(f"{name}[{i}]", value)
-        if not isinstance(value, str):
-            raise TypeError(f"{name}[{i}] must be a job id string, got {type(value).__name__}")
-    return ids
+def _job_ids(values: Any) -> list[str]:
+    return check_ids("job_ids", values, what="job ids")
 
 
 def _job_request(body: Any, name: str = "body") -> dict[str, Any]:

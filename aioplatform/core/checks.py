@@ -11,7 +11,9 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["check_bool", "check_choice", "check_int", "check_seconds", "check_str"]
+from .paths import check_segment
+
+__all__ = ["check_bool", "check_choice", "check_ids", "check_int", "check_seconds", "check_str"]
 
 
 def check_str(name: str, value: Any, *, allow_empty: bool = False) -> str:
@@ -64,3 +66,17 @@ def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
     return value
+
+
+def check_ids(name: str, values: Any, *, what: str = "ids") -> list[str]:
+    """``values`` (an iterable of ``what``, not one string) as a list of id strings, each
+    fit to be a path segment (:func:`~aioplatform.core.paths.check_segment`); an item is
+    named by its index (``job_ids[2]``)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be an iterable of {what}, got {type(values).__name__}")
+    ids = list(values)
+    for i, value in enumerate(ids):
+        check_segment(f"{name}[{i}]", value)
+        if not isinstance(value, str):
+            raise TypeError(f"{name}[{i}] must be a string, got {type(value).__name__}")
+    return ids

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aioplatform.core.checks import check_choice
+from aioplatform.core.checks import check_choice, check_ids
 
 
 def test_a_choice_is_exact_unless_any_case_which_answers_it_upper_cased() -> None:
@@ -16,3 +16,13 @@ def test_a_choice_is_exact_unless_any_case_which_answers_it_upper_cased() -> Non
         check_choice("role", "owner", ("USER", "PUBLISHER"), any_case=True)
     with pytest.raises(TypeError, match="role must be a string"):
         check_choice("role", 3, ("USER",), any_case=True)
+
+
+def test_ids_are_an_iterable_of_path_segment_strings_named_by_index() -> None:
+    assert check_ids("job_ids", iter(["1-007", "a b"])) == ["1-007", "a b"]
+    with pytest.raises(TypeError, match="job_ids must be an iterable of job ids, got str"):
+        check_ids("job_ids", "1-007", what="job ids")
+    with pytest.raises(ValueError, match=r"execution_ids\[1\] must name one resource"):
+        check_ids("execution_ids", ["e1", ".."])
+    with pytest.raises(TypeError, match=r"execution_ids\[0\] must be a string, got int"):
+        check_ids("execution_ids", [7])
