@@ -36,7 +36,7 @@ from ..core.batch import (
     gather_prepared,
     poll_many,
 )
-from ..core.checks import check_choice, check_ids, check_seconds
+from ..core.checks import check_choice, check_id, check_ids, check_seconds
 from ..core.paging import AsyncPager
 from ..core.paths import segment, segments
 from ..core.reconcile import CLOCK_SLACK, date_header_skew, gather_reconciled
@@ -113,10 +113,7 @@ def _permission(value: Any) -> str:
 
 
 def _username(value: Any) -> str:
-    segment("username", value)
-    if not isinstance(value, str):
-        raise TypeError(f"username must be a string, got {type(value).__name__}")
-    return value
+    return check_id("username", value)
 
 
 def _dest(value: Any) -> str | os.PathLike[str]:

@@ -30,7 +30,7 @@ from ..core.batch import (
     gather,
     gather_prepared,
 )
-from ..core.checks import check_choice
+from ..core.checks import check_choice, check_id
 from ..core.errors import NotFound
 from ..core.paging import AsyncPager
 from ..core.paths import segment
@@ -51,10 +51,7 @@ _ORDERS = frozenset({"ASC", "DESC"})
 
 
 def _uuid(name: str, value: Any) -> str:
-    encoded = segment(name, value)
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a uuid string, got {type(value).__name__}")
-    return encoded
+    return segment(name, check_id(name, value, what="a uuid string"))
 
 
 def _data_path(uuid: Any, *rest: str) -> str:
@@ -66,10 +63,7 @@ def _schema_path(uuid: Any, *rest: str) -> str:
 
 
 def _username(value: Any) -> str:
-    encoded = segment("username", value)
-    if not isinstance(value, str):
-        raise TypeError(f"username must be a string, got {type(value).__name__}")
-    return encoded
+    return segment("username", check_id("username", value))
 
 
 def _permission(value: Any) -> str:

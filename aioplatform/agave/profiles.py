@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..core.checks import check_id
 from ..core.paging import AsyncPager
 from ..core.paths import segment
 from .models.profiles import Profile
@@ -27,10 +28,7 @@ FILTERS = ("username", "name", "email", "first_name", "last_name", "full_name", 
 
 
 def _username(value: Any) -> str:
-    segment("username", value)
-    if not isinstance(value, str):
-        raise TypeError(f"username must be a string, got {type(value).__name__}")
-    return value
+    return check_id("username", value)
 
 
 def _body(body: Any) -> dict[str, Any]:

@@ -13,7 +13,9 @@ from typing import Any
 
 from .paths import check_segment
 
-__all__ = ["check_bool", "check_choice", "check_ids", "check_int", "check_seconds", "check_str"]
+__all__ = [
+    "check_bool", "check_choice", "check_id", "check_ids", "check_int", "check_seconds", "check_str",
+]  # fmt: skip
 
 
 def check_str(name: str, value: Any, *, allow_empty: bool = False) -> str:
@@ -76,7 +78,14 @@ def check_ids(name: str, values: Any, *, what: str = "ids") -> list[str]:
         raise TypeError(f"{name} must be an iterable of {what}, got {type(values).__name__}")
     ids = list(values)
     for i, value in enumerate(ids):
-        check_segment(f"{name}[{i}]", value)
-        if not isinstance(value, str):
-            raise TypeError(f"{name}[{i}] must be a string, got {type(value).__name__}")
+        check_id(f"{name}[{i}]", value)
     return ids
+
+
+def check_id(name: str, value: Any, *, what: str = "a string") -> str:
+    """``value`` if it is a string fit to be one path segment (an id, a username): the
+    checks of :func:`~aioplatform.core.paths.check_segment`, ints refused."""
+    check_segment(name, value)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
+    return value

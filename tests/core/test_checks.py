@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aioplatform.core.checks import check_choice, check_ids
+from aioplatform.core.checks import check_choice, check_id, check_ids
 
 
 def test_a_choice_is_exact_unless_any_case_which_answers_it_upper_cased() -> None:
@@ -26,3 +26,13 @@ def test_ids_are_an_iterable_of_path_segment_strings_named_by_index() -> None:
         check_ids("execution_ids", ["e1", ".."])
     with pytest.raises(TypeError, match=r"execution_ids\[0\] must be a string, got int"):
         check_ids("execution_ids", [7])
+
+
+def test_an_id_is_a_path_segment_string() -> None:
+    assert check_id("username", "bob") == "bob"
+    with pytest.raises(TypeError, match="username must be a string, got int"):
+        check_id("username", 7)
+    with pytest.raises(TypeError, match="uuid must be a uuid string, got int"):
+        check_id("uuid", 7, what="a uuid string")
+    with pytest.raises(ValueError, match="username must name one resource"):
+        check_id("username", "%2e%2e")
