@@ -26,8 +26,9 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..core.auth import Auth, redact
+from ..core.batch import answer_lost
 from ..core.client import BaseClient
-from ..core.errors import APIError
+from ..core.errors import APIError, NotFound
 from ..core.paging import AsyncPager
 from ..core.retry import RetryPolicy
 from ..core.session import Limits, Response, Session, SSLOption, StreamResponse, Timeouts
@@ -294,6 +295,19 @@ class AgaveClient(BaseClient):
         if isinstance(body, dict) and "status" in body and "version" in body:
             return body.get("result")
         return body  # a naked answer
+
+    async def _delete_once(self, path: str) -> None:
+        """DELETE ``path`` so that a lost answer cannot turn into a false 404: sent once
+        (re-sent only when it provably never reached the server); if its answer was lost,
+        sent again with the usual retries, and a 404 then counts as deleted (the first
+        removed it). A 404 on the first answer stays a ``NotFound``."""
+        try:
+            await self._call("DELETE", path, idempotent=False)
+        except Exception as exc:
+            if not answer_lost(exc):
+                raise
+            with contextlib.suppress(NotFound):  # gone: the lost first delete removed it
+                await self._call("DELETE", path)
 
     async def _model(self, method: str, path: str, cls: type[M], **kwargs: Any) -> M:
         """One request whose ``result`` is one ``cls``."""

@@ -14,7 +14,6 @@ have reached the server; ``reconcile=True`` finds a create whose answer was lost
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -25,13 +24,11 @@ from ..core.batch import (
     Breaker,
     OutcomeCallback,
     ProgressCallback,
-    answer_lost,
     check_batch_options,
     gather,
     gather_prepared,
 )
 from ..core.checks import check_choice, check_id
-from ..core.errors import NotFound
 from ..core.paging import AsyncPager
 from ..core.paths import segment
 from ..core.reconcile import date_header_skew, gather_reconciled
@@ -425,14 +422,7 @@ class Meta:
         by_uuid = dict(zip(items, paths, strict=True))
 
         async def delete(uuid: str) -> str:
-            path = by_uuid[uuid]
-            try:
-                await self._client._call("DELETE", path, idempotent=False)
-            except Exception as exc:
-                if not answer_lost(exc):
-                    raise
-                with contextlib.suppress(NotFound):  # gone: the lost first delete removed it
-                    await self._client._call("DELETE", path)
+            await self._client._delete_once(by_uuid[uuid])
             return uuid
 
         return await gather(

@@ -17,7 +17,6 @@ hint and read the job back through the API before acting on it.
 from __future__ import annotations
 
 import builtins
-import contextlib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +26,10 @@ from ..core.batch import (
     Breaker,
     OutcomeCallback,
     ProgressCallback,
-    answer_lost,
     check_batch_options,
     gather,
     gather_prepared,
 )
-from ..core.errors import NotFound
 from ..core.paging import AsyncPager
 from ..core.paths import segment
 from ..core.reconcile import gather_reconciled
@@ -263,13 +260,7 @@ class Notifications:
         check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
 
         async def delete(uuid: str) -> str:
-            try:
-                await self._client._call("DELETE", paths[uuid], idempotent=False)
-            except Exception as exc:
-                if not answer_lost(exc):
-                    raise
-                with contextlib.suppress(NotFound):  # gone: the lost first delete removed it
-                    await self._client._call("DELETE", paths[uuid])
+            await self._client._delete_once(paths[uuid])
             return uuid
 
         return await gather(
