@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 import attrs
 
 from ..core.checks import check_int, check_str
+from ..core.errors import NotFound
 from ..core.paging import AsyncPager, Page
 from ..core.paths import segment
 from ..core.serde import parse
@@ -160,9 +161,17 @@ class Resource(Generic[M]):
         page_type: Any = _DRFPage[self.model]  # type: ignore[name-defined]
 
         async def fetch(page: int) -> Page[M]:
-            response = await client._request(
-                "GET", path, params={**params, "page": str(page), "page_size": str(size)}
-            )
+            try:
+                response = await client._request(
+                    "GET", path, params={**params, "page": str(page), "page_size": str(size)}
+                )
+            except NotFound as exc:
+                # DRF numbers pages afresh on every request: when items leave the listing
+                # while it is read (instances moving out of a state filter), a later page can
+                # cease to exist ("Invalid page."). The listing has ended; it is not an error.
+                if page > first and exc.message.startswith("Invalid page"):
+                    return Page([], next=None)
+                raise
             drf: _DRFPage[M] = parse(response, lambda body: converter.structure(body, page_type))
             for item in drf.results:
                 item._manager = self

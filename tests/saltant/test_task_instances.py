@@ -452,3 +452,24 @@ async def test_a_clone_the_model_refuses_is_a_server_side_failure(
         await original.clone()
     assert info.value.status == 405
     assert len(await client.container_task_instances.list({"task_queue": ready.queue.id}).to_list()) == 1
+
+
+@pytest.mark.embedded_only("instances leave a state filter between pages only where terminate finishes them")
+async def test_a_listing_that_shrinks_between_pages_ends_instead_of_failing(
+    platform: LocalPlatform, client: SaltantClient, ready: Setup
+) -> None:
+    frozen_lifecycle(platform)
+    specs = [
+        {"task_type_id": ready.task_type.id, "task_queue_id": ready.queue.id, "arguments": {"who": str(i)}}
+        for i in range(15)
+    ]
+    (await client.container_task_instances.create_many(specs)).raise_for_errors()
+    pages = client.container_task_instances.list({"state": "created"}, page_size=10).pages()
+    first = await pages.__anext__()
+    assert len(first) == 10 and first.total == 15
+    # Ten instances leave the filter: DRF's page 2 no longer exists ("Invalid page.").
+    (await client.container_task_instances.terminate_many([i.uuid for i in first])).raise_for_errors()
+    assert [len(page) async for page in pages] == [0]  # an empty last page, no error
+    # A page asked for by number that never existed is still an error.
+    with pytest.raises(NotFound, match="Invalid page"):
+        await client.container_task_instances.list({"state": "created", "page": 9}, page_size=10).to_list()
