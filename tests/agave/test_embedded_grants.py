@@ -29,9 +29,35 @@ async def test_app_permissions_and_system_roles_answer_a_bad_level_with_the_vali
     status, body = await _post(platform, f"systems/v2/{DEFAULT_STORAGE_SYSTEM}/roles/bob", ["USER"])
     assert (status, body["message"]) == (400, "The role must be a JSON object with 'username' and 'role'")
     status, body = await _post(
-        platform, f"systems/v2/{DEFAULT_STORAGE_SYSTEM}/roles/bob", {"username": "eve", "role": "user"}
+        platform, f"systems/v2/{DEFAULT_STORAGE_SYSTEM}/roles/bob", {"username": "bob", "role": "user"}
     )
     assert status == 201 and (body["result"]["username"], body["result"]["role"]) == ("bob", "USER")
+
+
+async def test_every_resource_refuses_a_grant_body_naming_another_user_than_its_url(
+    platform: LocalPlatform, agave: AgaveClient
+) -> None:
+    # One rule for apps, systems, jobs and metadata (agave.md §6.5): the body's
+    # username may be omitted, but if present it must be the URL's.
+    record = await agave.meta.add_metadata({"name": "grants", "value": {"n": 1}})
+    job = await agave.jobs.submit({"name": "grants", "appId": SEEDED_APP})
+    mismatch = "The username in the body does not match the one in the URL"
+    for path, key in (
+        (f"apps/v2/{SEEDED_APP}/pems/bob", "permission"),
+        (f"systems/v2/{DEFAULT_STORAGE_SYSTEM}/roles/bob", "role"),
+        (f"jobs/v2/{job.id}/pems/bob", "permission"),
+        (f"meta/v2/data/{record.uuid}/pems/bob", "permission"),
+    ):
+        level = "USER" if key == "role" else "READ"
+        status, body = await _post(platform, path, {"username": "eve", key: level})
+        assert (status, body["message"]) == (400, mismatch), path
+    granted = await platform.store.run(
+        lambda conn: [
+            *conn.execute("SELECT username FROM agave_apps_pems WHERE username IN ('bob', 'eve')"),
+            *conn.execute("SELECT username FROM agave_systems_roles WHERE username IN ('bob', 'eve')"),
+        ]
+    )
+    assert granted == []
 
 
 async def test_a_metadata_grant_naming_another_user_than_its_url_is_refused(
