@@ -310,9 +310,10 @@ class Apps:
     def list_permissions_for_user(
         self, app_id: str, username: str, *, limit: int = 100, offset: int = 0
     ) -> AsyncPager[AppPermission]:
-        """``username``'s rights on the app (one row; all False without any)."""
+        """``username``'s rights on the app (one row; all False without any). agavepy's
+        spec says a list of one; a server answering the one object is read alike."""
         path = f"{_app(app_id)}/pems/{segment('username', username)}"
-        return self._client._list(path, AppPermission, limit=limit, offset=offset)
+        return self._client._list(path, AppPermission, limit=limit, offset=offset, row=True)
 
     async def update_permissions_for_user(self, app_id: str, username: str, permission: str) -> AppPermission:
         path = f"{_app(app_id)}/pems/{segment('username', username)}"

@@ -309,15 +309,20 @@ class AgaveClient(BaseClient):
             with contextlib.suppress(NotFound):  # gone: the lost first delete removed it
                 await self._call("DELETE", path)
 
-    async def _model(self, method: str, path: str, cls: type[M], **kwargs: Any) -> M:
-        """One request whose ``result`` is one ``cls``."""
+    async def _model(self, method: str, path: str, cls: type[M], *, row: bool = False, **kwargs: Any) -> M:
+        """One request whose ``result`` is one ``cls`` (with ``row``, also a list of exactly
+        one: a per-user read, which servers answer in either form)."""
         response = await self._request(method, path, **kwargs)
-        return self._structure(response, cls)
+        return self._structure(response, cls, row=row)
 
-    def _structure(self, response: Response, cls: type[M]) -> M:
+    def _structure(self, response: Response, cls: type[M], *, row: bool = False) -> M:
         try:
             body = response.json()
             result = body.get("result") if isinstance(body, dict) and "version" in body else body
+            if row and isinstance(result, list):
+                if len(result) != 1:
+                    raise ValueError(f"expected one row, got {len(result)}")
+                result = result[0]
             return structure(result, cls)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise response.error(
@@ -325,14 +330,16 @@ class AgaveClient(BaseClient):
             ) from None
 
     @staticmethod
-    def _structure_list(response: Response, cls: type[M]) -> list[M]:
-        """A ``result`` that is a list of ``cls`` (null: none); any other shape is a
-        response error naming the URL."""
+    def _structure_list(response: Response, cls: type[M], *, row: bool = False) -> list[M]:
+        """A ``result`` that is a list of ``cls`` (null: none; with ``row``, one object is a
+        list of one); any other shape is a response error naming the URL."""
         try:
             body = response.json()
             result = body.get("result") if isinstance(body, dict) and "version" in body else body
             if result is None:
                 return []
+            if row and isinstance(result, dict):
+                result = [result]
             if not isinstance(result, list):
                 raise TypeError(f"expected a list, got {type(result).__name__}")
             return [structure(item, cls) for item in result]
@@ -349,14 +356,16 @@ class AgaveClient(BaseClient):
         params: Mapping[str, Any] | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
         offset: int = 0,
+        row: bool = False,
     ) -> AsyncPager[M]:
         """An ``AsyncPager`` over a ``limit``/``offset`` listing: a page shorter than
-        ``limit`` is the last (never assumes the server's maximum)."""
+        ``limit`` is the last (never assumes the server's maximum). ``row``: a per-user
+        listing, whose one object (instead of a list of one) is read as a list of one."""
         base = dict(params or {})
 
         async def fetch(start: int, size: int) -> Sequence[M]:
             query = {**base, "limit": str(size), "offset": str(start)}
-            return self._structure_list(await self._request("GET", path, params=query), cls)
+            return self._structure_list(await self._request("GET", path, params=query), cls, row=row)
 
         return AsyncPager.from_offsets(fetch, limit=limit, offset=offset)
 

@@ -220,9 +220,10 @@ class Systems:
 
     async def get_role_for_user(self, system_id: str, username: str) -> SystemRole:
         """The role ``username`` holds (their effective one: OWNER, a grant, or what being
-        public or a tenant admin gives; NONE without any)."""
+        public or a tenant admin gives; NONE without any). agavepy's spec says one object;
+        a server answering a list of one is read alike."""
         path = f"{_system(system_id)}/roles/{segment('username', username)}"
-        return await self._client._model("GET", path, SystemRole)
+        return await self._client._model("GET", path, SystemRole, row=True)
 
     async def update_role_for_user(self, system_id: str, username: str, role: str) -> SystemRole:
         path = f"{_system(system_id)}/roles/{segment('username', username)}"
