@@ -296,7 +296,9 @@ class Jobs:
         return self._client._list(path, JobSummary, limit=limit, offset=offset)
 
     async def _pem(self, method: str, path: str, body: dict[str, Any]) -> JobPermission | None:
-        result = await self._client._call(method, path, json=body)
+        # A grant is idempotent (sent twice it leaves what once does): retried like a GET,
+        # as apps', systems', files' and meta's grants are.
+        result = await self._client._call(method, path, json=body, idempotent=True)
         if not isinstance(result, Mapping):
             return None
         from .models.common import structure
