@@ -101,7 +101,9 @@ class AgaveTokens(Auth):
     """The client's bearer credential and everything that keeps it valid.
 
     ``username``/``password`` alone (no OAuth key and secret) are enough for the
-    ``clients`` resource (HTTP Basic) but not for a token."""
+    ``clients`` resource (HTTP Basic) but not for a token. No credential at all is
+    allowed too (someone holding only an Abaco nonce): requests then carry no
+    ``Authorization`` header (:attr:`has_credential` is False)."""
 
     def __init__(
         self,
@@ -126,8 +128,6 @@ class AgaveTokens(Auth):
             raise ValueError("give api_key and api_secret together (the OAuth client's key and secret)")
         if password is not None and username is None:
             raise ValueError("a password needs its username")
-        if token is None and refresh_token is None and password is None:
-            raise ValueError("give a token, a refresh_token or username and password")
         if refresh_token is not None and api_key is None:
             raise ValueError("refreshing needs the OAuth client's api_key and api_secret")
         if expires_at is not None and (
@@ -165,6 +165,11 @@ class AgaveTokens(Auth):
     @property
     def password(self) -> str | None:
         return self._password
+
+    @property
+    def has_credential(self) -> bool:
+        """Whether there is a token, or a way to get one, to send (False: calls go unauthenticated)."""
+        return bool(self.access_token) or self.can_refresh
 
     @property
     def can_refresh(self) -> bool:

@@ -21,14 +21,23 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..core.auth import Auth, redact
 from ..core.batch import answer_lost
 from ..core.client import BaseClient
-from ..core.errors import APIError, NotFound
+from ..core.errors import APIError, NotFound, Unauthorized
 from ..core.paging import AsyncPager
 from ..core.retry import RetryPolicy
 from ..core.session import Limits, Response, Session, SSLOption, StreamResponse, Timeouts
@@ -89,7 +98,9 @@ class AgaveClient(BaseClient):
 
     Credentials: an access ``token``; to refresh it, ``refresh_token`` with the OAuth
     client's ``api_key``/``api_secret``; or ``username``/``password`` (with the key and
-    secret) for the password grant. ``on_token_refresh(TokenSet)`` is called (and
+    secret) for the password grant; or none at all (an Abaco nonce holder: ``nonce=``
+    calls work, others get the gateway's 401 as an ``AuthenticationError`` saying no
+    credential was given). ``on_token_refresh(TokenSet)`` is called (and
     awaited if it is a coroutine function) after every grant. ``ssl`` is how TLS servers
     are verified: a CA bundle path (the embedded TLS site's ``platform.agave_ca_pem``), an
     ``ssl.SSLContext``, or ``False`` for no verification (tests only).
@@ -268,6 +279,9 @@ class AgaveClient(BaseClient):
     async def _request(self, method: str, path: str, **kwargs: Any) -> Response:
         if kwargs.get("auth") is None:
             await self.credentials.ensure()
+            if not self.credentials.has_credential:
+                with _no_credential():
+                    return await super()._request(method, path, **kwargs)
         return await super()._request(method, path, **kwargs)
 
     def _stream(self, method: str, path: str, **kwargs: Any) -> AbstractAsyncContextManager[StreamResponse]:
@@ -278,8 +292,9 @@ class AgaveClient(BaseClient):
         async def streaming() -> AsyncIterator[StreamResponse]:
             if kwargs.get("auth") is None:
                 await self.credentials.ensure()
-            async with opened(method, path, **kwargs) as response:
-                yield response
+            with _no_credential() if not self.credentials.has_credential else contextlib.nullcontext():
+                async with opened(method, path, **kwargs) as response:
+                    yield response
 
         return streaming()
 
@@ -371,6 +386,20 @@ class AgaveClient(BaseClient):
 
 
 Fetch = Callable[[int, int], Awaitable[Sequence[Any]]]
+
+
+@contextlib.contextmanager
+def _no_credential() -> Iterator[None]:
+    """Around a request sent without any credential: the gateway's 401 becomes an
+    AuthenticationError that says none was given (rather than that a token was rejected)."""
+    try:
+        yield
+    except Unauthorized as exc:
+        error = AuthenticationError(
+            f"no credential was given (the client has no token, refresh token or password): {exc.message}",
+            status=exc.status, method=exc.method, url=exc.url, body=exc.body,
+        )  # fmt: skip
+        raise error from None
 
 
 class _BasicAuth(Auth):

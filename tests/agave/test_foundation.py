@@ -55,11 +55,32 @@ async def test_refresh_rotates_the_refresh_token(platform: LocalPlatform) -> Non
             await again.tokens.ensure()
 
 
-def test_client_needs_a_credential_and_hides_it() -> None:
-    with pytest.raises(ValueError, match="token"):
-        AgaveClient("http://127.0.0.1:1/agave")
+def test_client_may_have_no_credential_and_hides_the_one_it_has() -> None:
+    # No credential at all is allowed (a nonce holder's client); half of one is not.
+    assert not AgaveClient("http://127.0.0.1:1/agave").credentials.has_credential
+    with pytest.raises(ValueError, match="api_key and api_secret"):
+        AgaveClient("http://127.0.0.1:1/agave", refresh_token="r")
     client = AgaveClient("http://127.0.0.1:1/agave", token="s3cret-token-value")
+    assert client.credentials.has_credential
     assert "s3cret" not in repr(client) and "s3cret" not in repr(client.tokens)
+
+
+async def test_a_client_without_a_credential_calls_with_a_nonce_and_is_told_none_was_given(
+    platform: LocalPlatform, agave: AgaveClient
+) -> None:
+    platform.agave.actor_step_seconds = 0.01
+    actor = await agave.actors.add({"image": "abacosamples/wc"})
+    nonce = await agave.actors.add_nonce(actor.id, level="EXECUTE")
+    async with AgaveClient(platform.agave_url) as anonymous:
+        assert (await anonymous.actors.get(actor.id, nonce=nonce.id)).id == actor.id
+        assert await anonymous.actors.send_message(actor.id, "hello", nonce=nonce.id)
+        with pytest.raises(AuthenticationError, match="no credential was given") as refused:
+            await anonymous.actors.get(actor.id)
+        assert refused.value.status == 401
+        with pytest.raises(AuthenticationError, match="no credential was given"):
+            await anonymous.jobs.list().to_list()
+    # Nothing asked for a token on its behalf.
+    assert platform.stats.count("POST", "/agave/token") == 0
 
 
 async def test_credentials_are_random_unless_fixed_and_passwords_are_never_stored() -> None:
