@@ -784,8 +784,9 @@ def _agave_record(label: Any, outcome: Any, **fields: Any) -> dict[str, Any]:
     return {"input": label, "ok": True, **fields}
 
 
-def _read_job_requests(path: Path) -> list[dict[str, Any]]:
-    """One JSON object per non-empty line (``-`` = stdin); a bad line is a usage error."""
+def _read_json_objects(path: Path, what: str) -> list[dict[str, Any]]:
+    """One JSON object per non-empty line (``-`` = stdin); a bad line is a usage error, and
+    so is a file without any, named as the command calls its lines (``what``)."""
     import json
 
     assert typer is not None
@@ -805,7 +806,7 @@ def _read_job_requests(path: Path) -> list[dict[str, Any]]:
             raise typer.BadParameter(f"line {number} is not a JSON object", param_hint="FILE")
         found.append(request)
     if not found:
-        raise typer.BadParameter("no job requests in the file (one JSON object per line)", param_hint="FILE")
+        raise typer.BadParameter(f"no {what} in the file (one JSON object per line)", param_hint="FILE")
     return found
 
 
@@ -880,7 +881,7 @@ def _agave_app() -> Any:
         ] = False,
     ) -> None:
         """Submit jobs; one outcome per line (input = line number), exit 1 if any failed."""
-        requests = _read_job_requests(file)
+        requests = _read_json_objects(file, "job requests")
         run(
             "submit", base_url, token, as_json, keep_going, as_completed=as_completed,
             requests=requests, concurrency=concurrency, reconcile=reconcile,
@@ -993,7 +994,7 @@ def _agave_app() -> Any:
         ] = False,
     ) -> None:
         """Create metadata records; one outcome per line (input = line number), exit 1 if any failed."""
-        records = _read_job_requests(file)
+        records = _read_json_objects(file, "records")
         for number, record in enumerate(records, 1):
             if not isinstance(record.get("name"), str) or not record["name"] or record.get("value") is None:
                 raise typer.BadParameter(
