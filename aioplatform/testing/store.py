@@ -10,8 +10,10 @@ The hand-off is a plain queue rather than a ``ThreadPoolExecutor``: under a batc
 concurrent requests the executor's locks and idle-thread bookkeeping cost more than
 the SQL itself (a quarter of the server's time when profiled). The worker drains what
 is waiting and answers each event loop once per drained run, so fifty queued
-transactions wake the loop once, not fifty times. Each job is still its own
-transaction.
+transactions wake the loop once, not fifty times. The other way too: the jobs a loop
+submits in one iteration of its loop go to the thread together, once that iteration's
+callbacks have run (one queue put and at most one thread wake-up per iteration, not one
+per request). Each job is still its own transaction, run in the order submitted.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 __all__ = ["Store"]
 
@@ -33,6 +35,8 @@ T = TypeVar("T")
 _DRAIN = 64
 
 _Job = tuple[Callable[[], Any], "asyncio.Future[Any] | concurrent.futures.Future[Any]"]
+# What the queue carries: one job (from another thread), a loop iteration's jobs, or the stop.
+_Item: TypeAlias = "_Job | list[_Job] | None"
 
 
 def _settle(future: asyncio.Future[Any] | concurrent.futures.Future[Any], ok: bool, value: Any) -> None:
@@ -53,18 +57,28 @@ class Store:
     def __init__(self, path: str = ":memory:"):
         self.path = path
         self._conn: sqlite3.Connection | None = None
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        # Per event loop, the jobs submitted in its current iteration (touched by that
+        # loop's thread only), handed over by _flush.
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
 
     # -- the worker thread -------------------------------------------------------------------
 
     def _work(self) -> None:
         stopping = False
         while not stopping:
-            batch = [self._jobs.get()]
-            while len(batch) < _DRAIN:
+            batch: list[_Job | None] = []
+            item = self._jobs.get()
+            while True:
+                if isinstance(item, list):
+                    batch.extend(item)
+                else:
+                    batch.append(item)
+                if len(batch) >= _DRAIN:
+                    break
                 try:
-                    batch.append(self._jobs.get_nowait())
+                    item = self._jobs.get_nowait()
                 except queue.Empty:
                     break
             by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
@@ -99,9 +113,17 @@ class Store:
 
     async def _submit(self, call: Callable[[], T]) -> T:
         self._start()
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put((call, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._flush, loop)  # after the callbacks of this iteration
+        pending.append((call, future))
         return await future
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._jobs.put(self._pending.pop(loop))
 
     # -- on the worker thread ----------------------------------------------------------------
 

@@ -28,7 +28,7 @@ import sqlite3
 import time
 import urllib.parse
 import uuid as uuidlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -144,6 +144,21 @@ class HTTPError(Exception):
         self.status = status
         self.body = body
         self.headers = headers or {}
+
+
+def _aiohttp_template(pattern: str) -> str:
+    """A route pattern of :meth:`SaltantService._build_routes` as an aiohttp path template.
+
+    ``(?P<name>[^/.]+)`` becomes ``{name:[^/.%\\n]+}`` (aiohttp matches path_safe, where
+    ``%2F`` and ``%25`` stay encoded: such a path is left to the catch-all, as is a newline,
+    which the catch-all's ``.*`` refuses) and ``\\.`` a plain dot.
+    """
+    parameter = re.compile(r"\(\?P<(\w+)>\[\^/(\.?)\]\+\)")
+    template = parameter.sub(lambda m: "{" + m[1] + r":[^/" + m[2] + r"%\n]+}", pattern)
+    template = template.replace("\\.", ".")
+    if any(c in "()[]\\?*+$^|" for c in re.sub(r"{[^{}]*}", "", template)):
+        raise ValueError(f"route pattern {pattern!r} has no aiohttp template")
+    return template
 
 
 def _iso(ts: float | None) -> str | None:
@@ -310,8 +325,46 @@ class SaltantService(EmbeddedService):
         await self.store.run(seed)
         self._build_routes()
         app = web.Application()
+        # Each route on the app router: aiohttp finds it through its index of path
+        # prefixes, not by trying every pattern in turn. aiohttp matches path_safe (``%2F``
+        # and ``%25`` still encoded) where the patterns above see the decoded path, so a
+        # parameter here takes no ``%`` at all: whatever these routes match, the patterns
+        # match alike with the same values. Everything else (unknown URLs, an encoded
+        # slash or percent, a trailing newline that ``$`` lets through) reaches the
+        # catch-all, which tries the patterns as before, so no answer changes. No two
+        # routes match the same path, so the order only decides how soon a route is found:
+        # those with a parameter first (the instance routes are the busy ones), each as
+        # one resource with an optional trailing slash.
+        dynamic = [r for r in self._routes if "(?P<" in r[0].pattern]
+        plain = [r for r in self._routes if "(?P<" not in r[0].pattern]
+        for pattern, methods, auth in dynamic:
+            template = _aiohttp_template(pattern.pattern[1 : -len("/?$")])
+            handler = self._route_handler(methods, auth, True)
+            app.router.add_route("*", "/" + template + "{_slash:/?}", handler)
+        for pattern, methods, auth in plain:
+            template = _aiohttp_template(pattern.pattern[1 : -len("/?$")])
+            handler = self._route_handler(methods, auth, False)
+            app.router.add_route("*", "/" + template, handler)
+            app.router.add_route("*", "/" + template + "/", handler)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         return app
+
+    def _route_handler(
+        self, methods: dict[str, Handler], auth: bool, params: bool
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        if not params:
+
+            async def handle(request: web.Request) -> web.StreamResponse:
+                return await self._serve(request, methods, auth, {})
+
+            return handle
+
+        async def handle_params(request: web.Request) -> web.StreamResponse:
+            values = dict(request.match_info)
+            del values["_slash"]
+            return await self._serve(request, methods, auth, values)
+
+        return handle_params
 
     def _build_routes(self) -> None:
         def route(pattern: str, auth: bool = True, **methods: Handler) -> None:
@@ -415,28 +468,33 @@ class SaltantService(EmbeddedService):
 
     # -- dispatch, auth, errors ---------------------------------------------------------------
 
+    async def _serve(
+        self, request: web.Request, methods: dict[str, Handler], auth: bool, params: Mapping[str, str]
+    ) -> web.StreamResponse:
+        try:
+            user = await self._authenticate(request) if auth else None
+            handler = methods.get(request.method)
+            if handler is None:
+                raise HTTPError(405, {"detail": f'Method "{request.method}" not allowed.'})
+            return await handler(request, user, **params)
+        except HTTPError as exc:
+            return web.json_response(exc.body, status=exc.status, headers=exc.headers)
+        except ParseError as exc:
+            return web.json_response({"detail": str(exc)}, status=400)
+        except NotADict as exc:
+            return web.json_response({"non_field_errors": [str(exc)]}, status=400)
+        except UnsupportedMediaType:
+            # DRF's 415 never reaches the client: saltant answers such a body with the
+            # empty 405 of an unhandled error (seen on the real server)
+            return _empty_405()
+
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        """The catch-all: the URLs no route on the app router took (see :meth:`setup`)."""
         tail = request.match_info.get("tail", "")
         for pattern, methods, auth in self._routes:
             match = pattern.match(tail)
-            if match is None:
-                continue
-            try:
-                user = await self._authenticate(request) if auth else None
-                handler = methods.get(request.method)
-                if handler is None:
-                    raise HTTPError(405, {"detail": f'Method "{request.method}" not allowed.'})
-                return await handler(request, user, **match.groupdict())
-            except HTTPError as exc:
-                return web.json_response(exc.body, status=exc.status, headers=exc.headers)
-            except ParseError as exc:
-                return web.json_response({"detail": str(exc)}, status=400)
-            except NotADict as exc:
-                return web.json_response({"non_field_errors": [str(exc)]}, status=400)
-            except UnsupportedMediaType:
-                # DRF's 415 never reaches the client: saltant answers such a body with the
-                # empty 405 of an unhandled error (seen on the real server)
-                return _empty_405()
+            if match is not None:
+                return await self._serve(request, methods, auth, match.groupdict())
         if request.method not in ("GET", "HEAD"):
             # saltant's custom error views handle GET only: any other method on an unknown
             # URL gets an empty 405 (protocol §9)
