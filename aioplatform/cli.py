@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+from . import _loop
+
 try:
     import typer
 except ImportError:  # pragma: no cover - exercised only without the cli extra
@@ -132,7 +134,7 @@ def _build_app() -> Any:
             agave_tls=(agave_tls_host, agave_tls_port) if agave_tls_host else None, warning=warning,
         )  # fmt: skip
         try:
-            asyncio.run(serving)
+            _loop.run(serving)
         except _ServeUsageError as exc:
             _serve_usage_error(str(exc))
 
@@ -152,7 +154,7 @@ def _build_app() -> Any:
         from .demo import run_demo
 
         demo = run_demo(n, jobs=jobs, db=db, latency=latency_ms / 1000, fault_rate=fault_rate, seed=seed)
-        code = asyncio.run(demo)
+        code = _loop.run(demo)
         raise typer.Exit(code)
 
     app.add_typer(_saltant_app(), name="saltant")
@@ -421,7 +423,7 @@ def _saltant_app() -> Any:
         **extra: Any,
     ) -> None:
         _check_uuids(ids)
-        code = asyncio.run(
+        code = _loop.run(
             _saltant_batch(
                 action, url, token, ids, executable, concurrency, as_json, extra, keep_going, as_completed
             )
@@ -601,7 +603,7 @@ def _astakos_app() -> Any:
         if not acc and not rej:
             raise typer.BadParameter("give at least one serial", param_hint="--accept/--reject")
         # One request per chunk of serials: no breaker (--keep-going) to speak of.
-        code = asyncio.run(_astakos_resolve(auth_url, token, acc, rej, chunk_size, as_json))
+        code = _loop.run(_astakos_resolve(auth_url, token, acc, rej, chunk_size, as_json))
         raise typer.Exit(code)
 
     return sub
@@ -710,7 +712,7 @@ def _flowserv_app() -> Any:
             client.token = token
         except (ValueError, TypeError) as exc:
             raise typer.BadParameter(str(exc), param_hint="--url/--token") from None
-        code = asyncio.run(
+        code = _loop.run(
             _flowserv_upload(client, group_id, paths, concurrency, as_json, keep_going, as_completed)
         )
         raise typer.Exit(code)
@@ -860,7 +862,7 @@ def _agave_app() -> Any:
     ) -> None:
         client = _agave_client(base_url, token)
         as_completed = args.pop("as_completed", False)
-        raise typer.Exit(asyncio.run(_agave_batch(action, client, as_json, args, keep_going, as_completed)))
+        raise typer.Exit(_loop.run(_agave_batch(action, client, as_json, args, keep_going, as_completed)))
 
     @jobs.command("submit-many")
     def submit_many(

@@ -100,6 +100,13 @@ def check_credentials(credentials: Mapping[str, str] | None) -> dict[str, str]:
     return dict(credentials)
 
 
+class _NotReady(asyncio.Protocol):
+    """A connection accepted before the platform's setup ended: closed at once."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
 @web.middleware
 async def _unreadable_bodies(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -319,7 +326,11 @@ class LocalPlatform:
 
         def protocol() -> Any:
             self.stats.connections += 1
-            return runner.server()  # type: ignore[misc]
+            if runner.server is None:
+                # A connection before setup ends is closed unanswered (asyncio's loop does
+                # that when this factory fails; uvloop stops accepting altogether).
+                return _NotReady()
+            return runner.server()
 
         # Listen first (port 0 picks a free port): services build absolute URLs (DRF
         # `next` links, the Astakos catalog) from it. Nothing connects before setup ends.
