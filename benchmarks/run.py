@@ -28,7 +28,7 @@ import typer
 from aioplatform import Limits, RetryPolicy
 from aioplatform.saltant import SaltantClient
 
-from . import agave, commissions, listing, rig
+from . import agave, commissions, listing, rig, speedups
 from .listing import server_cpu
 from .servers import ServedPlatform, serve, serve_agave, serve_trivial
 
@@ -47,6 +47,7 @@ TARGETS = {
     "agave_streaming": "a 200 MB files.upload / files.download raises peak RSS <= 16 MiB",
     **rig.TARGETS,
     **{f"listing_{k}": v for k, v in listing.LISTING_TARGETS.items()},
+    **speedups.TARGETS,
 }
 # The Agave rows judged against those targets: (case prefix, N) of each batch at full size.
 AGAVE_HEADLINE = (
@@ -540,7 +541,10 @@ def target_status(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
         growth = max(memory) / min(memory)
         found.append((TARGETS["memory"], f"{min(memory):.1f}-{max(memory):.1f} MiB across N ({growth:.2f}x)",
                       "met" if growth <= 1.5 else "missed"))  # fmt: skip
-    return found + agave_target_status(rows) + rig.rig_target_status(rows) + listing.listing_target_status(rows)
+    return (
+        found + agave_target_status(rows) + rig.rig_target_status(rows) + listing.listing_target_status(rows)
+        + speedups.speedups_target_status(rows)
+    )  # fmt: skip
 
 
 def agave_target_status(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
@@ -590,6 +594,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 f"| {r['aioplatform_us']:.0f} µs | {r['raw_aiohttp_us']:.0f} µs | {r['ratio_vs_raw']:.2f}x | "
                 f"{r['saltant_py_us']:.0f} µs | {r['retry_layer_us']:+.1f} µs | {r['tenacity_per_call_us']:.1f} µs |"]  # fmt: skip
     out += listing.listing_markdown(rows)
+    out += speedups.speedups_markdown(rows)
     memory = [r for r in rows if r["section"] == "memory"]
     if memory:
         out += ["", "## Memory: peak Python allocations while listing", "",
@@ -683,6 +688,7 @@ SECTIONS: dict[str, Callable[[bool, list[dict[str, Any]]], None]] = {
     "commissions": commissions_section,
     "memory": memory_section,
     "listing": listing.listing_section,
+    "speedups": speedups.speedups_section,
     "agave": agave_section,
 }
 
@@ -717,8 +723,8 @@ def merge_report(
 def main(
     quick: Annotated[bool, typer.Option(help="Small sizes: check that everything runs.")] = False,
     sections: Annotated[
-        str, typer.Option(help="Comma-separated: rig,batch,commissions,overhead,memory,listing,agave")
-    ] = "rig,batch,commissions,overhead,memory,listing,agave",
+        str, typer.Option(help="Comma-separated: rig,batch,commissions,overhead,memory,listing,speedups,agave")
+    ] = "rig,batch,commissions,overhead,memory,listing,speedups,agave",
     out: Annotated[Path, typer.Option(help="Where to write the results.")] = RESULTS,
 ) -> None:
     """Run the benchmarks and write JSON, Markdown and a PNG chart."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -45,10 +46,18 @@ class ServedPlatform:
 
 @contextlib.contextmanager
 def running(
-    name: str, argv: list[str], url: str, ready: Callable[[], bool] = lambda: True
+    name: str,
+    argv: list[str],
+    url: str,
+    ready: Callable[[], bool] = lambda: True,
+    env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
-    """``argv`` in a child process, yielded once ``url + "/"`` answers 2xx and ``ready()``; stopped after."""
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    """``argv`` in a child process, yielded once ``url + "/"`` answers 2xx and ``ready()``; stopped after.
+
+    ``env``: variables set for the child on top of this process's environment.
+    """
+    child_env = {**os.environ, **env} if env else None
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -73,14 +82,20 @@ def running(
 
 
 @contextlib.contextmanager
-def serve(latency_ms: float = 0.0, db: str = ":memory:", fault_rate: float = 0.0) -> Iterator[ServedPlatform]:
+def serve(
+    latency_ms: float = 0.0, db: str = ":memory:", fault_rate: float = 0.0, uvloop: bool | None = None
+) -> Iterator[ServedPlatform]:
+    """``aioplatform serve``; ``uvloop=False`` keeps it on asyncio's loop even where uvloop is
+    installed (``AIOPLATFORM_UVLOOP=0``), None lets the CLI choose (uvloop when installed)."""
     port = free_port()
     creds = Path(tempfile.mkdtemp(prefix="aioplatform-bench-")) / "credentials.json"
     argv = [sys.executable, "-m", "aioplatform.cli", "serve", "--port", str(port), "--db", db,
             "--latency-ms", str(latency_ms), "--fault-rate", str(fault_rate), "--credentials-file", str(creds)]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        with running("the platform", argv, url, lambda: creds.exists() and creds.stat().st_size > 0) as process:
+        env = None if uvloop is None else {"AIOPLATFORM_UVLOOP": "1" if uvloop else "0"}
+        ready = lambda: creds.exists() and creds.stat().st_size > 0  # noqa: E731
+        with running("the platform", argv, url, ready, env) as process:
             yield ServedPlatform(url, process, json.loads(creds.read_text()))
     finally:
         shutil.rmtree(creds.parent, ignore_errors=True)  # the seeded tokens do not outlive the run
