@@ -155,8 +155,9 @@ def _timed(run: BatchRun, uuids: list[str]) -> tuple[float, int]:
 
 def measure_batch(
     platform: ServedPlatform, n: int, run: BatchRun, fake: bool = False
-) -> tuple[float, dict[str, int]]:
-    """Wall time of ``run(uuids)`` on ``n`` fresh instances, and the connections it opened.
+) -> tuple[float, dict[str, float]]:
+    """Wall time of ``run(uuids)`` on ``n`` fresh instances, the connections it opened and the
+    server's CPU µs per item during the batch alone (not while its instances were made).
 
     ``fake``: made-up uuids for a server that keeps nothing (its connections are not counted).
     """
@@ -165,9 +166,11 @@ def measure_batch(
         return wall, {"failures": failures, "connections": -1}
     uuids = asyncio.run(make_instances(platform, n))
     before = platform.connections
+    cpu = server_cpu(platform)  # around the batch alone, not the instances made for it
     wall, failures = _timed(run, uuids)
+    server_us = (server_cpu(platform) - cpu) / n * 1e6
     # `platform.connections` itself opens one connection to read the counter.
-    return wall, {"failures": failures, "connections": platform.connections - before - 1}
+    return wall, {"failures": failures, "connections": platform.connections - before - 1, "server_us": server_us}
 
 
 def batch_grid(quick: bool) -> tuple[list[int], list[int], int]:
@@ -212,9 +215,8 @@ def batch_section(quick: bool, rows: list[dict[str, Any]]) -> None:
                         raws, ours, ceilings, servers, runs = [], [], [], [], []
                         for _ in range(repeats):
                             raws.append(measure_batch(platform, n, partial(raw_batch, platform, action, concurrency=c))[0])
-                            cpu = server_cpu(platform)
                             run = measure_batch(platform, n, partial(ours_batch, platform, action, concurrency=c))
-                            servers.append((server_cpu(platform) - cpu) / n * 1e6)
+                            servers.append(run[1]["server_us"])
                             runs.append(run)
                             ours.append(run[0])
                             ceilings.append(measure_batch(
