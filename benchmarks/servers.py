@@ -51,15 +51,17 @@ def running(
     url: str,
     ready: Callable[[], bool] = lambda: True,
     env: dict[str, str] | None = None,
+    start_timeout: float = 30.0,
 ) -> Iterator[subprocess.Popen[str]]:
     """``argv`` in a child process, yielded once ``url + "/"`` answers 2xx and ``ready()``; stopped after.
 
-    ``env``: variables set for the child on top of this process's environment.
+    ``env``: variables set for the child on top of this process's environment. A child not
+    ready within ``start_timeout`` seconds is killed and its output raised in a RuntimeError.
     """
     child_env = {**os.environ, **env} if env else None
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_timeout
         while True:
             try:
                 with urllib.request.urlopen(url + "/", timeout=1):
@@ -69,8 +71,11 @@ def running(
             except OSError:  # not listening yet
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                out = process.stdout.read() if process.stdout else ""
-                raise RuntimeError(f"{name} did not start:\n{out}")
+                # A child still running at the deadline never closes its stdout: stop it
+                # before reading what it said, or the read blocks for ever.
+                process.kill()
+                out, _ = process.communicate(timeout=10)
+                raise RuntimeError(f"{name} did not start:\n{out or ''}")
             time.sleep(0.05)
         yield process
     finally:

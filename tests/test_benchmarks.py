@@ -200,3 +200,21 @@ def test_a_verdict_comes_from_the_spread_of_the_rounds() -> None:
     assert verdict([1.01, 1.04, 1.03], 1.05) == "met"
     assert verdict([1.01, 1.07, 1.03], 1.05) == "within noise"
     assert verdict([1.06, 1.07, 1.09], 1.05) == "missed"
+
+
+
+def test_a_server_that_never_answers_is_killed_and_its_output_reported() -> None:
+    import pytest
+
+    from benchmarks.servers import running
+
+    # A child that keeps running, its stdout open, but never listens: reading its output
+    # without stopping it first would block until it ends (the test's timeout catches that).
+    argv = [sys.executable, "-c", "import time; print('booting-never-ready', flush=True); time.sleep(60)"]
+    with (
+        pytest.raises(RuntimeError, match=r"(?s)never-ready did not start:.*booting-never-ready"),
+        running("never-ready", argv, "http://127.0.0.1:1", start_timeout=0.5),
+    ):
+        pass
+    left = subprocess.run(["pgrep", "-f", "booting-never-ready"], capture_output=True, text=True).stdout
+    assert left.split() == []  # the child was killed, not left behind
