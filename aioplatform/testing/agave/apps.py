@@ -38,6 +38,7 @@ from .wire import (
     matches_search,
     ok,
     page,
+    positive_int,
     search_terms,
     truthy,
     user_of,
@@ -221,15 +222,7 @@ def _int(body: dict[str, Any], key: str) -> int | None:
     value = body.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise AgaveError(400, f"Invalid '{key}' value: expected a positive integer.")
-    try:
-        number = int(value)
-    except ValueError:
-        raise AgaveError(400, f"Invalid '{key}' value: expected a positive integer.") from None
-    if number < 1:
-        raise AgaveError(400, f"Invalid '{key}' value: expected a positive integer.")
-    return number
+    return positive_int(value, f"Invalid '{key}' value: expected a positive integer.")
 
 
 def _strings(body: dict[str, Any], key: str) -> list[str]:

@@ -61,6 +61,7 @@ from .wire import (
     matches_search,
     ok,
     page_args,
+    positive_int,
     search_terms,
     truthy,
     user_of,
@@ -580,15 +581,7 @@ class JobsResource:
     @staticmethod
     def _count(body: dict[str, Any], key: str, default: Any) -> int:
         value = body.get(key, default if default is not None else 1)
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise AgaveError(400, f"{key} must be a positive integer")
-        try:
-            number = int(value)
-        except ValueError:
-            raise AgaveError(400, f"{key} must be a positive integer") from None
-        if number < 1:
-            raise AgaveError(400, f"{key} must be a positive integer")
-        return number
+        return positive_int(value, f"{key} must be a positive integer")
 
     @staticmethod
     def _arguments(body: dict[str, Any], key: str, declared: list[Any], *, is_input: bool) -> dict[str, Any]:

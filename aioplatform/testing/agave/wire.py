@@ -26,6 +26,7 @@ from ..regex import compile_pattern
 from ..regex import search as regex_search
 
 __all__ = [
+    "positive_int",
     "hash_password",
     "password_matches",
     "set_user",
@@ -206,6 +207,20 @@ async def json_body(request: web.Request) -> Any:
         return json.loads(raw)
     except (ValueError, RecursionError):
         raise AgaveError(400, "Malformed JSON request body") from None
+
+
+def positive_int(value: Any, message: str) -> int:
+    """``value`` (an int, or a str of one) as an integer >= 1; otherwise a 400 with ``message``
+    (each resource words it as its server does)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise AgaveError(400, message)
+    try:
+        number = int(value)
+    except ValueError:
+        raise AgaveError(400, message) from None
+    if number < 1:
+        raise AgaveError(400, message)
+    return number
 
 
 def page_args(request: web.Request) -> tuple[int, int]:
