@@ -41,6 +41,7 @@ from ..core.paging import AsyncPager
 from ..core.paths import segment, segments
 from ..core.reconcile import CLOCK_SLACK, date_header_skew, gather_reconciled
 from .errors import JobWaitTimeout
+from .models.common import structure
 from .models.jobs import TERMINAL_STATUSES, Job, JobHistoryEvent, JobPermission, JobStatus, JobSummary
 
 if TYPE_CHECKING:
@@ -301,8 +302,6 @@ class Jobs:
         result = await self._client._call(method, path, json=body, idempotent=True)
         if not isinstance(result, Mapping):
             return None
-        from .models.common import structure
-
         return structure(result, JobPermission)
 
     # -- batches --------------------------------------------------------------------------
@@ -411,8 +410,6 @@ class Jobs:
             skew = date_header_skew(response.headers) or 0.0
             body = response.json()
             rows = body.get("result") if isinstance(body, dict) else body
-            from .models.common import structure
-
             newest = structure(rows[0], JobSummary) if isinstance(rows, list) and rows else None
         except Exception:  # the lookup then relies on the requests' estimated server times
             return _Mark(None, 0.0)
