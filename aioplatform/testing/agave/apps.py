@@ -39,7 +39,9 @@ from .wire import (
     ok,
     page,
     positive_int,
+    rlike_filter,
     search_terms,
+    split_rlike,
     truthy,
     user_of,
 )
@@ -511,22 +513,24 @@ def _listing(where: str = "", arg: Callable[[web.Request], tuple[Any, ...]] | No
 
     async def handler(service: AgaveService, request: web.Request) -> web.StreamResponse:
         username, base, query = user_of(request), api_base(request), request.query
-        terms = search_terms(query, SEARCH_FIELDS)
+        terms, patterns = split_rlike(search_terms(query, SEARCH_FIELDS))
         public_only = truthy(query.get("publicOnly"))
         private_only = truthy(query.get("privateOnly"))
         args = arg(request) if arg is not None else ()
 
-        def listing(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        def listing(conn: sqlite3.Connection) -> list[tuple[dict[str, Any], dict[str, Any]]]:
             out = []
             for row in _visible_rows(conn, username, where, args):
                 if (public_only and not row["public"]) or (private_only and row["public"]):
                     continue
-                if terms and not matches_search(_search_doc(_render(row, base)), terms):
+                doc = _search_doc(_render(row, base)) if terms or patterns else {}
+                if terms and not matches_search(doc, terms):
                     continue
-                out.append(_summary(row, base))
+                out.append(({field: doc.get(field) for field, _ in patterns}, _summary(row, base)))
             return out
 
-        return ok(request, page(request, await service.store.run(listing)))
+        # rlike terms are matched after the store's transaction, off its thread.
+        return ok(request, page(request, await rlike_filter(await service.store.run(listing), patterns)))
 
     return handler
 

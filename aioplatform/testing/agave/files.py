@@ -55,7 +55,9 @@ from .wire import (
     ok,
     page,
     page_args,
+    rlike_filter,
     search_terms,
+    split_rlike,
     user_of,
 )
 
@@ -486,7 +488,8 @@ async def listing_for(
     rel = _rel(path)
     base = api_base(request)
     limit, offset = page_args(request)
-    terms = search_terms(request.query, _LISTING_SEARCH)
+    every_term = search_terms(request.query, _LISTING_SEARCH)
+    terms, patterns = split_rlike(every_term)
 
     def access(conn: sqlite3.Connection) -> tuple[str, str | None, Bits]:
         sid, owner = _resolve_system(conn, system_id, username)
@@ -506,7 +509,7 @@ async def listing_for(
         )
     rels = [rel] + [_join(rel, n) for n in names]
     # Without search terms only the page is looked at; with them every entry is.
-    window = rels if terms else rels[offset : offset + limit]
+    window = rels if every_term else rels[offset : offset + limit]
 
     def rights(conn: sqlite3.Connection) -> list[tuple[Bits, str | None]]:
         out = []
@@ -518,17 +521,20 @@ async def listing_for(
         return out
 
     looked = await service.store.run(rights)
-    entries = []
+    entries, candidates = [], []
     for index, (r, (r_bits, uuid)) in enumerate(zip(window, looked, strict=True)):
-        is_dot = kind == "dir" and r == rel and index == 0 and (bool(terms) or offset == 0)
+        is_dot = kind == "dir" and r == rel and index == 0 and (bool(every_term) or offset == 0)
         try:
             entry = _listing_entry(base, sid, r, _disk(state, sid, r), r_bits, dot=is_dot, uuid=uuid)
         except (FileNotFoundError, AgaveError):
             continue  # removed while listing
-        if terms and not is_dot and not matches_search(entry, terms):
-            continue
-        entries.append(entry)
-    return entries[offset : offset + limit] if terms else entries
+        if is_dot:
+            entries.append(entry)  # the "." entry (first) is kept whatever the terms
+        elif not terms or matches_search(entry, terms):
+            candidates.append((entry, entry))
+    # rlike terms are matched on a worker thread: a large directory never stalls the loop.
+    entries += await rlike_filter(candidates, patterns)
+    return entries[offset : offset + limit] if every_term else entries
 
 
 async def media_response(
@@ -638,7 +644,7 @@ class _Handlers:
         _existing(self.state, sid, rel)
         _require(bits, "read", rel)
         base = api_base(request)
-        terms = search_terms(request.query, _PEMS_SEARCH)
+        terms, patterns = split_rlike(search_terms(request.query, _PEMS_SEARCH))
 
         def pems(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             row = conn.execute(
@@ -657,7 +663,9 @@ class _Handlers:
                     docs.append(_permission_doc(base, sid, rel, r["username"], bits, bool(r["recursive"])))
             return [d for d in docs if matches_search(d, terms)]
 
-        return ok(request, page(request, await self.service.store.run(pems)))
+        # rlike terms are matched after the store's transaction, off its thread.
+        found = await rlike_filter([(d, d) for d in await self.service.store.run(pems)], patterns)
+        return ok(request, page(request, found))
 
     # POST pems
     async def update_pems(self, request: web.Request, system_id: str | None, path: str) -> web.StreamResponse:

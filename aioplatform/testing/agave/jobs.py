@@ -47,7 +47,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from .. import keyset, regex
+from .. import keyset
 from . import files
 from .apps import lookup_app
 from .grants import grantee
@@ -59,10 +59,13 @@ from .wire import (
     iso_millis,
     json_body,
     matches_search,
+    newest_first,
     ok,
     page_args,
     positive_int,
+    rlike_window,
     search_terms,
+    split_rlike,
     truthy,
     user_of,
     window,
@@ -244,30 +247,13 @@ def _sql_term(field: str, op: str, value: str) -> tuple[str, list[Any]] | None:
     return None
 
 
-def _python_matcher(terms: Sequence[tuple[str, str, str]]) -> Callable[[Mapping[str, Any]], bool]:
-    """The terms SQL cannot answer, as one predicate over a job's JSON (``rlike`` in linear time)."""
-    patterns: list[tuple[str, regex.Matcher]] = []
-    plain: list[tuple[str, str, str]] = []
-    for field, op, value in terms:
-        if op == "rlike":
-            try:
-                patterns.append((field, regex.compile_pattern(value)))
-            except ValueError as exc:  # BadPattern, RegexRefused
-                raise AgaveError(400, f"Invalid regular expression for {field}: {exc}") from None
-        else:
-            plain.append((field, op, value))
-
-    def text(value: Any) -> str:
-        return value if isinstance(value, str) else json.dumps(value)
-
-    def match(doc: Mapping[str, Any]) -> bool:
-        if not matches_search(doc, plain):
-            return False
-        return all(
-            doc.get(field) is not None and matcher.search(text(doc.get(field))) for field, matcher in patterns
-        )
-
-    return match
+def _rlike_text(value: Any) -> str | None:
+    """A job field as an ``rlike`` term reads it: a string as it is, other JSON (numbers,
+    booleans, the ``inputs`` and ``parameters`` objects) as JSON text; a missing or null
+    field matches no pattern."""
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 # -- the resource --------------------------------------------------------------------------------
@@ -766,15 +752,12 @@ class JobsResource:
 
     # -- listings and search ----------------------------------------------------------------
 
-    def _select(
-        self, conn: sqlite3.Connection, user: str, terms: Sequence[tuple[str, str, str]],
-        limit: int, offset: int, base: str,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        """One page of the jobs ``user`` may see that satisfy ``terms``, newest first.
-
-        Terms on indexed columns run as SQL; any other term is matched in Python over the
-        full job JSON while the rows stream, stopping as soon as the page is full.
-        """
+    @staticmethod
+    def _where(
+        user: str, terms: Sequence[tuple[str, str, str]]
+    ) -> tuple[list[str], list[Any], list[tuple[str, str, str]]]:
+        """The SQL conditions (and their arguments) of the jobs ``user`` may see that satisfy
+        the terms on indexed columns, and the other terms (matched in Python)."""
         where, args, rest = [_VISIBLE], [user, user], []
         for field, op, value in terms:
             sql = _sql_term(field, op, value)
@@ -783,6 +766,19 @@ class JobsResource:
             else:
                 where.append(sql[0])
                 args.extend(sql[1])
+        return where, args, rest
+
+    def _select(
+        self, conn: sqlite3.Connection, user: str, terms: Sequence[tuple[str, str, str]],
+        limit: int, offset: int, base: str,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """One page of the jobs ``user`` may see that satisfy ``terms`` (no ``rlike``), newest
+        first.
+
+        Terms on indexed columns run as SQL; any other term is matched in Python over the
+        full job JSON while the rows stream, stopping as soon as the page is full.
+        """
+        where, args, rest = self._where(user, terms)
         query = f"SELECT * FROM agave_jobs_jobs WHERE {' AND '.join(where)} ORDER BY seq DESC"
         if not rest:
             # A client walking the listing by offset seeks past the last page's seq instead
@@ -793,15 +789,38 @@ class JobsResource:
                 conn, listing, "SELECT * FROM agave_jobs_jobs", clause, args, [("seq", True)], offset, limit
             )
             return [self._summary(r, base) for r in rows]
-        match = _python_matcher(rest)
-        matched = (row for row in conn.execute(query, args) if match(self._search_doc(row)))
+        matched = (row for row in conn.execute(query, args) if matches_search(self._search_doc(row), rest))
         return [self._summary(row, base) for row in window(matched, offset, limit)]
+
+    async def _page(
+        self, user: str, terms: Sequence[tuple[str, str, str]], limit: int, offset: int, base: str
+    ) -> list[dict[str, Any]]:
+        """:meth:`_select`'s page; with ``rlike`` terms, read a chunk of candidate rows per
+        store transaction (the other terms narrowing them there) and match the patterns off
+        the store's thread (wire.rlike_window) until the page is full."""
+        plain, patterns = split_rlike(terms)
+        if not patterns:
+            return await self._run(lambda conn: self._select(conn, user, terms, limit, offset, base))
+        where, args, rest = self._where(user, plain)
+
+        def candidates(rows: list[sqlite3.Row]) -> list[tuple[Mapping[str, Any], sqlite3.Row]]:
+            out: list[tuple[Mapping[str, Any], sqlite3.Row]] = []
+            for row in rows:
+                doc = self._search_doc(row)
+                if matches_search(doc, rest):
+                    out.append(({field: doc.get(field) for field, _ in patterns}, row))
+            return out
+
+        select = f"SELECT * FROM agave_jobs_jobs WHERE {' AND '.join(where)}"
+        chunks = newest_first(self._run, select, args, candidates)
+        rows = await rlike_window(chunks, patterns, offset, limit, text=_rlike_text)
+        return [self._summary(row, base) for row in rows]
 
     async def listing(self, request: web.Request) -> web.StreamResponse:
         user, base = user_of(request), api_base(request)
         limit, offset = page_args(request)
         terms = search_terms(request.query, SEARCH_FIELDS)
-        return ok(request, await self._run(lambda conn: self._select(conn, user, terms, limit, offset, base)))
+        return ok(request, await self._page(user, terms, limit, offset, base))
 
     async def search(self, request: web.Request) -> web.StreamResponse:
         # Server 2.1's route, /jobs/v2/search/{attribute}/{value}[/{attribute}/{value}...]
@@ -824,7 +843,7 @@ class JobsResource:
         terms += search_terms(request.query, SEARCH_FIELDS)
         user, base = user_of(request), api_base(request)
         limit, offset = page_args(request)
-        return ok(request, await self._run(lambda conn: self._select(conn, user, terms, limit, offset, base)))
+        return ok(request, await self._page(user, terms, limit, offset, base))
 
     # -- permissions ------------------------------------------------------------------------
 

@@ -21,7 +21,8 @@ top-level and dotted fields (``value.x``; an array matches when any element does
 400 naming it. ``q`` is parsed and its patterns compiled on the event loop; the store
 only runs bounded work: a ``name``/``uuid``/``owner`` equality is answered in SQL, and
 the rest of the query is evaluated over the visible rows in chunks of
-:data:`CHUNK`, one store transaction each, until the page is full.
+:data:`CHUNK` (read in one store transaction each, evaluated on a worker thread: a
+``$regex`` never runs on the store's thread) until the page is full.
 
 Permissions (READ, WRITE, READ_WRITE, ALL, NONE) per user, on records and schemas
 alike: the owner has ALL; a grant needs write permission. Listings show what the caller
@@ -33,6 +34,7 @@ the default is ``lastUpdated`` DESC.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
@@ -647,8 +649,10 @@ class MetaResource:
 
                 rows = await store.run(read)
             return ok(request, [render(r, base) for r in rows])
-        # The query is evaluated over the candidate rows a chunk per transaction, so one
-        # listing over 10k records never holds the store's thread for long.
+        # The candidate rows are read a chunk per transaction, and the query (its $regex
+        # patterns above all) is evaluated over them on a worker thread: one listing over
+        # 10k records never holds the store's thread (shared by every service) for long,
+        # nor the event loop.
         seqs: list[int] = await store.run(
             lambda conn: [
                 r[0] for r in conn.execute(sql.replace("SELECT *", "SELECT seq", 1), (*args, *order_args))
@@ -660,19 +664,15 @@ class MetaResource:
         for start in range(0, len(seqs), CHUNK):
             chunk = seqs[start : start + CHUNK]
 
-            def evaluate(
-                conn: sqlite3.Connection, chunk: list[int] = chunk
-            ) -> list[tuple[int, dict[str, Any]]]:
+            def read_chunk(conn: sqlite3.Connection, chunk: list[int] = chunk) -> list[sqlite3.Row]:
                 marks = ",".join("?" * len(chunk))
-                rows = conn.execute(f"SELECT * FROM {kind.table} WHERE seq IN ({marks})", chunk).fetchall()
-                hits = []
-                for row in rows:
-                    doc = render(row, base)
-                    if matcher(doc):
-                        hits.append((row["seq"], doc))
-                return hits
+                return conn.execute(f"SELECT * FROM {kind.table} WHERE seq IN ({marks})", chunk).fetchall()
 
-            hits = dict(await store.run(evaluate))
+            def evaluate(rows: list[sqlite3.Row]) -> dict[int, dict[str, Any]]:
+                docs = ((int(row["seq"]), render(row, base)) for row in rows)
+                return {seq: doc for seq, doc in docs if matcher(doc)}
+
+            hits = await asyncio.to_thread(evaluate, await store.run(read_chunk))
             for seq in chunk:
                 doc = hits.get(seq)
                 if doc is None:

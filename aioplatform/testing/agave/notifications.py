@@ -44,7 +44,7 @@ import re
 import sqlite3
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -60,9 +60,12 @@ from .wire import (
     iso_millis,
     json_body,
     matches_search,
+    newest_first,
     ok,
     page_args,
+    rlike_window,
     search_terms,
+    split_rlike,
     truthy,
     user_of,
     window,
@@ -588,16 +591,26 @@ class NotificationsResource:
     async def listing(self, request: web.Request) -> web.StreamResponse:
         user, base = user_of(request), api_base(request)
         limit, offset = page_args(request)
-        terms = search_terms(request.query, SEARCH_FIELDS)
+        terms, patterns = split_rlike(search_terms(request.query, SEARCH_FIELDS))
         associated = request.query.get("associatedUuid")
+        sql, args = "SELECT * FROM agave_notifications WHERE owner = ?", [user]
+        if associated:
+            sql += " AND associated_uuid = ?"
+            args.append(associated)
+
+        def matching(rows: Iterable[sqlite3.Row]) -> Iterator[dict[str, Any]]:
+            return (doc for doc in (_render(row, base) for row in rows) if matches_search(doc, terms))
+
+        if patterns:
+            # rlike terms are matched off the store's thread, a chunk of rows at a time.
+            def candidates(rows: list[sqlite3.Row]) -> list[tuple[Mapping[str, Any], dict[str, Any]]]:
+                return [(doc, doc) for doc in matching(rows)]
+
+            chunks = newest_first(self.service.store.run, sql, args, candidates)
+            return ok(request, await rlike_window(chunks, patterns, offset, limit))
 
         def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            sql, args = "SELECT * FROM agave_notifications WHERE owner = ?", [user]
-            if associated:
-                sql += " AND associated_uuid = ?"
-                args.append(associated)
-            docs = (_render(row, base) for row in conn.execute(sql + " ORDER BY seq DESC", args))
-            return window((doc for doc in docs if matches_search(doc, terms)), offset, limit)
+            return window(matching(conn.execute(sql + " ORDER BY seq DESC", args)), offset, limit)
 
         return ok(request, await self.service.store.run(read))
 

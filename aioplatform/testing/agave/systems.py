@@ -42,7 +42,9 @@ from .wire import (
     matches_search,
     ok,
     page,
+    rlike_filter,
     search_terms,
+    split_rlike,
     truthy,
     user_of,
 )
@@ -523,14 +525,14 @@ def _require_admin(conn: sqlite3.Connection, username: str, what: str) -> None:
 
 async def list_systems(service: AgaveService, request: web.Request) -> web.StreamResponse:
     username, base, query = user_of(request), api_base(request), request.query
-    terms = search_terms(query, SEARCH_FIELDS)
+    terms, patterns = split_rlike(search_terms(query, SEARCH_FIELDS))
     kind = query.get("type")
     if kind is not None and kind.upper() not in SYSTEM_TYPES:
         raise AgaveError(400, f"Invalid system type '{kind[:40]}'. Valid values are: STORAGE, EXECUTION.")
     want_default = truthy(query["default"]) if "default" in query else None
     want_public = truthy(query["public"]) if "public" in query else None
 
-    def listing(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    def listing(conn: sqlite3.Connection) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         out = []
         for row in conn.execute("SELECT * FROM agave_systems_systems ORDER BY created, id").fetchall():
             owned_or_shared = (
@@ -551,12 +553,15 @@ async def list_systems(service: AgaveService, request: web.Request) -> web.Strea
                 continue
             if want_public is not None and full["public"] != want_public:
                 continue
-            if terms and not matches_search(_flat(full), terms):
+            doc = _flat(full) if terms or patterns else {}
+            if terms and not matches_search(doc, terms):
                 continue
-            out.append(_summary(conn, row, username, base))
+            matched = {field: doc.get(field) for field, _ in patterns}
+            out.append((matched, _summary(conn, row, username, base)))
         return out
 
-    return ok(request, page(request, await service.store.run(listing)))
+    # rlike terms are matched after the store's transaction, off its thread.
+    return ok(request, page(request, await rlike_filter(await service.store.run(listing), patterns)))
 
 
 def _flat(system: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ A resource handler returns ``ok(request, result, status=...)`` or raises
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fnmatch
 import hashlib
@@ -16,14 +17,14 @@ import itertools
 import json
 import re
 import secrets
+import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
-from ..regex import compile_pattern
-from ..regex import search as regex_search
+from ..regex import compile_pattern, search_all
 
 __all__ = [
     "positive_int",
@@ -39,7 +40,12 @@ __all__ = [
     "iso_millis",
     "json_body",
     "matches_search",
+    "newest_first",
     "ok",
+    "rlike_filter",
+    "rlike_window",
+    "search_text",
+    "split_rlike",
     "page",
     "page_args",
     "window",
@@ -291,7 +297,7 @@ def search_terms(query: Mapping[str, str], fields: Iterable[str]) -> list[tuple[
             continue  # other declared query parameters (publicOnly, type, ...) are the resource's
         if op.lower() == "rlike":
             # Checked here, on the event loop, so a pattern RE2 cannot run in linear time is
-            # a 400 before the store is touched (the compiled pattern is cached for _compare).
+            # a 400 before the store is touched (the compiled pattern is cached for rlike_filter).
             try:
                 compile_pattern(value)
             except ValueError as exc:
@@ -311,11 +317,16 @@ def _as_number(value: Any) -> float | None:
         return None
 
 
+def search_text(value: Any) -> str:
+    """A field's value as the search terms compare it: booleans as ``true``/``false``, a
+    missing value as the empty string, anything else as ``str()``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
 def _compare(actual: Any, op: str, wanted: str) -> bool:
-    if isinstance(actual, bool):
-        actual_text = "true" if actual else "false"
-    else:
-        actual_text = "" if actual is None else str(actual)
+    actual_text = search_text(actual)
     if op in ("eq", "on"):
         return actual_text.lower() == wanted.lower()
     if op == "neq":
@@ -330,7 +341,9 @@ def _compare(actual: Any, op: str, wanted: str) -> bool:
         low, _, high = wanted.partition(",")
         return _compare(actual, "gte", low) and _compare(actual, "lte", high)
     if op == "rlike":
-        return regex_search(wanted, actual_text)
+        # Never matched here (that would be on the store's thread): split_rlike takes the
+        # rlike terms out, and rlike_filter matches them on a worker thread.
+        raise ValueError("rlike terms are matched by rlike_filter, off the store's thread")
     a, w = _as_number(actual), _as_number(wanted)
     if a is None or w is None:
         a_s, w_s = actual_text, wanted  # ISO timestamps compare as text
@@ -348,5 +361,110 @@ def _compare(actual: Any, op: str, wanted: str) -> bool:
 
 
 def matches_search(doc: Mapping[str, Any], terms: Sequence[tuple[str, str, str]]) -> bool:
-    """Whether a JSON document satisfies every search term."""
+    """Whether a JSON document satisfies every search term but ``rlike`` (see :func:`split_rlike`)."""
     return all(_compare(doc.get(field), op, value) for field, op, value in terms)
+
+
+# -- rlike: matched off the store's thread ------------------------------------------------------
+#
+# A regular expression over every row of a listing is the one search term whose cost a
+# client chooses (RE2 is linear, but linear in megabytes is seconds). The store's one
+# thread serves all four services, so a listing with rlike terms reads its candidate rows
+# in the store (the other terms narrowing them there), matches the patterns on a worker
+# thread (regex.search_all), and only then applies offset and limit.
+
+Term = tuple[str, str, str]
+R = TypeVar("R")
+
+# Rows read per store transaction by newest_first.
+CHUNK = 500
+
+
+class StoreRun(Protocol):
+    """``store.run`` (or a resource's wrapper of it): ``fn`` in one store transaction."""
+
+    def __call__(self, fn: Callable[[sqlite3.Connection], R], /) -> Awaitable[R]: ...
+
+
+def split_rlike(terms: Sequence[Term]) -> tuple[list[Term], list[tuple[str, str]]]:
+    """The terms :func:`matches_search` answers, and the ``(field, pattern)`` of the rlike ones."""
+    plain = [term for term in terms if term[1] != "rlike"]
+    patterns = [(field, value) for field, op, value in terms if op == "rlike"]
+    return plain, patterns
+
+
+async def rlike_filter(
+    candidates: Sequence[tuple[Mapping[str, Any], T]],
+    patterns: Sequence[tuple[str, str]],
+    *,
+    text: Callable[[Any], str | None] = search_text,
+) -> list[T]:
+    """The items (in order) whose document's fields match every pattern, matched on a worker
+    thread by :func:`aioplatform.testing.regex.search_all`, never on the store's thread nor
+    the event loop. ``text`` reads a field's value as the resource's search does (None: no
+    match). Each pattern only looks at what the ones before it kept."""
+    kept = list(candidates)
+    for field, pattern in patterns:
+        if not kept:
+            break
+        hits = await search_all(pattern, [text(doc.get(field)) for doc, _ in kept])
+        kept = [candidate for candidate, hit in zip(kept, hits, strict=True) if hit]
+    return [item for _, item in kept]
+
+
+async def rlike_window(
+    chunks: AsyncGenerator[Sequence[tuple[Mapping[str, Any], T]], None],
+    patterns: Sequence[tuple[str, str]],
+    offset: int,
+    limit: int,
+    *,
+    text: Callable[[Any], str | None] = search_text,
+) -> list[T]:
+    """One page of a listing whose candidates come a chunk (one store transaction) at a time:
+    each chunk is matched by :func:`rlike_filter`, ``offset`` matching items are skipped and
+    ``limit`` taken, and no further chunk is read once the page is full."""
+    found: list[T] = []
+    skip = offset
+    if limit <= 0:
+        return found
+    async with contextlib.aclosing(chunks):
+        async for chunk in chunks:
+            for item in await rlike_filter(chunk, patterns, text=text):
+                if skip:
+                    skip -= 1
+                    continue
+                found.append(item)
+                if len(found) >= limit:
+                    return found
+    return found
+
+
+async def newest_first(
+    run: StoreRun,
+    select: str,
+    args: Sequence[Any],
+    candidates: Callable[[list[sqlite3.Row]], list[tuple[Mapping[str, Any], T]]],
+    *,
+    size: int = CHUNK,
+) -> AsyncGenerator[list[tuple[Mapping[str, Any], T]], None]:
+    """The rows of ``select`` (``SELECT ... FROM t WHERE ...`` over a table with an integer
+    ``seq``), newest first, ``size`` at a time: one transaction each, which also turns them
+    into candidates (``candidates``, run in it, may leave rows out), so no transaction holds
+    the store for long and :func:`rlike_window` stops reading once its page is full."""
+    after: int | None = None
+    while True:
+
+        def read(
+            conn: sqlite3.Connection, after: int | None = after
+        ) -> tuple[list[tuple[Mapping[str, Any], T]], int | None]:
+            sql, params = select, list(args)
+            if after is not None:
+                sql, params = f"{sql} AND seq < ?", [*params, after]
+            rows = conn.execute(f"{sql} ORDER BY seq DESC LIMIT ?", [*params, size]).fetchall()
+            last = int(rows[-1]["seq"]) if len(rows) == size else None
+            return candidates(rows), last
+
+        chunk, after = await run(read)
+        yield chunk
+        if after is None:
+            return
