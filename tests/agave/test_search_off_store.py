@@ -228,3 +228,28 @@ async def test_rlike_reads_a_field_as_each_resource_did(platform: LocalPlatform,
     assert public and "private-1" not in {s["id"] for s in public}
     private = await result(agave, "systems/v2", {"public.rlike": "^f", "limit": 100})
     assert [s["id"] for s in private] == ["private-1"]
+
+
+async def test_an_rlike_page_spans_store_chunks_in_order(platform: LocalPlatform, agave: AgaveClient) -> None:
+    # 1,200 jobs (more than two chunks of candidate rows): 12 match, one per hundred.
+    await make_jobs(platform, agave, ["template"])
+
+    def copy(conn: sqlite3.Connection) -> None:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(agave_jobs_jobs)") if r[1] != "seq"]
+        row = conn.execute("SELECT * FROM agave_jobs_jobs WHERE name = 'template'").fetchone()
+        copies = []
+        for i in range(1200):
+            values = dict(zip(columns, (row[c] for c in columns), strict=True))
+            values.update(id=f"{row['id']}-{i}", name=f"n-{i}", next_at=None)
+            copies.append([values[c] for c in columns])
+        conn.execute("UPDATE agave_jobs_jobs SET next_at = NULL")
+        marks = ",".join("?" * len(columns))
+        conn.executemany(f"INSERT INTO agave_jobs_jobs ({','.join(columns)}) VALUES ({marks})", copies)
+
+    await platform.store.run(copy)
+    newest_first = [f"n-{i}" for i in range(1100, -1, -100)]
+    search = {"name.rlike": "^n-(0|[1-9][0-9]*00)$"}
+    for limit, offset in [(5, 0), (5, 5), (5, 10), (100, 0), (1, 11), (3, 12)]:
+        got = await result(agave, "jobs/v2/", {**search, "limit": limit, "offset": offset})
+        assert [j["name"] for j in got] == newest_first[offset : offset + limit], (limit, offset)
+    assert [j.name async for j in agave.jobs.list(search=search, limit=4)] == newest_first
