@@ -193,17 +193,17 @@ async def test_credentials_in_plain_headers_are_scrubbed_like_an_auth(server: Sc
     async with Session(retry=RetryPolicy.none(), headers={"Authorization": SECRET}) as session:
         with pytest.raises(Unauthorized) as info2:
             await session.request("GET", server.u("/echo-auth"))
+        # Nor does the call object the retry loop carries around (tenacity may show it).
+        call = session._call(
+            "GET", server.u("/x"), params=None, json={"password": SECRET}, data=None,
+            headers={"Authorization": SECRET}, auth=TokenAuth(SECRET), idempotent=None, retry=None,
+            timeout=None, errors=None, stream=False,
+        )  # fmt: skip
+        assert SECRET not in repr(call)
     for err in (info.value, info2.value):
         assert "***" in err.message
         for text in (str(err), repr(err), err.message, err.body):
             assert SECRET not in text
-    # Nor does the call object the retry loop carries around (tenacity may show it).
-    call = session._call(
-        "GET", server.u("/x"), params=None, json={"password": SECRET}, data=None,
-        headers={"Authorization": SECRET}, auth=TokenAuth(SECRET), idempotent=None, retry=None,
-        timeout=None, errors=None,
-    )  # fmt: skip
-    assert SECRET not in repr(call)
 
 
 async def test_a_secret_in_the_url_path_never_reaches_a_transport_error() -> None:
