@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, TypeVar
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from .auth import Auth, redact_value
 from .calls import RawResponseProxy, call_timeout, check_timeout, per_call_options, record_response
-from .errors import APIError
+from .errors import APIError, PlatformError
 from .retry import RetryPolicy
 from .session import (
     Body,
@@ -126,6 +126,9 @@ class BaseClient:
         self._retry = retry
         self._timeouts = timeouts
         self._headers: dict[str, str] = {}
+        # Awaited before each request made with the client's own credential (a login that
+        # must happen first, a token about to expire): set by a service that needs one.
+        self._prepare: Callable[[], Awaitable[None]] | None = None
 
     @property
     def session(self) -> Session:
@@ -248,19 +251,24 @@ class BaseClient:
         timeout: Timeouts | float | None = None,
         auth: Auth | None = None,
     ) -> Response:
-        response = await self._session.request(
-            method,
-            self._url(path),
-            params=params,
-            json=json,
-            data=data,
-            headers=self._with_headers(headers),
-            auth=auth if auth is not None else self._auth,
-            idempotent=idempotent,
-            retry=retry or self._retry,
-            timeout=self._call_timeout(timeout),
-            errors=self._error,
-        )
+        if self._prepare is not None and auth is None:
+            await self._prepare()
+        session = self._session
+        # Session.request's own steps, without its frame and its keywords: every service
+        # call passes here. Positional, in Session._call's order.
+        call = session._call(
+            method, self._url(path), params, json, data, self._with_headers(headers),
+            auth if auth is not None else self._auth, idempotent, retry or self._retry,
+            self._call_timeout(timeout), self._error, False,
+        )  # fmt: skip
+        failed: PlatformError | None = None
+        try:
+            response = await session._attempt(call)
+        except PlatformError as exc:
+            failed = exc  # retried outside this handler: a later error does not chain to it
+        if failed is not None:
+            response = await session._after_failure(call, failed)
+        assert isinstance(response, Response)
         record_response(response)
         return response
 

@@ -66,6 +66,7 @@ def _orjson_loads() -> Callable[[bytes], Any] | None:
 _fast_loads = _orjson_loads()
 _DIGITS_ONLY = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))  # digit -> "0", else " "
 _LONG_RUN = b"0" * 19
+_OPENERS = frozenset(b"{[")  # the first byte of a JSON object or list
 
 __all__ = [
     "Session",
@@ -298,7 +299,12 @@ class Response:
                 return _fast_loads(self.body)
             except ValueError:
                 pass  # what orjson refuses (NaN, huge integers, UTF-16 ...) json may still read
-        return jsonlib.loads(self.body)
+        body = self.body
+        if body[0] in _OPENERS and body[1:2] != b"\x00":
+            # What json.loads(bytes) would find after sniffing the encoding (an object or a
+            # list whose second byte is no NUL is UTF-8): decoded as it would, sniffing skipped.
+            return jsonlib.loads(body.decode("utf-8", "surrogatepass"))
+        return jsonlib.loads(body)
 
     def error(self, message: str | None = None, cls: type[APIError] | None = None) -> APIError:
         """The typed error for this response (class by status unless ``cls`` is given)."""

@@ -122,6 +122,7 @@ class SaltantClient(BaseClient):
         self._jwt = auth if isinstance(auth, JWTAuth) else None
         if self._jwt is not None:
             self._jwt.bind(self._post_token)
+            self._prepare = self._jwt.ensure  # log in / renew before a request that uses it
         # Who we are (a DRF token does not say; an instance we create or clone does) and
         # the clones we were answered with: what a lost-clone lookup must not claim.
         # Shared with with_options() copies.
@@ -180,11 +181,6 @@ class SaltantClient(BaseClient):
         return parse(response, _token_answer, secret=True)
 
     # -- requests ---------------------------------------------------------------------------
-
-    async def _request(self, method: str, path: str, **kwargs: Any) -> Response:
-        if self._jwt is not None and kwargs.get("auth") is None:
-            await self._jwt.ensure()
-        return await super()._request(method, path, **kwargs)
 
     def _error(self, response: Response) -> APIError:
         try:

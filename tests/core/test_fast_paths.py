@@ -8,14 +8,21 @@ the long way for the inputs it takes and for the ones it must leave to the long 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Callable
 from urllib.parse import quote
 
 import attrs
 import cattrs
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from aioplatform.core.paths import segment
 from aioplatform.core.serde import make_converter, parse_datetime
+from aioplatform.core.session import Response
 from aioplatform.saltant.task_instances import _uuid
 
 
@@ -111,3 +118,48 @@ def test_a_bad_optional_value_is_still_an_error_naming_the_field() -> None:
         make_converter().structure({"count": "many"}, Row)
     notes = [note for exc in caught.value.exceptions for note in getattr(exc, "__notes__", [])]
     assert any("count" in note for note in notes)
+
+
+def _json_outcome(read: Callable[[], object]) -> object:
+    try:
+        return ("value", read())
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError alike
+        return ("error", type(exc).__name__)
+
+
+def _response(body: bytes) -> Response:
+    return Response(
+        method="GET", url=URL("http://h/"), status=200, reason="OK",
+        headers=CIMultiDictProxy(CIMultiDict()), body=body,
+    )  # fmt: skip
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=_JSON,
+    encoding=st.sampled_from(
+        ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le"]
+    ),
+    ascii=st.booleans(),
+)
+def test_response_json_reads_every_encoding_as_json_loads_does(
+    value: object, encoding: str, ascii: bool
+) -> None:
+    # The default install skips json's encoding sniffing for a UTF-8 object or list.
+    body = json.dumps(value, ensure_ascii=ascii).encode(encoding, "surrogatepass")
+    assert _json_outcome(lambda: _response(body).json()) == _json_outcome(lambda: json.loads(body))
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(min_size=1, max_size=24).map(lambda b: b"{[\"\x00\xed"[len(b) % 5 :][:1] + b))
+@example(body=b'{"a": "\xed\xa0\x80"}')  # a lone surrogate, which json decodes ("surrogatepass")
+@example(body=b"[\xff]")
+def test_response_json_fails_on_bytes_as_json_loads_does(body: bytes) -> None:
+    assert _json_outcome(lambda: _response(body).json()) == _json_outcome(lambda: json.loads(body))
