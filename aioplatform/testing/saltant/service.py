@@ -257,11 +257,19 @@ class SaltantService(EmbeddedService):
         self.run_duration = 0.5
         self.failure_rate = 0.0
         self._users_by_token: dict[str, sqlite3.Row] = {}
+        # Queues, whitelists and task types as the clone and create checks read them, with
+        # their JSON parsed: forgotten on any write to those tables (see _watch_config).
+        # Store thread only.
+        self._config: dict[tuple[Any, ...], Any] = {}
+        self._config_data_version: int | None = None
         self._next_due: dict[str, float] = {}  # per instance table; touched on the store thread only
         self._listings = keyset.Listings()  # store thread only
         self.jwt_access_lifetime = 300.0
         self.jwt_refresh_lifetime = 86400.0
         self._rng = random.Random(platform.seed)  # simulated outcomes only
+        # A draw taken by a clone that then failed, for the next instance: the instances
+        # created get the same outcomes, failed clones or not (store thread only).
+        self._undrawn: list[float] = []
         self._seq = 0
         self._routes: list[tuple[re.Pattern[str], dict[str, Handler], bool]] = []
 
@@ -321,6 +329,7 @@ class SaltantService(EmbeddedService):
             for table in _INSTANCE_TABLES.values():
                 row = conn.execute(f"SELECT MAX(seq) FROM {table}").fetchone()
                 self._seq = max(self._seq, row[0] or 0)
+            self._watch_config(conn)
 
         await self.store.run(seed)
         self._build_routes()
@@ -931,35 +940,94 @@ class SaltantService(EmbeddedService):
         now = time.time()
         self._seq += 1
         uuid = str(uuidlib.uuid4())
-        outcome = "failed" if self._rng.random() < self.failure_rate else "successful"
-        conn.execute(
+        outcome = self._outcome(self._draw())
+        # The stored row comes back from the INSERT itself (RETURNING: no second statement).
+        row: sqlite3.Row = conn.execute(
             f"INSERT INTO {table} (uuid, name, state, user, task_queue, task_type, created_ts, finished_ts,"
-            " arguments, next_at, outcome, seq) VALUES (?, ?, 'created', ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+            " arguments, next_at, outcome, seq) VALUES (?, ?, 'created', ?, ?, ?, ?, NULL, ?, ?, ?, ?)"
+            " RETURNING *",
             (
                 uuid, name, user, task_queue, task_type, now, json.dumps(arguments),
                 now + self.publish_delay, outcome, self._seq,
             ),
-        )  # fmt: skip
+        ).fetchone()  # fmt: skip
         self._next_due[table] = min(self._next_due.get(table, 0.0), now + self.publish_delay)
-        row: sqlite3.Row = conn.execute(f"SELECT * FROM {table} WHERE uuid = ?", (uuid,)).fetchone()
         return row
+
+    def _draw(self) -> float:
+        """The next draw of the simulated outcomes' random sequence (see ``_undrawn``)."""
+        return self._undrawn.pop() if self._undrawn else self._rng.random()
+
+    def _outcome(self, draw: float) -> str:
+        return "failed" if draw < self.failure_rate else "successful"
+
+    # -- the cache of queues, whitelists and task types ------------------------------------------
+
+    def _watch_config(self, conn: sqlite3.Connection) -> None:
+        """Forget the cached configuration on every write to its tables (at setup, store thread).
+
+        TEMP triggers (this connection's own, never stored in the database) call back into
+        Python for each row inserted, updated or deleted through the store, whoever writes
+        it: a handler, or a test's own SQL. A write rolled back afterwards only costs a
+        re-read. Another process committing to the same database file moves ``PRAGMA
+        data_version`` (checked by :meth:`_config_cache`).
+        """
+        conn.create_function("aioplatform_saltant_config_changed", 0, self._config_changed)
+        for table in ("saltant_taskqueues", "saltant_taskwhitelists", *_TYPE_TABLES.values()):
+            for op in ("INSERT", "UPDATE", "DELETE"):
+                conn.execute(
+                    f"CREATE TEMP TRIGGER IF NOT EXISTS {table}_{op.lower()}_config"
+                    f" AFTER {op} ON main.{table} BEGIN SELECT aioplatform_saltant_config_changed(); END"
+                )
+
+    def _config_changed(self) -> None:
+        self._config.clear()
+
+    def _config_cache(self, conn: sqlite3.Connection) -> dict[tuple[Any, ...], Any]:
+        """The cached configuration, emptied first if another process changed a database file."""
+        if self.store.path != ":memory:":
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._config_data_version:
+                self._config.clear()
+                self._config_data_version = version
+        return self._config
+
+    def _config_row(self, conn: sqlite3.Connection, table: str, id: Any) -> sqlite3.Row | None:
+        """``SELECT * FROM table WHERE id = ?`` (a queue, whitelist or task type), cached.
+
+        The transaction calls :meth:`_config_cache` first, before any of these.
+        """
+        key = (table, id)
+        try:
+            found: sqlite3.Row | None = self._config[key]
+        except KeyError:
+            found = self._config[key] = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (id,)).fetchone()
+        return found
 
     def _model_checks(
         self, conn: sqlite3.Connection, kind: str, user: sqlite3.Row, queue: sqlite3.Row, ttype: sqlite3.Row,
         arguments: dict[str, Any],
     ) -> dict[str, Any]:  # fmt: skip
-        """saltant's model ``clean()`` of a task instance; returns the arguments with defaults filled in."""
+        """saltant's model ``clean()`` of a task instance; returns the arguments with defaults filled in.
+
+        Reads the configuration cache: the transaction calls :meth:`_config_cache` first.
+        """
         # saltant's messages, verbatim (tasksapi/models/abstract_tasks.py)
         if not queue["active"]:
             raise _model_error(f"Queue {queue['name']} is not active")
         if queue["private"] and queue["user"] != user["username"]:
             raise _model_error(f"{user['username']} is not authorized to use the queue {queue['name']}")
-        key = f"whitelisted_{kind}_task_types"
-        allowed: set[int] = set()
-        for wl_id in json.loads(queue["whitelists"]):
-            wl = conn.execute("SELECT * FROM saltant_taskwhitelists WHERE id = ?", (wl_id,)).fetchone()
-            if wl is not None:
-                allowed.update(json.loads(wl[key]))
+        config = self._config  # the caller checked it in this transaction (_config_cache)
+        allowed_key = ("allowed", kind, queue["id"], queue["whitelists"])
+        allowed: set[int] | None = config.get(allowed_key)
+        if allowed is None:
+            key = f"whitelisted_{kind}_task_types"
+            allowed = set()
+            for wl_id in json.loads(queue["whitelists"]):
+                wl = self._config_row(conn, "saltant_taskwhitelists", wl_id)
+                if wl is not None:
+                    allowed.update(json.loads(wl[key]))
+            config[allowed_key] = allowed
         if ttype["id"] not in allowed:
             raise _model_error(f"Queue {queue['name']} has not whitelisted task type {ttype['name']}")
         if kind == "executable":
@@ -969,9 +1037,15 @@ class SaltantService(EmbeddedService):
             what = "Docker container" if ttype["container_type"] == "docker" else "Singularity container"
         if not runs:
             raise _model_error(f"Queue {queue['name']} does not accept {what} tasks")
-        defaults = json.loads(ttype["required_arguments_default_values"])
+        # Parsed once per text (never changed by the loop below: the values are only copied).
+        defaults_text, required_text = ttype["required_arguments_default_values"], ttype["required_arguments"]
+        parsed_key = ("arguments", defaults_text, required_text)
+        parsed: tuple[dict[str, Any], list[Any]] | None = config.get(parsed_key)
+        if parsed is None:
+            parsed = config[parsed_key] = (json.loads(defaults_text), json.loads(required_text))
+        defaults, required = parsed
         filled = dict(arguments)
-        for arg in json.loads(ttype["required_arguments"]):
+        for arg in required:
             if arg not in filled:
                 if arg not in defaults:
                     raise _model_error(f"required argument '{arg}' not provided!")
@@ -1017,6 +1091,7 @@ class SaltantService(EmbeddedService):
         values = form.values
 
         def create(conn: sqlite3.Connection) -> sqlite3.Row:
+            self._config_cache(conn)
             errors = dict(form.errors)
             queue = ttype = None
             if "task_type" in values:
@@ -1052,28 +1127,49 @@ class SaltantService(EmbeddedService):
         table = _INSTANCE_TABLES[kind]
 
         def clone(conn: sqlite3.Connection) -> sqlite3.Row:
-            old = conn.execute(f"SELECT * FROM {table} WHERE uuid = ?", (uuid,)).fetchone()
-            if old is None:
-                raise _not_found()
-            # No serializer here (the allowed-queue check is skipped) but the model is
-            # still validated on save; a failure is an unhandled server error.
-            queue = conn.execute(
-                "SELECT * FROM saltant_taskqueues WHERE id = ?", (old["task_queue"],)
-            ).fetchone()
-            ttype = conn.execute(
-                f"SELECT * FROM {_TYPE_TABLES[kind]} WHERE id = ?", (old["task_type"],)
-            ).fetchone()
-            arguments = json.loads(old["arguments"])
+            # One statement copies the instance (its name, queue, type and arguments) and
+            # returns the copy; the checks then run on what it copied, and any failure raises,
+            # which rolls the copy back with the transaction. Each statement costs a hand-over
+            # of the GIL to a busy event loop, so one INSERT ... SELECT, not a SELECT and an
+            # INSERT. The new row is the one the old code stored: the same ``seq``, draw,
+            # creation time and arguments (re-encoded, as ``json.dumps(json.loads(...))``).
+            self._config_cache(conn)
+            seq, now, draw = self._seq + 1, time.time(), self._draw()
+            new_uuid = str(uuidlib.uuid4())
             try:
-                if queue is None or ttype is None:
-                    raise _model_error("missing queue or task type")
-                self._model_checks(conn, kind, user, queue, ttype, arguments)
-            except HTTPError:
-                raise HTTPError(500, "Server Error (500)") from None
-            return self._new_instance(
-                conn, kind, name=old["name"], user=user["username"], task_queue=old["task_queue"],
-                task_type=old["task_type"], arguments=arguments,
-            )  # fmt: skip
+                row: sqlite3.Row | None = conn.execute(
+                    f"INSERT INTO {table} (uuid, name, state, user, task_queue, task_type, created_ts,"
+                    " finished_ts, arguments, next_at, outcome, seq) SELECT ?, name, 'created', ?,"
+                    f" task_queue, task_type, ?, NULL, arguments, ?, ?, ? FROM {table} WHERE uuid = ?"
+                    " RETURNING *",
+                    (new_uuid, user["username"], now, now + self.publish_delay, self._outcome(draw), seq,
+                     uuid),
+                ).fetchone()  # fmt: skip
+                if row is None:
+                    raise _not_found()
+                # No serializer here (the allowed-queue check is skipped) but the model is
+                # still validated on save; a failure is an unhandled server error.
+                queue = self._config_row(conn, "saltant_taskqueues", row["task_queue"])
+                ttype = self._config_row(conn, _TYPE_TABLES[kind], row["task_type"])
+                text = row["arguments"]
+                arguments = {} if text == "{}" else json.loads(text)
+                try:
+                    if queue is None or ttype is None:
+                        raise _model_error("missing queue or task type")
+                    self._model_checks(conn, kind, user, queue, ttype, arguments)
+                except HTTPError:
+                    raise HTTPError(500, "Server Error (500)") from None
+                stored = "{}" if text == "{}" else json.dumps(arguments)
+                if stored != text:
+                    row = conn.execute(
+                        f"UPDATE {table} SET arguments = ? WHERE uuid = ? RETURNING *", (stored, new_uuid)
+                    ).fetchone()
+            except BaseException:
+                self._undrawn.append(draw)  # no instance took it
+                raise
+            self._seq = seq
+            self._next_due[table] = min(self._next_due.get(table, 0.0), now + self.publish_delay)
+            return row
 
         try:
             row = await self.store.run(clone)
