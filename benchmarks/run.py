@@ -28,7 +28,7 @@ import typer
 from aioplatform import Limits, RetryPolicy
 from aioplatform.saltant import SaltantClient
 
-from . import agave, commissions, listing, rig, speedups
+from . import agave, commissions, instructions, listing, rig, speedups
 from .listing import server_cpu
 from .servers import ServedPlatform, serve, serve_agave, serve_trivial
 
@@ -544,7 +544,8 @@ def target_status(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
         found.append((TARGETS["memory"], f"{min(memory):.1f}-{max(memory):.1f} MiB across N ({growth:.2f}x)",
                       "met" if growth <= 1.5 else "missed"))  # fmt: skip
     return (
-        found + agave_target_status(rows) + rig.rig_target_status(rows) + listing.listing_target_status(rows)
+        found + agave_target_status(rows) + rig.rig_target_status(rows)
+        + instructions.instructions_target_status(rows) + listing.listing_target_status(rows)
         + speedups.speedups_target_status(rows)
     )  # fmt: skip
 
@@ -588,6 +589,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         out += ["## Targets", "", "| target | measured | status |", "|---|---|---|"]
         out += [f"| {target} | {figure} | {verdict} |" for target, figure, verdict in status]
     out += rig.rig_markdown(rows)
+    out += instructions.instructions_markdown(rows)
     out += batch_table([r for r in rows if r["section"] == "batch"], "Batch (wall seconds, medians)")
     for r in (r for r in rows if r["section"] == "overhead"):
         out += ["", f"## Overhead: client CPU per request ({r['case']})", "",
@@ -685,6 +687,7 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
 
 SECTIONS: dict[str, Callable[[bool, list[dict[str, Any]]], None]] = {
     "rig": rig.rig_section,
+    "instructions": instructions.instructions_section,
     "overhead": overhead_section,
     "batch": batch_section,
     "commissions": commissions_section,
@@ -725,8 +728,11 @@ def merge_report(
 def main(
     quick: Annotated[bool, typer.Option(help="Small sizes: check that everything runs.")] = False,
     sections: Annotated[
-        str, typer.Option(help="Comma-separated: rig,batch,commissions,overhead,memory,listing,speedups,agave")
-    ] = "rig,batch,commissions,overhead,memory,listing,speedups,agave",
+        str,
+        typer.Option(
+            help="Comma-separated: rig,instructions,batch,commissions,overhead,memory,listing,speedups,agave"
+        ),
+    ] = "rig,instructions,batch,commissions,overhead,memory,listing,speedups,agave",
     out: Annotated[Path, typer.Option(help="Where to write the results.")] = RESULTS,
 ) -> None:
     """Run the benchmarks and write JSON, Markdown and a PNG chart."""
