@@ -405,7 +405,7 @@ async def batch_bookkeeping(n: int) -> float:
 
 
 def rig_section(quick: bool, rows: list[dict[str, Any]]) -> None:
-    n, repeats = (30, 3) if quick else (300, 7)
+    n, repeats = (30, 3) if quick else (1000, 7)
     captured = asyncio.run(capture())
     tokens = {"saltant": "rig-saltant", "astakos": "rig-astakos", "agave": "rig-agave"}
     with stub(captured) as origin:

@@ -1,8 +1,9 @@
 """Session: the one place aioplatform touches aiohttp.
 
 A :class:`Session` owns one ``aiohttp.ClientSession`` and its ``TCPConnector`` (the
-pool), created lazily inside the running event loop on first use. Every service
-client sends through :meth:`Session.request`, which
+pool), created lazily inside the running event loop on first use. Every call goes
+through the same steps, :meth:`Session.request`'s (a service client's
+``BaseClient._request`` runs them itself, one frame fewer on every call):
 
 * applies the caller's :class:`~aioplatform.core.auth.Auth` and refreshes it once
   when the server rejects it,
@@ -14,6 +15,9 @@ client sends through :meth:`Session.request`, which
   builds a fresh ``AsyncRetrying`` for the remaining attempts,
 * honours ``Retry-After`` and, on a 429 that carries one, pauses every request to
   that host (not only the one that was told to wait).
+
+The pool's connections time reads lazily (:class:`_LazyReadTimer`): the same read
+timeout as aiohttp's, without a timer handle re-armed on every chunk.
 """
 
 from __future__ import annotations
