@@ -77,7 +77,7 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False) -> Matcher:
     """Compile ``pattern`` for linear-time search, or raise :class:`RegexRefused` / :class:`BadPattern`.
 
     Cached: the same filter compiled on the event loop (to answer a refusal before the
-    store is touched) is found again by the SQL function on the store's thread.
+    store is touched) is found again by :func:`search_all` on its worker thread.
     """
     if not isinstance(pattern, str):
         raise TypeError(f"pattern must be a str, got {type(pattern).__name__}")
