@@ -218,3 +218,30 @@ def test_a_server_that_never_answers_is_killed_and_its_output_reported() -> None
         pass
     left = subprocess.run(["pgrep", "-f", "booting-never-ready"], capture_output=True, text=True).stdout
     assert left.split() == []  # the child was killed, not left behind
+
+
+def test_the_quick_instructions_section_counts_or_says_why_not(tmp_path: Path) -> None:
+    import shutil
+
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--sections", "instructions",
+         "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "quick.json").read_text())
+    rows = [r for r in report["rows"] if r["section"] == "instructions"]
+    table = (tmp_path / "quick.md").read_text()
+    if shutil.which("valgrind") is None:
+        assert rows == [{"section": "instructions", "case": "-", "skipped": "valgrind is not installed"}]
+        assert "Skipped: valgrind is not installed." in table
+        return
+    [row] = rows  # quick: Session.request only
+    assert row["case"] == "Session.request GET" and row["baseline"] == "raw"
+    # Both counts are per call (start-up cancelled): an HTTP GET through aiohttp is tens of
+    # thousands of instructions at least, not millions (start-up left in) nor near zero.
+    assert 50_000 < row["baseline_instructions"] < 5_000_000
+    assert 50_000 < row["aioplatform_instructions"] < 5_000_000
+    assert row["ratio"] == row["aioplatform_instructions"] / row["baseline_instructions"]
+    assert row["verdict"] == ("met" if row["ratio"] <= 1.05 else "missed")
+    assert "| Session.request GET |" in table
