@@ -14,6 +14,15 @@ transactions wake the loop once, not fifty times. The other way too: the jobs a 
 submits in one iteration of its loop go to the thread together, once that iteration's
 callbacks have run (one queue put and at most one thread wake-up per iteration, not one
 per request). Each job is still its own transaction, run in the order submitted.
+
+A *short* job (``run(fn, short=True)``: a few indexed statements, bounded work, such as
+copying one row) may run on the event loop itself, at that same end of its iteration:
+when the loop has at most ``_INLINE_MAX`` jobs to hand over, none of its earlier jobs is
+still out with the thread, the thread is not inside a job (``_busy``) and the database is
+in memory (a file's commit may write). Handing a job to the thread and its answer back
+costs more CPU (two thread wake-ups, the GIL passed back and forth) than such a
+transaction itself; the thread keeps the bigger batches, which it runs in parallel with
+the loop's HTTP work. The order is the same: a loop's jobs run in the order submitted.
 """
 
 from __future__ import annotations
@@ -33,8 +42,10 @@ T = TypeVar("T")
 
 # At most this many jobs run before their answers go back (bounds the added wait).
 _DRAIN = 64
+# A loop iteration's short jobs run on the loop itself when there are at most this many.
+_INLINE_MAX = 3
 
-_Job = tuple[Callable[[], Any], "asyncio.Future[Any] | concurrent.futures.Future[Any]"]
+_Job = tuple[Callable[[], Any], "asyncio.Future[Any] | concurrent.futures.Future[Any]", bool]
 # What the queue carries: one job (from another thread), a loop iteration's jobs, or the stop.
 _Item: TypeAlias = "_Job | list[_Job] | None"
 
@@ -48,9 +59,11 @@ def _settle(future: asyncio.Future[Any] | concurrent.futures.Future[Any], ok: bo
         future.set_exception(value)
 
 
-def _deliver(answers: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    for future, ok, value in answers:
-        _settle(future, ok, value)
+def _run(call: Callable[[], Any]) -> tuple[bool, Any]:
+    try:
+        return True, call()
+    except BaseException as exc:  # handed to the awaiting request, re-raised there
+        return False, exc
 
 
 class Store:
@@ -59,9 +72,13 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         self._jobs: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        # Per event loop, the jobs submitted in its current iteration (touched by that
-        # loop's thread only), handed over by _flush.
+        # Per event loop, the jobs submitted in its current iteration and the jobs it has
+        # handed to the thread whose answers it has not had yet (both touched by that
+        # loop's thread only).
         self._pending: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        self._out: dict[asyncio.AbstractEventLoop, int] = {}
+        # Held by whoever runs jobs on the connection: the thread, or a loop running short ones.
+        self._busy = threading.Lock()
 
     # -- the worker thread -------------------------------------------------------------------
 
@@ -82,23 +99,21 @@ class Store:
                 except queue.Empty:
                     break
             by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-            for job in batch:
-                if job is None:
-                    stopping = True  # finish what was queued before the stop, then end
-                    continue
-                call, future = job
-                try:
-                    ok, value = True, call()
-                except BaseException as exc:  # handed to the awaiting request, re-raised there
-                    ok, value = False, exc
-                if isinstance(future, asyncio.Future):
-                    by_loop.setdefault(future.get_loop(), []).append((future, ok, value))
-                else:
-                    _settle(future, ok, value)
+            with self._busy:
+                for job in batch:
+                    if job is None:
+                        stopping = True  # finish what was queued before the stop, then end
+                        continue
+                    call, future, _ = job
+                    ok, value = _run(call)
+                    if isinstance(future, asyncio.Future):
+                        by_loop.setdefault(future.get_loop(), []).append((future, ok, value))
+                    else:
+                        _settle(future, ok, value)
             for loop, answers in by_loop.items():
                 # A closed loop raises RuntimeError: nobody is waiting there any more.
                 with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(_deliver, answers)
+                    loop.call_soon_threadsafe(self._deliver, loop, answers)
 
     def _start(self) -> None:
         if self._thread is None:
@@ -108,10 +123,10 @@ class Store:
     def _submit_sync(self, call: Callable[[], T]) -> T:
         self._start()
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._jobs.put((call, future))
+        self._jobs.put((call, future, False))
         return future.result()
 
-    async def _submit(self, call: Callable[[], T]) -> T:
+    async def _submit(self, call: Callable[[], T], short: bool = False) -> T:
         self._start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -119,11 +134,38 @@ class Store:
         if pending is None:
             pending = self._pending[loop] = []
             loop.call_soon(self._flush, loop)  # after the callbacks of this iteration
-        pending.append((call, future))
+        pending.append((call, future, short))
         return await future
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._jobs.put(self._pending.pop(loop))
+        jobs = self._pending.pop(loop)
+        if (
+            len(jobs) <= _INLINE_MAX
+            and self.path == ":memory:"
+            and not self._out.get(loop)
+            and all(short for _, _, short in jobs)
+            and self._busy.acquire(blocking=False)
+        ):
+            try:
+                for call, future, _ in jobs:
+                    ok, value = _run(call)
+                    _settle(future, ok, value)
+            finally:
+                self._busy.release()
+            return
+        self._out[loop] = self._out.get(loop, 0) + len(jobs)
+        self._jobs.put(jobs)
+
+    def _deliver(
+        self, loop: asyncio.AbstractEventLoop, answers: list[tuple[asyncio.Future[Any], bool, Any]]
+    ) -> None:
+        left = self._out[loop] - len(answers)
+        if left:
+            self._out[loop] = left
+        else:
+            del self._out[loop]  # no reference kept to a loop with nothing out
+        for future, ok, value in answers:
+            _settle(future, ok, value)
 
     # -- on the worker thread ----------------------------------------------------------------
 
@@ -154,9 +196,14 @@ class Store:
     async def open(self) -> None:
         await self._submit(self._open)
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` in one transaction on the store's thread."""
-        return await self._submit(lambda: self._transaction(fn))
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, short: bool = False) -> T:
+        """Run ``fn(conn)`` in one transaction on the store's thread.
+
+        ``short=True`` for a transaction of a few indexed statements (bounded work, never a
+        scan or a regex): it may run on the event loop instead, when that costs less (see
+        the module's docstring).
+        """
+        return await self._submit(lambda: self._transaction(fn), short)
 
     def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Same as :meth:`run`, blocking: for tests and tools outside the server's loop."""

@@ -1158,7 +1158,7 @@ class SaltantService(EmbeddedService):
                 task_type=ttype["id"], arguments=arguments,
             )  # fmt: skip
 
-        row = await self.store.run(create)
+        row = await self.store.run(create, short=True)
         return _json_response(self._render_instance(row), status=201)
 
     async def _instances_clone(
@@ -1212,7 +1212,7 @@ class SaltantService(EmbeddedService):
             return row
 
         try:
-            row = await self.store.run(clone)
+            row = await self.store.run(clone, short=True)
         except HTTPError as exc:
             if exc.status == 500:
                 # The unhandled error goes to saltant's GET-only error view: an empty 405 (§9).
