@@ -41,13 +41,32 @@ from .store import Store
 __all__ = ["LocalPlatform", "PlatformStats"]
 
 
+# Distinct (method, path) pairs PlatformStats counts one by one: a long-lived platform (every
+# clone is a new path) must not grow without bound. Beyond it, requests to paths not seen
+# yet are counted together under OTHER_PATHS (which "*" still matches, so totals stay right).
+ROUTES_KEPT = 10_000
+OTHER_PATHS = "<other paths>"
+
+
 @attrs.define
 class PlatformStats:
-    """What the server saw: requests (every attempt, faulted ones included) and connections."""
+    """What the server saw: requests (every attempt, faulted ones included) and connections.
+
+    ``by_route`` counts requests per (method, path) for the first :data:`ROUTES_KEPT`
+    distinct pairs; requests to further new paths are counted under
+    ``(method, OTHER_PATHS)``, so memory stays bounded and :meth:`count` of ``"*"`` stays exact.
+    """
 
     requests: int = 0
     connections: int = 0
     by_route: collections.Counter[tuple[str, str]] = attrs.Factory(collections.Counter)
+
+    def record(self, method: str, path: str) -> None:
+        self.requests += 1
+        key = (method, path)
+        if key not in self.by_route and len(self.by_route) >= ROUTES_KEPT:
+            key = (method, OTHER_PATHS)
+        self.by_route[key] += 1
 
     def count(self, method: str | None = None, path: str = "*") -> int:
         """Requests whose method equals ``method`` (any if None) and path matches the glob."""
@@ -423,8 +442,7 @@ class LocalPlatform:
     async def _count_requests(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        self.stats.requests += 1
-        self.stats.by_route[(request.method, request.path)] += 1
+        self.stats.record(request.method, request.path)
         return await handler(request)
 
     # -- running on a thread ----------------------------------------------------------------

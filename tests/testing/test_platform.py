@@ -288,3 +288,17 @@ def test_serve_applies_latency_and_fault_rate(tmp_path: Path) -> None:
 def test_asyncio_is_not_left_with_a_running_loop() -> None:
     with pytest.raises(RuntimeError):
         asyncio.get_running_loop()
+
+
+def test_request_counts_per_path_stay_bounded_and_totals_exact() -> None:
+    from aioplatform.testing import platform as platform_module
+
+    stats = platform_module.PlatformStats()
+    kept = platform_module.ROUTES_KEPT
+    for i in range(kept + 500):  # a long-lived platform: every clone is a new path
+        stats.record("POST", f"/saltant/api/containertaskinstances/{i}/clone/")
+    stats.record("POST", "/saltant/api/containertaskinstances/0/clone/")  # a path already counted
+    assert len(stats.by_route) == kept + 1  # the kept paths and one overflow key
+    assert stats.by_route[("POST", platform_module.OTHER_PATHS)] == 500
+    assert stats.count("POST", "/saltant/api/containertaskinstances/0/clone/") == 2
+    assert stats.count("POST") == stats.requests == kept + 501
