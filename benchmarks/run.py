@@ -1,6 +1,6 @@
 """Side-by-side benchmarks: aioplatform vs raw aiohttp vs the sync SDK, in one run.
 
-    python -m benchmarks.run            # the full set (a few minutes)
+    python -m benchmarks.run            # the full set (about forty minutes on 2 cores)
     python -m benchmarks.run --quick    # small sizes, to check that everything runs
 
 Against the embedded platform started in a separate process (``aioplatform serve``).
