@@ -25,7 +25,8 @@ ONCE = RetryPolicy(max_attempts=1)
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
     """``/answer?wait=S&chunks=N&gap=G``: waits S seconds before the headers, then sends N
-    body chunks G seconds apart (a JSON list of N zeros, on a kept-alive connection)."""
+    body chunks G seconds apart (a JSON list of N zeros, on a kept-alive connection);
+    ``blob=B`` sends a JSON string of B bytes in one write instead."""
 
     async def answer(request: web.Request) -> web.StreamResponse:
         wait = float(request.query.get("wait", "0"))
@@ -34,6 +35,8 @@ async def server() -> AsyncIterator[str]:
         await asyncio.sleep(wait)
         parts = [b"[0"] + [b",0"] * (chunks - 1)
         parts[-1] += b"]"
+        if "blob" in request.query:  # one JSON string of that many bytes, in one write
+            parts = [b'"' + b"x" * int(request.query["blob"]) + b'"']
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.content_length = sum(len(p) for p in parts)
         await response.prepare(request)
@@ -130,3 +133,18 @@ async def test_a_closed_connection_leaves_no_timer_behind(server: str) -> None:
     await asyncio.sleep(0.05)
     assert all(h.cancelled() for h in handles)
     assert loop.is_running()
+
+
+async def test_a_slow_reader_of_a_stream_is_not_a_silent_server(server: str) -> None:
+    # 4 MB written at once, read 64 KiB at a time with a pause after each: the transport
+    # fills and stops reading (flow control), which stops the read timeout as aiohttp's
+    # does; the call lasts about ten read timeouts and never times out.
+    size = 4 * 1024 * 1024
+    async with Session(timeouts=Timeouts(read=0.3), retry=ONCE) as session:
+        started, received = time.monotonic(), 0
+        async with session.stream("GET", server + f"?blob={size}") as response:
+            async for chunk in response.iter_chunks(64 * 1024):
+                received += len(chunk)
+                await asyncio.sleep(0.05)
+        assert received == size + 2
+        assert time.monotonic() - started > 3.0
