@@ -518,19 +518,30 @@ class Jobs:
         exclude: str | Iterable[str] | None = None,
         concurrency: int = 8,
         on_progress: ProgressCallback | None = None,
+        on_outcome: OutcomeCallback | None = None,
+        breaker: Breaker | None = None,
     ) -> BatchResult[Path]:
         """Download the job's outputs under ``dest`` (their tree kept), streamed to disk.
 
         ``include``/``exclude`` are fnmatch globs over each file's path relative to the
         output directory (``"*.out"``, ``"logs/*"``): a file is taken if it matches an
         include (or none is given) and no exclude. One outcome per file taken (its local
-        ``Path``, or the exception), in listing order. The listing is walked concurrently
+        ``Path``, or the exception), in listing order, with ``result.items`` the files'
+        paths relative to the output directory. The listing is walked concurrently
         before any download; a listing that fails raises (``BatchError``), as nothing could
         be chosen. Files are written beside their destination as ``.part`` and renamed.
+
+        The batch options mean what they mean for :func:`~aioplatform.gather`, over the
+        downloads (the listing is not an item): ``on_progress(done, total, outcome)`` and
+        ``on_outcome(index, relative_path, outcome)`` hear each file once, the moment its
+        outcome is final; with ``breaker`` (a :class:`~aioplatform.Breaker`) consecutive
+        rejections of the credentials or refused connections stop starting downloads, and
+        every file not started gets :class:`~aioplatform.NotAttempted` (``result.stopped``
+        says why). All are checked before the first request.
         """
         segment("job_id", job_id)
         includes, excludes = _globs("include", include), _globs("exclude", exclude)
-        check_batch_options(concurrency, on_progress)
+        check_batch_options(concurrency, on_progress, on_outcome, breaker)
         root = Path(_dest(dest))
         files: list[str] = []
         level = [""]
@@ -558,6 +569,8 @@ class Jobs:
             chosen,
             concurrency=concurrency,
             on_progress=on_progress,
+            on_outcome=on_outcome,
+            breaker=breaker,
         )
 
     async def _save(self, job_id: str, file_path: str, target: Path) -> Path:

@@ -24,7 +24,7 @@ from ..core.batch import (
     gather,
 )
 from ..core.checks import check_choice
-from ..core.errors import NotFound, PlatformError
+from ..core.errors import NotAttempted, NotFound, PlatformError
 from ..core.paths import segment
 from ..core.serde import parse
 from .base import AstakosBase, check_ids
@@ -48,11 +48,6 @@ def _key(name: str, provisions: Iterable[Any]) -> _CommissionKey:
         holding = (p.holder, p.source or "", p.resource)
         merged[holding] = merged.get(holding, 0) + p.quantity
     return name, tuple(sorted((h, s, r, q) for (h, s, r), q in merged.items()))
-
-
-def _check_concurrency(concurrency: Any) -> int:
-    check_batch_options(concurrency)
-    return int(concurrency)
 
 
 def _check_serial(serial: Any) -> int:
@@ -249,6 +244,7 @@ class CommissionsMixin(AstakosBase):
         *,
         chunk_size: int | None = None,
         concurrency: int = RESOLVE_CONCURRENCY,
+        breaker: Breaker | None = None,
     ) -> ResolveResult:
         """Accept and reject many pending commissions: ``accepted``, ``rejected``, ``failed``.
 
@@ -272,6 +268,18 @@ class CommissionsMixin(AstakosBase):
           chunk's serials when the pending list cannot be read again (they may or may
           not have been resolved); the other chunks' answers are kept. The pending-list
           reads are GETs retried until their deadline.
+
+        ``breaker`` (a :class:`~aioplatform.Breaker`, chunked resolves only) means what it
+        means for :func:`~aioplatform.gather`, over the chunks: after ``threshold``
+        consecutive chunks failed with rejected credentials or a refused connection, no
+        further chunk is sent, and each serial of a chunk not sent lands in ``failed``
+        with a ``NotAttempted`` :class:`Fault` (its ``exception`` the
+        :class:`~aioplatform.NotAttempted`, whose ``cause`` is the last failure) — never
+        re-sent, as nothing shows it would fare better. Every serial still gets exactly
+        one entry. Without ``chunk_size`` there is one request and nothing to stop: the
+        breaker is checked but has no effect. ``on_outcome`` and ``on_progress`` are not
+        offered: the result is one merged :class:`ResolveResult` of two serial lists,
+        with no per-input position to report.
         """
         accept = check_ids(accept_serials, "accept_serials", int)
         reject = check_ids(reject_serials, "reject_serials", int)
@@ -279,7 +287,7 @@ class CommissionsMixin(AstakosBase):
             not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1
         ):
             raise ValueError(f"chunk_size must be an integer >= 1 or None, got {chunk_size!r}")
-        _check_concurrency(concurrency)
+        check_batch_options(concurrency, breaker=breaker)
         if chunk_size is None:
             return await self._resolve_once(accept, reject)
 
@@ -301,10 +309,13 @@ class CommissionsMixin(AstakosBase):
 
         async def run(items: list[tuple[int, bool]]) -> list[tuple[list[tuple[int, bool]], BaseException]]:
             chunks = [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]
-            batch = await gather(send, chunks, concurrency=concurrency)
+            batch = await gather(send, chunks, concurrency=concurrency, breaker=breaker)
             lost = []
             for chunk, outcome in zip(chunks, batch.outcomes, strict=True):
-                if isinstance(outcome, BaseException):
+                if isinstance(outcome, NotAttempted):  # never sent (the breaker): not re-sent
+                    fault = Fault.from_exception(outcome)
+                    merged.failed.extend((s, fault) for s, _ in chunk)
+                elif isinstance(outcome, BaseException):
                     lost.append((chunk, outcome))
                 else:
                     merged.accepted.extend(outcome.accepted)

@@ -341,6 +341,20 @@ class AstakosService(EmbeddedService):
         )
         (self._inactive.discard if active else self._inactive.add)(uuid)
 
+    async def renew_component_token(self, name: str) -> str:
+        """Give component ``name`` a new token (as ``snf-manage component-modify
+        --renew-token`` does); its old token is 401 from now on. Returns the new one."""
+        if name not in self.component_tokens:
+            raise ValueError(f"unknown component {name!r}")
+        token = self._token()
+        await self.store.run(
+            lambda conn: conn.execute("UPDATE astakos_components SET token = ? WHERE name = ?", (token, name))
+        )
+        self._component_tokens.pop(self.component_tokens[name], None)
+        self._component_tokens[token] = name
+        self.component_tokens[name] = token
+        return token
+
     async def set_limit(self, holder: str, source: str | None, resource: str, limit: int) -> None:
         """Set (or create) a holding's limit.
 
