@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..core.batch import BatchResult, Breaker, OutcomeCallback
+from ..core.batch import BatchResult, Breaker, OutcomeCallback, ProgressCallback
 from ..core.defaults import CONCURRENCY
 from ..core.paging import AsyncPager
 from ..core.paths import segment
@@ -291,16 +291,25 @@ class Apps:
         *,
         concurrency: int = CONCURRENCY,
         fail_fast: bool = False,
+        on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
     ) -> BatchResult[AppPermission]:
         """Share the app with many users (``{"alice": "READ_EXECUTE", "bob": "NONE"}``) at
         most ``concurrency`` at a time: one outcome per user, in the mapping's order. Every
-        name and permission is checked before the first request."""
+        name and permission is checked before the first request.
+
+        Batch options as for :func:`~aioplatform.gather`: ``on_progress(done, total,
+        outcome)`` and ``on_outcome(index, (username, level), outcome)`` hear each user once
+        as its outcome is final; ``fail_fast`` stops at the first failure; ``breaker`` (a
+        :class:`~aioplatform.Breaker`) stops after consecutive rejections of the
+        credentials or refused connections, the users not started getting
+        :class:`~aioplatform.NotAttempted`. All are checked before the first request.
+        """
         return await grant_many(
             self._client, f"{_app(app_id)}/pems", AppPermission, permissions, name="permissions",
             key="permission", levels=PERMISSIONS, concurrency=concurrency, fail_fast=fail_fast,
-            on_outcome=on_outcome, breaker=breaker,
+            on_progress=on_progress, on_outcome=on_outcome, breaker=breaker,
         )  # fmt: skip
 
     async def delete_permissions(self, app_id: str) -> None:

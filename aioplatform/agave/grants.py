@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..core.batch import BatchResult, Breaker, OutcomeCallback, check_batch_options, gather_prepared
+from ..core.batch import (
+    BatchResult,
+    Breaker,
+    OutcomeCallback,
+    ProgressCallback,
+    check_batch_options,
+    gather_prepared,
+)
 from ..core.checks import check_choice
 from ..core.defaults import CONCURRENCY
 from ..core.paths import segment
@@ -42,6 +49,7 @@ async def grant_many(
     levels: Sequence[str],
     concurrency: int = CONCURRENCY,
     fail_fast: bool = False,
+    on_progress: ProgressCallback | None = None,
     on_outcome: OutcomeCallback | None = None,
     breaker: Breaker | None = None,
 ) -> BatchResult[M]:
@@ -53,12 +61,12 @@ async def grant_many(
         raise TypeError(f"{name} must be a mapping of usernames to {key}s, got {type(grants).__name__}")
     pairs = list(grants.items())
     bodies = [grant_body(username, key, level, levels) for username, level in pairs]
-    check_batch_options(concurrency, None, on_outcome, breaker, fail_fast)
+    check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
 
     async def grant(body: dict[str, str]) -> M:
         return await client._model("POST", path, model, json=body, idempotent=True)
 
     return await gather_prepared(
-        grant, pairs, bodies, concurrency=concurrency, fail_fast=fail_fast, on_outcome=on_outcome,
-        breaker=breaker,
+        grant, pairs, bodies, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
+        on_outcome=on_outcome, breaker=breaker,
     )  # fmt: skip

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..core.batch import BatchResult, Breaker, OutcomeCallback
+from ..core.batch import BatchResult, Breaker, OutcomeCallback, ProgressCallback
 from ..core.defaults import CONCURRENCY
 from ..core.paging import AsyncPager
 from ..core.paths import segment
@@ -202,16 +202,25 @@ class Systems:
         *,
         concurrency: int = CONCURRENCY,
         fail_fast: bool = False,
+        on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
     ) -> BatchResult[SystemRole]:
         """Grant many users their roles (``{"alice": "USER", "bob": "NONE"}``) at most
         ``concurrency`` at a time: one outcome per user, in the mapping's order. Every
-        name and role is checked before the first request."""
+        name and role is checked before the first request.
+
+        Batch options as for :func:`~aioplatform.gather`: ``on_progress(done, total,
+        outcome)`` and ``on_outcome(index, (username, level), outcome)`` hear each user once
+        as its outcome is final; ``fail_fast`` stops at the first failure; ``breaker`` (a
+        :class:`~aioplatform.Breaker`) stops after consecutive rejections of the
+        credentials or refused connections, the users not started getting
+        :class:`~aioplatform.NotAttempted`. All are checked before the first request.
+        """
         return await grant_many(
             self._client, f"{_system(system_id)}/roles", SystemRole, roles, name="roles", key="role",
-            levels=ROLES, concurrency=concurrency, fail_fast=fail_fast, on_outcome=on_outcome,
-            breaker=breaker,
+            levels=ROLES, concurrency=concurrency, fail_fast=fail_fast, on_progress=on_progress,
+            on_outcome=on_outcome, breaker=breaker,
         )  # fmt: skip
 
     async def delete_roles(self, system_id: str) -> None:
