@@ -283,9 +283,9 @@ class CommissionsMixin(AstakosBase):
         """
         accept = check_ids(accept_serials, "accept_serials", int)
         reject = check_ids(reject_serials, "reject_serials", int)
-        if chunk_size is not None and (
-            not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1
-        ):
+        if chunk_size is not None and (not isinstance(chunk_size, int) or isinstance(chunk_size, bool)):
+            raise TypeError(f"chunk_size must be an integer or None, got {type(chunk_size).__name__}")
+        if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"chunk_size must be an integer >= 1 or None, got {chunk_size!r}")
         check_batch_options(concurrency, breaker=breaker)
         if chunk_size is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.batch import gather
+from ..core.batch import check_batch_options, gather
 from ..core.checks import check_str
 from ..core.serde import parse
 from .base import AstakosBase, check_ids
@@ -21,10 +21,11 @@ class UserCatalogsMixin(AstakosBase):
     async def _catalog(
         self, path: str, key: str, answer: str, ids: list[str], chunk_size: int, concurrency: int
     ) -> dict[str, str]:
-        if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+        if not isinstance(chunk_size, int) or isinstance(chunk_size, bool):
+            raise TypeError(f"chunk_size must be an integer, got {type(chunk_size).__name__}")
+        if chunk_size < 1:
             raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
-        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
-            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        check_batch_options(concurrency)
         ids = list(dict.fromkeys(ids))
         if not ids:
             return {}  # nothing to look up: the answer is known without asking
@@ -51,6 +52,11 @@ class UserCatalogsMixin(AstakosBase):
         """``{uuid: username}`` for the uuids Astakos knows (unknown ones are left out).
 
         More than ``chunk_size`` uuids are looked up in chunks, ``concurrency`` at a time.
+        The answer is one merged mapping, not a batch of outcomes: the first chunk that
+        fails makes the call raise its error, so the batch options of ``*_many`` methods
+        (``on_progress``, ``on_outcome``, ``breaker``, ``fail_fast``) have nothing to act
+        on and are not offered. The same holds for :meth:`get_uuids` and the ``service_*``
+        variants.
         """
         ids = check_ids(uuids, "uuids")
         return await self._catalog("user_catalogs", "uuids", "uuid_catalog", ids, chunk_size, concurrency)
