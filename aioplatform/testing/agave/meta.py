@@ -10,6 +10,9 @@ against it (400 otherwise) — checked by the small validator below, not by
 ``const``, ``items``, ``minimum``/``maximum`` (and the exclusive forms),
 ``minLength``/``maxLength``, ``minItems``/``maxItems``, ``pattern`` (linear time) and
 ``additionalProperties``; other keywords are ignored, as JSON Schema ignores unknown ones.
+The validation runs on a worker thread, never on the store's: the schema is read in one
+store transaction and the record written in another if the schema is still the one the
+value was validated against (validated again otherwise; ``MetaResource._save``).
 
 ``q`` is a MongoDB query over the record's JSON (``uuid``, ``owner``, ``name``,
 ``value``, ``schemaId``, ``associationIds``, ``created``, ``lastUpdated``): equality on
@@ -444,8 +447,10 @@ class MetaResource:
 
     # -- records ----------------------------------------------------------------------------
 
-    def _request(self, conn: sqlite3.Connection, body: Any, user: str) -> tuple[str, str, str | None, str]:
-        """(name, value JSON, schemaId, associationIds JSON) of a MetadataRequest, validated."""
+    @staticmethod
+    def _fields(body: Any) -> tuple[str, Any, str | None, str]:
+        """(name, value, schemaId, associationIds JSON) of a MetadataRequest: the checks that need
+        no store (a 400 otherwise)."""
         if not isinstance(body, dict):
             raise AgaveError(400, "Metadata request must be a JSON object")
         name = body.get("name")
@@ -464,25 +469,98 @@ class MetaResource:
         if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
             raise AgaveError(400, "associationIds must be a list of uuids")
         schema_id = body.get("schemaId")
-        if schema_id is not None:
-            if not isinstance(schema_id, str) or not schema_id:
-                raise AgaveError(400, "schemaId must be a schema uuid")
-            row = conn.execute("SELECT * FROM agave_meta_schemas WHERE uuid = ?", (schema_id,)).fetchone()
-            if row is None or not any(self._rights(conn, SCHEMAS, row, user)):
-                raise AgaveError(400, f"Invalid schemaId {schema_id}: no such schema")
-            problems = validate(value, json.loads(row["schema"]))
-            if problems:
-                raise AgaveError(
-                    400, f"Metadata value does not conform to schema {schema_id}: " + "; ".join(problems[:5])
-                )
-        return name, json.dumps(value), schema_id, json.dumps(list(dict.fromkeys(ids)))
+        if schema_id is not None and (not isinstance(schema_id, str) or not schema_id):
+            raise AgaveError(400, "schemaId must be a schema uuid")
+        return name, value, schema_id, json.dumps(list(dict.fromkeys(ids)))
+
+    def _schema_text(self, conn: sqlite3.Connection, schema_id: str, user: str) -> str:
+        """The stored JSON of the schema a record names; a 400 when the caller cannot read it."""
+        row = conn.execute("SELECT * FROM agave_meta_schemas WHERE uuid = ?", (schema_id,)).fetchone()
+        if row is None or not any(self._rights(conn, SCHEMAS, row, user)):
+            raise AgaveError(400, f"Invalid schemaId {schema_id}: no such schema")
+        return str(row["schema"])
+
+    @staticmethod
+    def _conforming(value: Any, schema_text: str, schema_id: str) -> str:
+        """``value`` as JSON once it validates against the schema (a 400 otherwise); on a worker."""
+        problems = validate(value, json.loads(schema_text))
+        if problems:
+            raise AgaveError(
+                400, f"Metadata value does not conform to schema {schema_id}: " + "; ".join(problems[:5])
+            )
+        return json.dumps(value)
+
+    async def _save(
+        self,
+        body: Any,
+        user: str,
+        uuid: str | None,
+        write: Callable[[sqlite3.Connection, str, str, str | None, str], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Check a MetadataRequest and ``write(conn, name, value, schemaId, ids)`` it.
+
+        ``uuid`` names the record an update replaces: the caller's write permission on it is
+        checked first, in each store job, and answered before anything wrong with the body
+        (404, 401, then 400s, as before). A ``schemaId``'s validation (a ``pattern`` is an RE2
+        match over a value that may be megabytes long) never runs on the store's thread, which
+        every service shares: one store job reads the schema, a worker thread validates, and a
+        second store job writes if the schema is still the one validated against. Had it
+        changed in between (or been deleted, or its grant revoked), the value is validated
+        again against the schema as now stored (or answered 400 as an unknown schema), so a
+        record is written only when it conforms to the schema at the moment of writing, as
+        when all of it ran in one transaction. A value that does not conform is answered 400
+        from the schema as read (a request answered before the schema's change).
+        """
+        store = self.service.store
+
+        def check_record(conn: sqlite3.Connection) -> None:
+            if uuid is not None:
+                self._visible(conn, DATA, uuid, user, write=True)
+
+        try:
+            name, value, schema_id, ids = self._fields(body)
+        except AgaveError as refused:
+            if uuid is not None:
+                await store.run(check_record)  # a 404/401 comes before what the body lacks
+            raise refused from None
+        if schema_id is None:
+
+            def save(conn: sqlite3.Connection) -> dict[str, Any]:
+                check_record(conn)
+                return write(conn, name, json.dumps(value), None, ids)
+
+            return await store.run(save)
+        checked_id = schema_id
+
+        def read_schema(conn: sqlite3.Connection) -> str:
+            check_record(conn)
+            return self._schema_text(conn, checked_id, user)
+
+        schema_text = await store.run(read_schema)
+        while True:
+            value_json = await asyncio.to_thread(self._conforming, value, schema_text, checked_id)
+
+            def save_if_unchanged(
+                conn: sqlite3.Connection, validated: str = schema_text, value_json: str = value_json
+            ) -> dict[str, Any] | str:
+                check_record(conn)
+                current = self._schema_text(conn, checked_id, user)
+                if current != validated:
+                    return current  # changed meanwhile: validate again, off this thread
+                return write(conn, name, value_json, checked_id, ids)
+
+            saved = await store.run(save_if_unchanged)
+            if not isinstance(saved, str):
+                return saved
+            schema_text = saved
 
     async def add(self, request: web.Request) -> web.StreamResponse:
         body = await json_body(request)
         user, base = user_of(request), api_base(request)
 
-        def insert(conn: sqlite3.Connection) -> dict[str, Any]:
-            name, value, schema_id, ids = self._request(conn, body, user)
+        def insert(
+            conn: sqlite3.Connection, name: str, value: str, schema_id: str | None, ids: str
+        ) -> dict[str, Any]:
             now = time.time()
             uuid = agave_uuid("metadata")
             conn.execute(
@@ -493,15 +571,15 @@ class MetaResource:
             row = conn.execute("SELECT * FROM agave_meta_data WHERE uuid = ?", (uuid,)).fetchone()
             return self._record(row, base)
 
-        return ok(request, await self.service.store.run(insert), status=201)
+        return ok(request, await self._save(body, user, None, insert), status=201)
 
     async def update(self, request: web.Request) -> web.StreamResponse:
         body = await json_body(request)
         uuid, user, base = request.match_info["uuid"], user_of(request), api_base(request)
 
-        def replace(conn: sqlite3.Connection) -> dict[str, Any]:
-            self._visible(conn, DATA, uuid, user, write=True)
-            name, value, schema_id, ids = self._request(conn, body, user)
+        def replace(
+            conn: sqlite3.Connection, name: str, value: str, schema_id: str | None, ids: str
+        ) -> dict[str, Any]:
             conn.execute(
                 "UPDATE agave_meta_data SET name = ?, value = ?, schema_id = ?, association_ids = ?,"
                 " last_updated = ? WHERE uuid = ?",
@@ -510,7 +588,7 @@ class MetaResource:
             row = conn.execute("SELECT * FROM agave_meta_data WHERE uuid = ?", (uuid,)).fetchone()
             return self._record(row, base)
 
-        return ok(request, await self.service.store.run(replace))
+        return ok(request, await self._save(body, user, uuid, replace))
 
     # -- schemas ----------------------------------------------------------------------------
 
