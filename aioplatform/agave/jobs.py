@@ -517,6 +517,7 @@ class Jobs:
         include: str | Iterable[str] | None = None,
         exclude: str | Iterable[str] | None = None,
         concurrency: int = 8,
+        fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
@@ -537,11 +538,13 @@ class Jobs:
         outcome is final; with ``breaker`` (a :class:`~aioplatform.Breaker`) consecutive
         rejections of the credentials or refused connections stop starting downloads, and
         every file not started gets :class:`~aioplatform.NotAttempted` (``result.stopped``
-        says why). All are checked before the first request.
+        says why); ``fail_fast=True`` stops at the first failed download, cancelling the
+        others in flight (their ``.part`` files removed). All are checked before the first
+        request.
         """
         segment("job_id", job_id)
         includes, excludes = _globs("include", include), _globs("exclude", exclude)
-        check_batch_options(concurrency, on_progress, on_outcome, breaker)
+        check_batch_options(concurrency, on_progress, on_outcome, breaker, fail_fast)
         root = Path(_dest(dest))
         files: list[str] = []
         level = [""]
@@ -568,6 +571,7 @@ class Jobs:
             lambda rel: self._save(job_id, rel, root.joinpath(*rel.split("/"))),
             chosen,
             concurrency=concurrency,
+            fail_fast=fail_fast,
             on_progress=on_progress,
             on_outcome=on_outcome,
             breaker=breaker,

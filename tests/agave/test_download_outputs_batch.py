@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from aioplatform import Breaker, NotAttempted
+from aioplatform import Breaker, NotAttempted, ServerError
 from aioplatform.agave import AgaveClient
 from aioplatform.agave.errors import AuthenticationError
 from aioplatform.testing import LocalPlatform
@@ -112,4 +112,31 @@ async def test_a_wrong_type_is_a_type_error_before_any_request(
     before = platform.stats.count()
     with pytest.raises(TypeError, match=named):
         await agave.jobs.download_outputs("job-1", tmp_path, **options)
+    assert platform.stats.count() == before
+
+
+async def test_fail_fast_stops_at_the_first_failed_download(
+    platform: LocalPlatform, agave: AgaveClient, tmp_path: Path
+) -> None:
+    job_id = await finished_job_with_outputs(platform, agave)
+    heard: list[int] = []
+    platform.faults.script("GET /agave/jobs/v2/*/outputs/media/*", ["ok", 500])  # a 500 is not retried
+    result = await agave.jobs.download_outputs(
+        job_id, tmp_path, concurrency=1, fail_fast=True, on_outcome=lambda i, item, outcome: heard.append(i)
+    )
+    total = EXTRA + 3
+    assert len(result) == total and isinstance(result[0], Path)
+    assert isinstance(result[1], ServerError) and result[1].status == 500
+    assert all(isinstance(result[i], NotAttempted) for i in range(2, total))
+    assert result.stopped is not None and "fail_fast" in result.stopped
+    assert sorted(heard) == list(range(total))
+    assert await asyncio.to_thread(files_under, tmp_path) == [result[0]]
+
+
+async def test_a_wrong_fail_fast_is_a_type_error_before_any_request(
+    platform: LocalPlatform, agave: AgaveClient, tmp_path: Path
+) -> None:
+    before = platform.stats.count()
+    with pytest.raises(TypeError, match="fail_fast"):
+        await agave.jobs.download_outputs("job-1", tmp_path, fail_fast="yes")  # type: ignore[arg-type]
     assert platform.stats.count() == before
