@@ -299,6 +299,11 @@ async def test_schema_crud_and_search(platform: LocalPlatform, agave: AgaveClien
     for bad in ({"type": "rocks"}, {"properties": []}, {"required": "depth"}, {"minimum": "1"}):
         with pytest.raises(BadRequest):
             await agave.meta.add_schema(bad)
+    # A count that is no count would make every later validation fail: refused when stored.
+    for key in ("minLength", "maxLength", "minItems", "maxItems"):
+        for bound in ("3", -1, 1.5, True):
+            with pytest.raises(BadRequest, match=f"{key} must be a non-negative integer"):
+                await agave.meta.add_schema({"type": "object", "properties": {"x": {key: bound}}})
 
 
 @pytest.mark.parametrize(

@@ -278,6 +278,11 @@ def _check_schema(schema: Any, where: str = "schema") -> None:
         flag = key.startswith("exclusive") and isinstance(schema.get(key), bool)
         if key in schema and _kind(schema[key]) != "number" and not flag:
             raise AgaveError(400, f"Invalid JSON Schema: {where}.{key} must be a number")
+    for key in ("minLength", "maxLength", "minItems", "maxItems"):
+        # Applied with len() comparisons: anything but a count would fail every validation.
+        bound = schema.get(key)
+        if key in schema and (not isinstance(bound, int) or isinstance(bound, bool) or bound < 0):
+            raise AgaveError(400, f"Invalid JSON Schema: {where}.{key} must be a non-negative integer")
     if "pattern" in schema:
         try:
             regex.compile_pattern(str(schema["pattern"]))
