@@ -5,7 +5,7 @@ A face only: the public names, no logic.
 
 from .core.auth import Auth, BearerAuth, HeaderAuth, TokenAuth
 from .core.batch import BatchResult, Breaker, ItemError, gather
-from .core.calls import RawResponse
+from .core.calls import CallTimeout, RawResponse
 from .core.client import BaseClient
 from .core.errors import (
     APIError,
@@ -42,6 +42,7 @@ __all__ = [
     "BatchResult",
     "BearerAuth",
     "Breaker",
+    "CallTimeout",
     "Conflict",
     "ConnectError",
     "Forbidden",

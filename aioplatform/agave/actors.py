@@ -18,6 +18,10 @@ one. The nonce is kept out of errors and logs like a token.
 
 **Order.** Abaco does not run one actor's executions in the order their messages came
 (abaco#13): nothing here (or in the embedded service) promises an order.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from ..core.batch import (
     gather,
     poll_many,
 )
+from ..core.calls import CallTimeout
 from ..core.checks import check_choice, check_ids, check_seconds
 from ..core.paging import AsyncPager
 from ..core.paths import segment
@@ -192,7 +197,7 @@ class Actors:
         """The actors you own or that are shared with you."""
         return self._client._list(ROOT, Actor, limit=limit, offset=offset)
 
-    async def add(self, body: Mapping[str, Any]) -> Actor:
+    async def add(self, body: Mapping[str, Any], *, timeout: CallTimeout = None) -> Actor:
         """Register an actor (``{"image": ..., "name", "stateless", "defaultEnvironment", ...}``);
         it starts ``SUBMITTED`` and becomes ``READY`` once its workers are up. Not re-sent
         after it may have reached the server (it would register a second actor)."""
@@ -200,25 +205,27 @@ class Actors:
 
     create = add
 
-    async def get(self, actor_id: str, *, nonce: str | None = None) -> Actor:
+    async def get(self, actor_id: str, *, nonce: str | None = None, timeout: CallTimeout = None) -> Actor:
         return await self._client._model("GET", _actor_path(actor_id), Actor, **_nonce_kwargs(nonce))
 
-    async def update(self, actor_id: str, body: Mapping[str, Any]) -> Actor:
+    async def update(self, actor_id: str, body: Mapping[str, Any], *, timeout: CallTimeout = None) -> Actor:
         """Replace the actor's description (``image`` required; a new image resets it to SUBMITTED)."""
         return await self._client._model("PUT", _actor_path(actor_id), Actor, json=_actor_request(body))
 
-    async def delete(self, actor_id: str) -> None:
+    async def delete(self, actor_id: str, *, timeout: CallTimeout = None) -> None:
         await self._client._call("DELETE", _actor_path(actor_id))
 
     # -- messages ------------------------------------------------------------------------------
 
-    async def get_messages(self, actor_id: str, *, nonce: str | None = None) -> ActorMessages:
+    async def get_messages(
+        self, actor_id: str, *, nonce: str | None = None, timeout: CallTimeout = None
+    ) -> ActorMessages:
         """How many messages wait in the actor's mailbox."""
         return await self._client._model(
             "GET", _actor_path(actor_id, "messages"), ActorMessages, **_nonce_kwargs(nonce)
         )
 
-    async def delete_messages(self, actor_id: str) -> None:
+    async def delete_messages(self, actor_id: str, *, timeout: CallTimeout = None) -> None:
         """Purge the actor's mailbox (messages not yet started are dropped)."""
         await self._client._call("DELETE", _actor_path(actor_id, "messages"))
 
@@ -229,6 +236,7 @@ class Actors:
         *,
         environment: Mapping[str, Any] | None = None,
         nonce: str | None = None,
+        timeout: CallTimeout = None,
     ) -> MessageReceipt:
         """Send one message and return the whole receipt (execution id and ``msg``).
 
@@ -249,6 +257,7 @@ class Actors:
         *,
         environment: Mapping[str, Any] | None = None,
         nonce: str | None = None,
+        timeout: CallTimeout = None,
     ) -> str:
         """Send one message; the id of the execution it started (see :meth:`post_message`)."""
         receipt = await self.post_message(actor_id, message, environment=environment, nonce=nonce)
@@ -263,6 +272,7 @@ class Actors:
         *,
         environment: Mapping[str, Any] | None = None,
         nonce: str | None = None,
+        timeout: CallTimeout = None,
     ) -> str:
         """Send raw bytes (``application/octet-stream``); the execution id."""
         if not isinstance(message, (bytes, bytearray, memoryview)):
@@ -271,12 +281,14 @@ class Actors:
 
     # -- state and permissions ------------------------------------------------------------------
 
-    async def get_state(self, actor_id: str, *, nonce: str | None = None) -> ActorState:
+    async def get_state(
+        self, actor_id: str, *, nonce: str | None = None, timeout: CallTimeout = None
+    ) -> ActorState:
         return await self._client._model(
             "GET", _actor_path(actor_id, "state"), ActorState, **_nonce_kwargs(nonce)
         )
 
-    async def update_state(self, actor_id: str, state: Any) -> Actor:
+    async def update_state(self, actor_id: str, state: Any, *, timeout: CallTimeout = None) -> Actor:
         """Set a stateful actor's state (any JSON value; a stateless actor is a 404).
         Safe to repeat, so re-sent like a PUT."""
         try:
@@ -287,10 +299,12 @@ class Actors:
             "POST", _actor_path(actor_id, "state"), Actor, json=state, idempotent=True
         )
 
-    async def get_permissions(self, actor_id: str) -> ActorPermissions:
+    async def get_permissions(self, actor_id: str, *, timeout: CallTimeout = None) -> ActorPermissions:
         return await self._client._model("GET", _actor_path(actor_id, "permissions"), ActorPermissions)
 
-    async def update_permissions(self, actor_id: str, user: str, level: str) -> ActorPermissions:
+    async def update_permissions(
+        self, actor_id: str, user: str, level: str, *, timeout: CallTimeout = None
+    ) -> ActorPermissions:
         """Give ``user`` the ``level`` NONE, READ, EXECUTE or UPDATE (NONE revokes);
         the permissions as updated. Safe to repeat."""
         body = {"user": segment("user", user), "level": _level(level)}
@@ -300,10 +314,10 @@ class Actors:
 
     # -- workers ---------------------------------------------------------------------------
 
-    async def list_workers(self, actor_id: str) -> builtins.list[Worker]:
+    async def list_workers(self, actor_id: str, *, timeout: CallTimeout = None) -> builtins.list[Worker]:
         return await self._models(_actor_path(actor_id, "workers"), Worker)
 
-    async def add_worker(self, actor_id: str, num: int = 1) -> None:
+    async def add_worker(self, actor_id: str, num: int = 1, *, timeout: CallTimeout = None) -> None:
         """Ask for ``num`` more workers (Abaco answers null and schedules them)."""
         if not isinstance(num, int) or isinstance(num, bool):
             raise TypeError(f"num must be an integer, got {type(num).__name__}")
@@ -311,20 +325,26 @@ class Actors:
             raise ValueError(f"num must be an integer >= 1, got {num!r}")
         await self._client._call("POST", _actor_path(actor_id, "workers"), json={"num": num})
 
-    async def get_worker(self, actor_id: str, worker_id: str) -> Worker:
+    async def get_worker(self, actor_id: str, worker_id: str, *, timeout: CallTimeout = None) -> Worker:
         path = _actor_path(actor_id, "workers", segment("worker_id", worker_id))
         return await self._client._model("GET", path, Worker)
 
-    async def delete_worker(self, actor_id: str, worker_id: str) -> None:
+    async def delete_worker(self, actor_id: str, worker_id: str, *, timeout: CallTimeout = None) -> None:
         await self._client._call("DELETE", _actor_path(actor_id, "workers", segment("worker_id", worker_id)))
 
     # -- nonces ----------------------------------------------------------------------------
 
-    async def list_nonces(self, actor_id: str) -> builtins.list[Nonce]:
+    async def list_nonces(self, actor_id: str, *, timeout: CallTimeout = None) -> builtins.list[Nonce]:
         return await self._models(_actor_path(actor_id, "nonces"), Nonce)
 
     async def add_nonce(
-        self, actor_id: str, *, level: str = "EXECUTE", max_uses: int = -1, description: str | None = None
+        self,
+        actor_id: str,
+        *,
+        level: str = "EXECUTE",
+        max_uses: int = -1,
+        description: str | None = None,
+        timeout: CallTimeout = None,
     ) -> Nonce:
         """A nonce for the actor: ``level`` READ (reads) or EXECUTE (reads and messages),
         good for ``max_uses`` calls (-1: unlimited). Its ``id`` is the secret to pass as
@@ -338,11 +358,11 @@ class Actors:
             body["description"] = _string("description", description)
         return await self._client._model("POST", _actor_path(actor_id, "nonces"), Nonce, json=body)
 
-    async def get_nonce(self, actor_id: str, nonce_id: str) -> Nonce:
+    async def get_nonce(self, actor_id: str, nonce_id: str, *, timeout: CallTimeout = None) -> Nonce:
         path = _actor_path(actor_id, "nonces", segment("nonce_id", nonce_id))
         return await self._client._model("GET", path, Nonce)
 
-    async def delete_nonce(self, actor_id: str, nonce_id: str) -> None:
+    async def delete_nonce(self, actor_id: str, nonce_id: str, *, timeout: CallTimeout = None) -> None:
         await self._client._call("DELETE", _actor_path(actor_id, "nonces", segment("nonce_id", nonce_id)))
 
     # -- executions ------------------------------------------------------------------------
@@ -354,6 +374,7 @@ class Actors:
         limit: int | None = None,
         offset: int | None = None,
         nonce: str | None = None,
+        timeout: CallTimeout = None,
     ) -> ExecutionsSummary:
         """The actor's executions and totals (in no promised order). ``limit``/``offset``
         are sent only when given (agavepy declares them; Abaco 1.5 answers all)."""
@@ -369,18 +390,20 @@ class Actors:
             "GET", _actor_path(actor_id, "executions"), ExecutionsSummary, **_nonce_kwargs(nonce, params)
         )
 
-    async def get_execution(self, actor_id: str, execution_id: str, *, nonce: str | None = None) -> Execution:
+    async def get_execution(
+        self, actor_id: str, execution_id: str, *, nonce: str | None = None, timeout: CallTimeout = None
+    ) -> Execution:
         path = _actor_path(actor_id, "executions", segment("execution_id", execution_id))
         return await self._client._model("GET", path, Execution, **_nonce_kwargs(nonce))
 
     async def get_execution_logs(
-        self, actor_id: str, execution_id: str, *, nonce: str | None = None
+        self, actor_id: str, execution_id: str, *, nonce: str | None = None, timeout: CallTimeout = None
     ) -> ExecutionLogs:
         path = _actor_path(actor_id, "executions", segment("execution_id", execution_id), "logs")
         return await self._client._model("GET", path, ExecutionLogs, **_nonce_kwargs(nonce))
 
     async def get_execution_result(
-        self, actor_id: str, execution_id: str, *, nonce: str | None = None
+        self, actor_id: str, execution_id: str, *, nonce: str | None = None, timeout: CallTimeout = None
     ) -> bytes:
         """The execution's result: raw bytes as the actor wrote them (not enveloped; empty
         when it wrote none)."""
@@ -395,18 +418,18 @@ class Actors:
 
     # -- aliases ---------------------------------------------------------------------------
 
-    async def list_aliases(self) -> builtins.list[Alias]:
+    async def list_aliases(self, *, timeout: CallTimeout = None) -> builtins.list[Alias]:
         return await self._models(f"{ROOT}/aliases", Alias)
 
-    async def add_alias(self, alias: str, actor_id: str) -> Alias:
+    async def add_alias(self, alias: str, actor_id: str, *, timeout: CallTimeout = None) -> Alias:
         """Name an actor: ``alias`` then works in place of its id in every actor path."""
         body = {"alias": segment("alias", alias), "actorId": segment("actor_id", actor_id)}
         return await self._client._model("POST", f"{ROOT}/aliases", Alias, json=body)
 
-    async def get_alias(self, alias: str) -> Alias:
+    async def get_alias(self, alias: str, *, timeout: CallTimeout = None) -> Alias:
         return await self._client._model("GET", f"{ROOT}/aliases/{segment('alias', alias)}", Alias)
 
-    async def delete_alias(self, alias: str) -> None:
+    async def delete_alias(self, alias: str, *, timeout: CallTimeout = None) -> None:
         await self._client._call("DELETE", f"{ROOT}/aliases/{segment('alias', alias)}")
 
     # -- batches ---------------------------------------------------------------------------
@@ -423,6 +446,7 @@ class Actors:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[str]:
         """Send every message; one outcome per message, in input order: the execution id,
         or the exception.
@@ -498,6 +522,7 @@ class Actors:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[Execution]:
         """Wait until every execution is COMPLETE or ERROR; one outcome per id, in order:
         the final :class:`Execution`, the error if polling it failed, or

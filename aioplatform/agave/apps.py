@@ -12,6 +12,10 @@ of its own (``publish``, ``clone``, ``enable``, ``disable``, ``erase``).
 Retries: granting a permission and enable/disable set a value, so they are re-sent like
 idempotent calls; ``add``, ``update``, ``publish`` and ``clone`` create or bump a
 revision and are not.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..core.batch import BatchResult, Breaker, OutcomeCallback, ProgressCallback
+from ..core.calls import CallTimeout
 from ..core.defaults import CONCURRENCY
 from ..core.paging import AsyncPager
 from ..core.paths import segment
@@ -161,30 +166,32 @@ class Apps:
 
     # -- one app ---------------------------------------------------------------------------
 
-    async def add(self, body: Mapping[str, Any]) -> App:
+    async def add(self, body: Mapping[str, Any], *, timeout: CallTimeout = None) -> App:
         """Register an app (an ApplicationRequest: ``name``, ``version``, ``executionSystem``,
         ``deploymentPath``, ``templatePath``, ``testPath``, ``inputs``, ``parameters`` ...).
         Registering an existing private ``name``/``version`` again updates it."""
         return await self._client._model("POST", f"{ROOT}/", App, json=json_object("body", body))
 
-    async def get(self, app_id: str) -> App:
+    async def get(self, app_id: str, *, timeout: CallTimeout = None) -> App:
         return await self._client._model("GET", _app(app_id), App)
 
-    async def update(self, app_id: str, body: Mapping[str, Any]) -> App:
+    async def update(self, app_id: str, body: Mapping[str, Any], *, timeout: CallTimeout = None) -> App:
         """Replace the app's description with ``body`` (its revision goes up by one)."""
         return await self._client._model("POST", _app(app_id), App, json=json_object("body", body))
 
-    async def delete(self, app_id: str) -> None:
+    async def delete(self, app_id: str, *, timeout: CallTimeout = None) -> None:
         await self._client._call("DELETE", _app(app_id))
 
-    async def get_job_submission_form(self, app_id: str) -> str:
+    async def get_job_submission_form(self, app_id: str, *, timeout: CallTimeout = None) -> str:
         """An HTML form for submitting a job of this app."""
         result = await self._client._call("GET", f"{_app(app_id)}/form")
         return result if isinstance(result, str) else ""
 
     # -- manage ----------------------------------------------------------------------------
 
-    async def manage(self, app_id: str, body: Mapping[str, Any]) -> App | None:
+    async def manage(
+        self, app_id: str, body: Mapping[str, Any], *, timeout: CallTimeout = None
+    ) -> App | None:
         """agavepy's ``manage``: ``body`` is ``{"action": "publish"|"clone"|"enable"|
         "disable"|"erase", ...}`` (publish and clone also take ``name``, ``version``,
         ``executionSystem``, ``deploymentSystem``, ``deploymentPath``). Answers the new app
@@ -228,6 +235,7 @@ class Apps:
         execution_system: str | None = None,
         deployment_system: str | None = None,
         deployment_path: str | None = None,
+        timeout: CallTimeout = None,
     ) -> App:
         """Publish a public copy of the app, ``<name>-<version>u<revision>`` (it must run on
         a public execution system: pass ``execution_system`` to move it)."""
@@ -244,6 +252,7 @@ class Apps:
         execution_system: str | None = None,
         deployment_system: str | None = None,
         deployment_path: str | None = None,
+        timeout: CallTimeout = None,
     ) -> App:
         """A private copy of the app owned by the caller, ``<name>-<version>`` (give a new
         name or version: the copy's id must be free)."""
@@ -253,17 +262,17 @@ class Apps:
                    "deployment_system": deployment_system, "deployment_path": deployment_path}  # fmt: skip
         return await self._copy(app_id, "clone", options)
 
-    async def enable(self, app_id: str) -> App:
+    async def enable(self, app_id: str, *, timeout: CallTimeout = None) -> App:
         app = await self.manage(app_id, {"action": "enable"})
         assert app is not None
         return app
 
-    async def disable(self, app_id: str) -> App:
+    async def disable(self, app_id: str, *, timeout: CallTimeout = None) -> App:
         app = await self.manage(app_id, {"action": "disable"})
         assert app is not None
         return app
 
-    async def erase(self, app_id: str) -> None:
+    async def erase(self, app_id: str, *, timeout: CallTimeout = None) -> None:
         """Remove the app for good (``delete`` only hides it)."""
         await self.manage(app_id, {"action": "erase"})
 
@@ -276,7 +285,7 @@ class Apps:
         return self._client._list(f"{_app(app_id)}/pems", AppPermission, limit=limit, offset=offset)
 
     async def update_application_permissions(
-        self, app_id: str, username: str, permission: str
+        self, app_id: str, username: str, permission: str, *, timeout: CallTimeout = None
     ) -> AppPermission:
         """Grant ``username`` READ, WRITE, EXECUTE, READ_WRITE, READ_EXECUTE, WRITE_EXECUTE
         or ALL; NONE revokes."""
@@ -294,6 +303,7 @@ class Apps:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[AppPermission]:
         """Share the app with many users (``{"alice": "READ_EXECUTE", "bob": "NONE"}``) at
         most ``concurrency`` at a time: one outcome per user, in the mapping's order. Every
@@ -312,7 +322,7 @@ class Apps:
             on_progress=on_progress, on_outcome=on_outcome, breaker=breaker,
         )  # fmt: skip
 
-    async def delete_permissions(self, app_id: str) -> None:
+    async def delete_permissions(self, app_id: str, *, timeout: CallTimeout = None) -> None:
         """Revoke every grant on the app (the owner keeps everything)."""
         await self._client._call("DELETE", f"{_app(app_id)}/pems")
 
@@ -324,10 +334,14 @@ class Apps:
         path = f"{_app(app_id)}/pems/{segment('username', username)}"
         return self._client._list(path, AppPermission, limit=limit, offset=offset, row=True)
 
-    async def update_permissions_for_user(self, app_id: str, username: str, permission: str) -> AppPermission:
+    async def update_permissions_for_user(
+        self, app_id: str, username: str, permission: str, *, timeout: CallTimeout = None
+    ) -> AppPermission:
         path = f"{_app(app_id)}/pems/{segment('username', username)}"
         body = _permission(username, permission)
         return await self._client._model("POST", path, AppPermission, json=body, idempotent=True)
 
-    async def delete_permissions_for_user(self, app_id: str, username: str) -> None:
+    async def delete_permissions_for_user(
+        self, app_id: str, username: str, *, timeout: CallTimeout = None
+    ) -> None:
         await self._client._call("DELETE", f"{_app(app_id)}/pems/{segment('username', username)}")

@@ -8,6 +8,10 @@ the ``api_key``/``api_secret`` the token grants need:
 >>> async with AgaveClient(base_url, username="jdoe", password=password) as agave:
 ...     created = await agave.clients.create("my-client", use=True)
 ...     await agave.tokens.create("jdoe", password)     # the password grant, new client's key
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import builtins
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..core.calls import CallTimeout
 from ..core.paging import AsyncPager
 from ..core.paths import segment
 from .models.clients import Client, ClientSubscription
@@ -55,6 +60,7 @@ class Clients:
         tier: str = "Unlimited",
         callback_url: str | None = None,
         use: bool = False,
+        timeout: CallTimeout = None,
     ) -> Client:
         """Create an OAuth client; the answer is the only one that carries its
         ``consumer_secret``. ``use=True`` makes this :class:`AgaveClient` use the new key
@@ -86,7 +92,7 @@ class Clients:
 
         return AsyncPager.from_offsets(fetch, limit=limit, offset=offset)
 
-    async def get_client_by_name(self, client_name: str) -> Client:
+    async def get_client_by_name(self, client_name: str, *, timeout: CallTimeout = None) -> Client:
         response = await self._client._request(
             "GET", self._path(client_name), auth=self._client._basic_auth()
         )
@@ -94,12 +100,14 @@ class Clients:
 
     get = get_client_by_name
 
-    async def delete(self, client_name: str) -> None:
+    async def delete(self, client_name: str, *, timeout: CallTimeout = None) -> None:
         """Delete an OAuth client; the tokens issued to it stop working."""
         path = self._path(client_name)
         await self._client._request("DELETE", path, auth=self._client._basic_auth())
 
-    async def list_subscriptions_for_client(self, client_name: str) -> builtins.list[ClientSubscription]:
+    async def list_subscriptions_for_client(
+        self, client_name: str, *, timeout: CallTimeout = None
+    ) -> builtins.list[ClientSubscription]:
         path = self._path(client_name, "subscriptions")
         response = await self._client._request("GET", path, auth=self._client._basic_auth())
         return self._client._structure_list(response, ClientSubscription)
@@ -113,6 +121,7 @@ class Clients:
         *,
         api_version: str = "v2",
         api_provider: str = "admin",
+        timeout: CallTimeout = None,
     ) -> builtins.list[ClientSubscription]:
         """Subscribe the client to one API (``"Jobs"``, ``"Files"`` ...; ``"*"`` for all);
         the client's subscriptions after the change."""
@@ -129,7 +138,7 @@ class Clients:
 
     add_subscription = add_subscription_for_client
 
-    async def delete_subscriptions_for_client(self, client_name: str) -> None:
+    async def delete_subscriptions_for_client(self, client_name: str, *, timeout: CallTimeout = None) -> None:
         """Remove every subscription of the client."""
         path = self._path(client_name, "subscriptions")
         await self._client._request("DELETE", path, auth=self._client._basic_auth())

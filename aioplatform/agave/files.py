@@ -22,6 +22,10 @@ answer cannot leave a duplicate, only the same file). A one-shot source (an asyn
 iterator, a pipe) cannot be re-read and is sent exactly once. ``rename``/``move``/``copy``
 are never re-sent after they may have reached the server (a second rename would fail
 on the first one's result); ``mkdir`` is idempotent (an existing directory is a 200).
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..core import defaults
 from ..core.batch import BatchResult, Breaker, OutcomeCallback, ProgressCallback, check_batch_options, gather
+from ..core.calls import CallTimeout
 from ..core.checks import check_choice
 from ..core.multipart import MultipartFile, multipart_file
 from ..core.paging import AsyncPager
@@ -203,7 +208,12 @@ class Files:
         return self.download_stream(None, path, chunk_size=chunk_size)
 
     async def download(
-        self, system_id: str | None, path: str, dest: str | os.PathLike[str] | None = None
+        self,
+        system_id: str | None,
+        path: str,
+        dest: str | os.PathLike[str] | None = None,
+        *,
+        timeout: CallTimeout = None,
     ) -> Path:
         """Save a file at ``dest`` (a file path, or an existing directory to save into;
         the current directory when None) and return where it went. Written to a
@@ -219,7 +229,7 @@ class Files:
         return target
 
     async def download_from_default_system(
-        self, path: str, dest: str | os.PathLike[str] | None = None
+        self, path: str, dest: str | os.PathLike[str] | None = None, *, timeout: CallTimeout = None
     ) -> Path:
         return await self.download(None, path, dest)
 
@@ -236,6 +246,7 @@ class Files:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[Path]:
         """Download every file below ``path`` into ``dest``, keeping the relative layout.
 
@@ -288,6 +299,7 @@ class Files:
         file_type: str | None = None,
         callback_url: str | None = None,
         notifications: str | None = None,
+        timeout: CallTimeout = None,
     ) -> LogicalFile:
         """agavepy's ``importData``: upload ``file_to_upload`` (streamed) or have the
         server fetch ``url_to_ingest``, into the directory ``file_path``. The answer is
@@ -332,6 +344,7 @@ class Files:
         url_to_ingest: str | None = None,
         file_type: str | None = None,
         callback_url: str | None = None,
+        timeout: CallTimeout = None,
     ) -> LogicalFile:
         return await self.import_data(
             None, file_path, file_to_upload=file_to_upload, file_name=file_name,
@@ -346,6 +359,7 @@ class Files:
         *,
         file_name: str | None = None,
         file_type: str | None = None,
+        timeout: CallTimeout = None,
     ) -> LogicalFile:
         """Upload ``file`` into the directory ``dir_path`` as ``file_name`` (default: the
         path's or file object's base name; required for bytes and streams).
@@ -371,6 +385,7 @@ class Files:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[LogicalFile]:
         """Upload many files into ``dir_path``, ``concurrency`` at a time: each item is a
         path (stored under its base name) or a ``(file_name, source)`` pair. Exactly one
@@ -398,7 +413,7 @@ class Files:
     # -- manage ----------------------------------------------------------------------------
 
     async def manage(
-        self, system_id: str | None, file_path: str, *, action: str, path: str
+        self, system_id: str | None, file_path: str, *, action: str, path: str, timeout: CallTimeout = None
     ) -> LogicalFile | None:
         """agavepy's ``manage``: ``action`` (mkdir, rename, copy, move) on ``file_path``
         with the body's ``path`` (mkdir: the new directory relative to ``file_path``;
@@ -413,36 +428,46 @@ class Files:
             return None
         return self._client._structure(response, LogicalFile)
 
-    async def manage_on_default_system(self, file_path: str, *, action: str, path: str) -> LogicalFile | None:
+    async def manage_on_default_system(
+        self, file_path: str, *, action: str, path: str, timeout: CallTimeout = None
+    ) -> LogicalFile | None:
         return await self.manage(None, file_path, action=action, path=path)
 
-    async def mkdir(self, system_id: str | None, path: str) -> LogicalFile | None:
+    async def mkdir(
+        self, system_id: str | None, path: str, *, timeout: CallTimeout = None
+    ) -> LogicalFile | None:
         """Create the directory ``path`` (and any missing parents); an existing one is fine."""
         segments("path", path)
         parts = [p for p in path.split("/") if p]
         return await self.manage(system_id, "/".join(parts[:-1]), action="mkdir", path=parts[-1])
 
-    async def rename(self, system_id: str | None, path: str, new_name: str) -> LogicalFile | None:
+    async def rename(
+        self, system_id: str | None, path: str, new_name: str, *, timeout: CallTimeout = None
+    ) -> LogicalFile | None:
         """Rename ``path`` to ``new_name`` in the same directory (an existing target is a 400)."""
         segments("path", path)
         return await self.manage(system_id, path, action="rename", path=_check_name("new_name", new_name))
 
-    async def copy(self, system_id: str | None, path: str, destination: str) -> LogicalFile | None:
+    async def copy(
+        self, system_id: str | None, path: str, destination: str, *, timeout: CallTimeout = None
+    ) -> LogicalFile | None:
         """Copy ``path`` to the path ``destination`` on the same system."""
         segments("path", path)
         return await self.manage(system_id, path, action="copy", path=_dest(destination))
 
-    async def move(self, system_id: str | None, path: str, destination: str) -> LogicalFile | None:
+    async def move(
+        self, system_id: str | None, path: str, destination: str, *, timeout: CallTimeout = None
+    ) -> LogicalFile | None:
         """Move ``path`` to the path ``destination`` on the same system (an existing one is a 400)."""
         segments("path", path)
         return await self.manage(system_id, path, action="move", path=_dest(destination))
 
-    async def delete(self, system_id: str | None, file_path: str) -> None:
+    async def delete(self, system_id: str | None, file_path: str, *, timeout: CallTimeout = None) -> None:
         """Delete a file or a directory with everything in it."""
         segments("file_path", file_path)
         await self._client._call("DELETE", _file_path("media", system_id, file_path))
 
-    async def delete_from_default_system(self, file_path: str) -> None:
+    async def delete_from_default_system(self, file_path: str, *, timeout: CallTimeout = None) -> None:
         await self.delete(None, file_path)
 
     # -- history and permissions -----------------------------------------------------------
@@ -485,6 +510,7 @@ class Files:
         permission: str,
         *,
         recursive: bool = False,
+        timeout: CallTimeout = None,
     ) -> builtins.list[FilePermission]:
         """Grant ``username`` ``permission`` (READ, WRITE, EXECUTE, READ_WRITE, READ_EXECUTE,
         WRITE_EXECUTE, ALL; NONE revokes) on the path, and below it with ``recursive``.
@@ -502,15 +528,25 @@ class Files:
         return [structure(item, FilePermission) for item in items]
 
     async def update_permissions_on_default_system(
-        self, file_path: str, username: str, permission: str, *, recursive: bool = False
+        self,
+        file_path: str,
+        username: str,
+        permission: str,
+        *,
+        recursive: bool = False,
+        timeout: CallTimeout = None,
     ) -> builtins.list[FilePermission]:
         return await self.update_permissions(None, file_path, username, permission, recursive=recursive)
 
-    async def delete_permissions(self, system_id: str | None, file_path: str) -> None:
+    async def delete_permissions(
+        self, system_id: str | None, file_path: str, *, timeout: CallTimeout = None
+    ) -> None:
         """Remove every permission but the owner's on the path (and below it)."""
         await self._client._call("DELETE", _file_path("pems", system_id, file_path))
 
-    async def delete_permissions_on_default_system(self, file_path: str) -> None:
+    async def delete_permissions_on_default_system(
+        self, file_path: str, *, timeout: CallTimeout = None
+    ) -> None:
         await self.delete_permissions(None, file_path)
 
 

@@ -11,6 +11,10 @@ A submit is a POST: the core retries it only when the server provably did not ru
 (429/503, connection refused), never after it may have reached the app. A submit whose
 answer was lost (sent, no answer) may or may not have made a job; Agave has no
 idempotency key, so ``reconcile=True`` looks for it by name, app and creation time.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from ..core.batch import (
     gather_prepared,
     poll_many,
 )
+from ..core.calls import CallTimeout
 from ..core.checks import check_choice, check_id, check_ids, check_seconds
 from ..core.paging import AsyncPager
 from ..core.paths import segment, segments
@@ -180,15 +185,15 @@ class Jobs:
                 params[key] = value
         return self._client._list(ROOT, JobSummary, params=params, limit=limit, offset=offset)
 
-    async def submit(self, body: Mapping[str, Any]) -> Job:
+    async def submit(self, body: Mapping[str, Any], *, timeout: CallTimeout = None) -> Job:
         """Submit a job (``{"name", "appId", "inputs", "parameters", ...}``); the server
         answers 201 with the job ``PENDING``."""
         return await self._client._model("POST", ROOT, Job, json=_job_request(body))
 
-    async def get(self, job_id: str) -> Job:
+    async def get(self, job_id: str, *, timeout: CallTimeout = None) -> Job:
         return await self._client._model("GET", _job_path(job_id), Job)
 
-    async def manage(self, job_id: str, action: str) -> Job:
+    async def manage(self, job_id: str, action: str, *, timeout: CallTimeout = None) -> Job:
         """agavepy's ``manage``: ``action`` is ``"stop"`` (the job, stopped) or
         ``"resubmit"`` (a NEW job copying the request)."""
         if not isinstance(action, str):
@@ -197,7 +202,7 @@ class Jobs:
             raise ValueError(f"action must be 'stop' or 'resubmit', got {action!r}")
         return await (self.stop(job_id) if action.lower() == "stop" else self.resubmit(job_id))
 
-    async def stop(self, job_id: str) -> Job:
+    async def stop(self, job_id: str, *, timeout: CallTimeout = None) -> Job:
         """Stop the job. A job not yet queued ends STOPPED, a running one is killed (STOPPED,
         KILLED or FAILED depending on the server), a finished one is left as it is.
 
@@ -207,15 +212,15 @@ class Jobs:
             "POST", _job_path(job_id), Job, json={"action": "stop"}, idempotent=True
         )
 
-    async def resubmit(self, job_id: str) -> Job:
+    async def resubmit(self, job_id: str, *, timeout: CallTimeout = None) -> Job:
         """A NEW job with the original's request (202); returns the new job."""
         return await self._client._model("POST", _job_path(job_id), Job, json={"action": "resubmit"})
 
-    async def delete(self, job_id: str) -> None:
+    async def delete(self, job_id: str, *, timeout: CallTimeout = None) -> None:
         """Delete the job (the server hides it: it is no longer listed or found)."""
         await self._client._call("DELETE", _job_path(job_id))
 
-    async def get_status(self, job_id: str) -> JobStatus:
+    async def get_status(self, job_id: str, *, timeout: CallTimeout = None) -> JobStatus:
         """The small ``/status`` resource: what to poll."""
         return await self._client._model("GET", _job_path(job_id, "status"), JobStatus)
 
@@ -230,27 +235,33 @@ class Jobs:
     ) -> AsyncPager[JobPermission]:
         return self._client._list(_job_path(job_id, "pems"), JobPermission, limit=limit, offset=offset)
 
-    async def update_permissions(self, job_id: str, username: str, permission: str) -> JobPermission | None:
+    async def update_permissions(
+        self, job_id: str, username: str, permission: str, *, timeout: CallTimeout = None
+    ) -> JobPermission | None:
         """Grant ``username`` READ, WRITE, READ_WRITE or ALL; NONE (or "") revokes (None returned)."""
         body = {"username": _username(username), "permission": _permission(permission)}
         return await self._pem("POST", _job_path(job_id, "pems"), body)
 
-    async def delete_permissions(self, job_id: str) -> None:
+    async def delete_permissions(self, job_id: str, *, timeout: CallTimeout = None) -> None:
         """Revoke every grant on the job (the owner keeps theirs)."""
         await self._client._call("DELETE", _job_path(job_id, "pems"))
 
-    async def list_permissions_for_user(self, job_id: str, username: str) -> JobPermission:
+    async def list_permissions_for_user(
+        self, job_id: str, username: str, *, timeout: CallTimeout = None
+    ) -> JobPermission:
         """``username``'s rights on the job (the server answers a list of at most one)."""
         path = _job_path(job_id, "pems", segment("username", _username(username)))
         return JobPermission.of_user(await self._client._call("GET", path), username)
 
     async def update_permissions_for_user(
-        self, job_id: str, username: str, permission: str
+        self, job_id: str, username: str, permission: str, *, timeout: CallTimeout = None
     ) -> JobPermission | None:
         path = _job_path(job_id, "pems", segment("username", _username(username)))
         return await self._pem("POST", path, {"permission": _permission(permission)})
 
-    async def delete_permissions_for_user(self, job_id: str, username: str) -> None:
+    async def delete_permissions_for_user(
+        self, job_id: str, username: str, *, timeout: CallTimeout = None
+    ) -> None:
         # agavepy cannot make this call (its spec names the path parameter uniqueName).
         await self._client._call(
             "DELETE", _job_path(job_id, "pems", segment("username", _username(username)))
@@ -268,7 +279,12 @@ class Jobs:
         return self._client._list(path, RemoteFile, limit=limit, offset=offset)
 
     async def download_output(
-        self, job_id: str, file_path: str, dest: str | os.PathLike[str] | None = None
+        self,
+        job_id: str,
+        file_path: str,
+        dest: str | os.PathLike[str] | None = None,
+        *,
+        timeout: CallTimeout = None,
     ) -> Any:
         """One output file: streamed to ``dest`` (a file path, returned as a ``Path``), or,
         without ``dest``, its bytes (read whole: for small files; see :meth:`iter_output`)."""
@@ -316,6 +332,7 @@ class Jobs:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[Job]:
         """Submit every request; one outcome (the Job, or the exception) per request, in order.
 
@@ -369,6 +386,7 @@ class Jobs:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[Job]:
         """Resubmit every job; one outcome (the NEW job, or the exception) per id, in order.
 
@@ -447,6 +465,7 @@ class Jobs:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[Job]:
         """Stop every job; one outcome (the job as stopped, or the exception) per id, in order."""
         ids = _job_ids(job_ids)
@@ -467,6 +486,7 @@ class Jobs:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[JobStatus]:
         """Wait until every job's status is in ``until`` (default: any terminal status).
 
@@ -521,6 +541,7 @@ class Jobs:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[Path]:
         """Download the job's outputs under ``dest`` (their tree kept), streamed to disk.
 

@@ -10,6 +10,10 @@ record's ``value`` is any JSON and comes back parsed. Batches (``create_many``,
 ``delete_many``) return a :class:`~aioplatform.BatchResult` with exactly one outcome
 per input, in input order. A create is a POST the core never re-sends once it may
 have reached the server; ``reconcile=True`` finds a create whose answer was lost.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ..core.batch import (
     gather,
     gather_prepared,
 )
+from ..core.calls import CallTimeout
 from ..core.checks import check_choice, check_id
 from ..core.paging import AsyncPager
 from ..core.paths import segment
@@ -167,15 +172,17 @@ class Meta:
         params = _listing_params(q, order_by, order, privileged)
         return self._client._list(DATA, Metadata, params=params, limit=limit, offset=offset)
 
-    async def add_metadata(self, body: Mapping[str, Any]) -> Metadata:
+    async def add_metadata(self, body: Mapping[str, Any], *, timeout: CallTimeout = None) -> Metadata:
         """Create a record (``{"name", "value", "associationIds", "schemaId"}``); 201.
         With a ``schemaId`` the server checks ``value`` against that schema (400 if not)."""
         return await self._client._model("POST", DATA, Metadata, json=_metadata_request(body))
 
-    async def get_metadata(self, uuid: str) -> Metadata:
+    async def get_metadata(self, uuid: str, *, timeout: CallTimeout = None) -> Metadata:
         return await self._client._model("GET", _data_path(uuid), Metadata)
 
-    async def update_metadata(self, uuid: str, body: Mapping[str, Any]) -> Metadata:
+    async def update_metadata(
+        self, uuid: str, body: Mapping[str, Any], *, timeout: CallTimeout = None
+    ) -> Metadata:
         """Replace the record whole (name, value, associations, schema)."""
         # A full replacement: sending it twice leaves the record as sending it once, so a
         # lost answer is re-sent.
@@ -183,7 +190,7 @@ class Meta:
             "POST", _data_path(uuid), Metadata, json=_metadata_request(body), idempotent=True
         )
 
-    async def delete_metadata(self, uuid: str) -> None:
+    async def delete_metadata(self, uuid: str, *, timeout: CallTimeout = None) -> None:
         """Delete the record (the server answers 401 without write permission)."""
         await self._client._call("DELETE", _data_path(uuid))
 
@@ -202,20 +209,22 @@ class Meta:
         params = _listing_params(q, order_by, order)
         return self._client._list(SCHEMAS, MetadataSchema, params=params, limit=limit, offset=offset)
 
-    async def add_schema(self, schema: Mapping[str, Any]) -> MetadataSchema:
+    async def add_schema(self, schema: Mapping[str, Any], *, timeout: CallTimeout = None) -> MetadataSchema:
         """Store a JSON Schema document; records naming its uuid as ``schemaId`` must match it."""
         return await self._client._model("POST", SCHEMAS, MetadataSchema, json=_schema_document(schema))
 
-    async def get_schema(self, uuid: str) -> MetadataSchema:
+    async def get_schema(self, uuid: str, *, timeout: CallTimeout = None) -> MetadataSchema:
         return await self._client._model("GET", _schema_path(uuid), MetadataSchema)
 
-    async def update_schema(self, uuid: str, schema: Mapping[str, Any]) -> MetadataSchema:
+    async def update_schema(
+        self, uuid: str, schema: Mapping[str, Any], *, timeout: CallTimeout = None
+    ) -> MetadataSchema:
         # A full replacement, safe to re-send (as update_metadata).
         return await self._client._model(
             "POST", _schema_path(uuid), MetadataSchema, json=_schema_document(schema), idempotent=True
         )
 
-    async def delete_schema(self, uuid: str) -> None:
+    async def delete_schema(self, uuid: str, *, timeout: CallTimeout = None) -> None:
         await self._client._call("DELETE", _schema_path(uuid))
 
     # -- permissions ------------------------------------------------------------------------
@@ -227,27 +236,31 @@ class Meta:
         return self._client._list(_data_path(uuid, "pems"), MetaPermission, limit=limit, offset=offset)
 
     async def update_metadata_permissions(
-        self, uuid: str, username: str, permission: str
+        self, uuid: str, username: str, permission: str, *, timeout: CallTimeout = None
     ) -> MetaPermission | None:
         """Grant ``username`` READ, WRITE, READ_WRITE or ALL; NONE revokes (None returned)."""
         _username(username)
         body = {"username": username, "permission": _permission(permission)}
         return await self._pem(_data_path(uuid, "pems"), body)
 
-    async def delete_metadata_permission(self, uuid: str) -> None:
+    async def delete_metadata_permission(self, uuid: str, *, timeout: CallTimeout = None) -> None:
         """Revoke every grant on the record (its owner keeps theirs)."""
         await self._client._call("DELETE", _data_path(uuid, "pems"))
 
-    async def list_metadata_permissions_for_user(self, uuid: str, username: str) -> MetaPermission:
+    async def list_metadata_permissions_for_user(
+        self, uuid: str, username: str, *, timeout: CallTimeout = None
+    ) -> MetaPermission:
         return await self._pem_of(_data_path(uuid, "pems", _username(username)), username)
 
     async def update_metadata_permissions_for_user(
-        self, uuid: str, username: str, permission: str
+        self, uuid: str, username: str, permission: str, *, timeout: CallTimeout = None
     ) -> MetaPermission | None:
         path = _data_path(uuid, "pems", _username(username))
         return await self._pem(path, {"username": username, "permission": _permission(permission)})
 
-    async def delete_metadata_permissions_for_user(self, uuid: str, username: str) -> None:
+    async def delete_metadata_permissions_for_user(
+        self, uuid: str, username: str, *, timeout: CallTimeout = None
+    ) -> None:
         await self._client._call("DELETE", _data_path(uuid, "pems", _username(username)))
 
     def list_schema_permissions(
@@ -256,25 +269,29 @@ class Meta:
         return self._client._list(_schema_path(uuid, "pems"), MetaPermission, limit=limit, offset=offset)
 
     async def update_schema_permissions(
-        self, uuid: str, username: str, permission: str
+        self, uuid: str, username: str, permission: str, *, timeout: CallTimeout = None
     ) -> MetaPermission | None:
         _username(username)
         body = {"username": username, "permission": _permission(permission)}
         return await self._pem(_schema_path(uuid, "pems"), body)
 
-    async def delete_schema_permissions(self, uuid: str) -> None:
+    async def delete_schema_permissions(self, uuid: str, *, timeout: CallTimeout = None) -> None:
         await self._client._call("DELETE", _schema_path(uuid, "pems"))
 
-    async def list_schema_permissions_for_user(self, uuid: str, username: str) -> MetaPermission:
+    async def list_schema_permissions_for_user(
+        self, uuid: str, username: str, *, timeout: CallTimeout = None
+    ) -> MetaPermission:
         return await self._pem_of(_schema_path(uuid, "pems", _username(username)), username)
 
     async def update_schema_permissions_for_user(
-        self, uuid: str, username: str, permission: str
+        self, uuid: str, username: str, permission: str, *, timeout: CallTimeout = None
     ) -> MetaPermission | None:
         path = _schema_path(uuid, "pems", _username(username))
         return await self._pem(path, {"username": username, "permission": _permission(permission)})
 
-    async def delete_schema_permissions_for_user(self, uuid: str, username: str) -> None:
+    async def delete_schema_permissions_for_user(
+        self, uuid: str, username: str, *, timeout: CallTimeout = None
+    ) -> None:
         await self._client._call("DELETE", _schema_path(uuid, "pems", _username(username)))
 
     async def _pem(self, path: str, body: dict[str, Any]) -> MetaPermission | None:
@@ -297,6 +314,7 @@ class Meta:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[Metadata]:
         """Create every record; one outcome (the Metadata, or the exception) per record, in order.
 
@@ -404,6 +422,7 @@ class Meta:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[str]:
         """Delete every record; one outcome (the uuid, deleted, or the exception) per uuid.
 

@@ -12,6 +12,10 @@ A webhook is a POST of the event's object (a job's JSON for job events) to the U
 with Agave's URL macros (``${JOB_ID}``, ``${STATUS}``, ``${LAST_UPDATED}`` ...)
 expanded. Webhook calls carry no credentials: a receiver should treat the body as a
 hint and read the job back through the API before acting on it.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from ..core.batch import (
     gather,
     gather_prepared,
 )
+from ..core.calls import CallTimeout
 from ..core.paging import AsyncPager
 from ..core.paths import segment
 from ..core.reconcile import gather_reconciled
@@ -118,7 +123,7 @@ class Notifications:
             params.update(search)
         return self._client._list(ROOT, Notification, params=params, limit=limit, offset=offset)
 
-    async def add(self, body: Mapping[str, Any]) -> Notification:
+    async def add(self, body: Mapping[str, Any], *, timeout: CallTimeout = None) -> Notification:
         """agavepy's ``add``: subscribe with a NotificationRequest
         (``{"url", "event", "associatedUuid", "persistent", "policy"}``); 201."""
         return await self._client._model("POST", ROOT, Notification, json=_request(body))
@@ -131,6 +136,7 @@ class Notifications:
         event: str = "*",
         persistent: bool = False,
         policy: NotificationPolicy | Mapping[str, Any] | None = None,
+        timeout: CallTimeout = None,
     ) -> Notification:
         """Subscribe ``url`` (an http(s) webhook, macros allowed, or an email address) to
         ``event`` (a status name; ``*`` for every event) of ``associated_uuid``. A
@@ -143,14 +149,16 @@ class Notifications:
             body["policy"] = policy
         return await self.add(body)
 
-    async def get(self, uuid: str) -> Notification:
+    async def get(self, uuid: str, *, timeout: CallTimeout = None) -> Notification:
         return await self._client._model("GET", _path(uuid), Notification)
 
-    async def update(self, uuid: str, body: Mapping[str, Any]) -> Notification:
+    async def update(
+        self, uuid: str, body: Mapping[str, Any], *, timeout: CallTimeout = None
+    ) -> Notification:
         """Change a subscription (fields left out are kept); it is ACTIVE again."""
         return await self._client._model("POST", _path(uuid), Notification, json=_request(body, partial=True))
 
-    async def delete(self, uuid: str) -> None:
+    async def delete(self, uuid: str, *, timeout: CallTimeout = None) -> None:
         await self._client._call("DELETE", _path(uuid))
 
     def list_attempts(
@@ -159,7 +167,9 @@ class Notifications:
         """Every delivery attempt of a subscription, oldest first (retries included)."""
         return self._client._list(_path(uuid, "attempts"), NotificationAttempt, limit=limit, offset=offset)
 
-    async def get_attempt(self, uuid: str, attempt_id: str) -> NotificationAttempt:
+    async def get_attempt(
+        self, uuid: str, attempt_id: str, *, timeout: CallTimeout = None
+    ) -> NotificationAttempt:
         path = _path(uuid, "attempts", segment("attempt_id", attempt_id))
         return await self._client._model("GET", path, NotificationAttempt)
 
@@ -175,6 +185,7 @@ class Notifications:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[Notification]:
         """Subscribe every NotificationRequest; one outcome (the Notification, or the
         exception) per request, in order. Every request is checked before the first is sent.
@@ -244,6 +255,7 @@ class Notifications:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[str]:
         """Delete every subscription; one outcome (the uuid, deleted, or the exception) per uuid.
 

@@ -4,6 +4,10 @@ create, update and delete of its spec.
 >>> me = await agave.profiles.get()
 >>> async for profile in agave.profiles.list(last_name="Doe"):
 ...     print(profile.username, profile.email)
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..core.calls import CallTimeout
 from ..core.checks import check_id
 from ..core.paging import AsyncPager
 from ..core.paths import segment
@@ -48,13 +53,13 @@ class Profiles:
     def __init__(self, client: AgaveClient):
         self._client = client
 
-    async def get(self) -> Profile:
+    async def get(self, *, timeout: CallTimeout = None) -> Profile:
         """agavepy's ``get``: the profile of the token's user (``/profiles/v2/me``)."""
         return await self._client._model("GET", ROOT + "/me", Profile)
 
     me = get
 
-    async def list_by_username(self, username: str) -> Profile:
+    async def list_by_username(self, username: str, *, timeout: CallTimeout = None) -> Profile:
         """One user's profile (a single object, not a list)."""
         return await self._client._model("GET", f"{ROOT}/{segment('username', _username(username))}", Profile)
 
@@ -86,18 +91,18 @@ class Profiles:
             params[key] = value
         return self._client._list(ROOT, Profile, params=params, limit=limit, offset=offset)
 
-    async def create(self, body: Mapping[str, Any]) -> Profile:
+    async def create(self, body: Mapping[str, Any], *, timeout: CallTimeout = None) -> Profile:
         """Create a user (tenant admins only): ``{"username", "password", "email",
         "first_name", "last_name", ...}``; 201. The password is never echoed back."""
         data = _body(body)
         _username(data.get("username"))
         return await self._client._model("POST", ROOT, Profile, json=data)
 
-    async def update(self, username: str, body: Mapping[str, Any]) -> Profile:
+    async def update(self, username: str, body: Mapping[str, Any], *, timeout: CallTimeout = None) -> Profile:
         """Change a user's profile fields (tenant admins only); the fields left out are kept."""
         path = f"{ROOT}/{segment('username', _username(username))}"
         return await self._client._model("PUT", path, Profile, json=_body(body))
 
-    async def delete(self, username: str) -> None:
+    async def delete(self, username: str, *, timeout: CallTimeout = None) -> None:
         """Delete a user (tenant admins only)."""
         await self._client._call("DELETE", f"{ROOT}/{segment('username', _username(username))}")

@@ -12,6 +12,10 @@ Credentials are write-only: the server lists their kind, never their secrets.
 
 Retries: granting a role or storing a credential sets a value, so those POSTs are re-sent
 like idempotent calls; ``add``, ``update`` (it bumps the revision) and ``clone`` are not.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..core.batch import BatchResult, Breaker, OutcomeCallback, ProgressCallback
+from ..core.calls import CallTimeout
 from ..core.defaults import CONCURRENCY
 from ..core.paging import AsyncPager
 from ..core.paths import segment
@@ -119,23 +124,23 @@ class Systems:
                 params[name] = flag
         return self._client._list(f"{ROOT}/", SystemSummary, params=params, limit=limit, offset=offset)
 
-    async def add(self, body: Mapping[str, Any]) -> System:
+    async def add(self, body: Mapping[str, Any], *, timeout: CallTimeout = None) -> System:
         """Register a system from a SystemRequest (``id``, ``name``, ``type``, ``storage`` ...;
         execution systems also ``executionType``, ``scheduler``, ``login``, ``queues``)."""
         return await self._client._model("POST", f"{ROOT}/", System, json=json_object("body", body))
 
-    async def get(self, system_id: str) -> System:
+    async def get(self, system_id: str, *, timeout: CallTimeout = None) -> System:
         return await self._client._model("GET", _system(system_id), System)
 
-    async def update(self, system_id: str, body: Mapping[str, Any]) -> System:
+    async def update(self, system_id: str, body: Mapping[str, Any], *, timeout: CallTimeout = None) -> System:
         """Replace the system's description with ``body`` (a full SystemRequest)."""
         path = _system(system_id)
         return await self._client._model("POST", path, System, json=json_object("body", body))
 
-    async def delete(self, system_id: str) -> None:
+    async def delete(self, system_id: str, *, timeout: CallTimeout = None) -> None:
         await self._client._call("DELETE", _system(system_id))
 
-    async def manage(self, system_id: str, body: Mapping[str, Any]) -> System:
+    async def manage(self, system_id: str, body: Mapping[str, Any], *, timeout: CallTimeout = None) -> System:
         """agavepy's ``manage``: ``body`` is ``{"action": ...}`` (case-insensitive; CLONE
         also ``"id"``, the new system's id). Answers the system acted on (the clone for CLONE)."""
         path = _system(system_id)
@@ -149,34 +154,34 @@ class Systems:
         idempotent = action.upper() != "CLONE"
         return await self._client._model("PUT", path, System, json=payload, idempotent=idempotent)
 
-    async def enable(self, system_id: str) -> System:
+    async def enable(self, system_id: str, *, timeout: CallTimeout = None) -> System:
         return await self.manage(system_id, {"action": "ENABLE"})
 
-    async def disable(self, system_id: str) -> System:
+    async def disable(self, system_id: str, *, timeout: CallTimeout = None) -> System:
         return await self.manage(system_id, {"action": "DISABLE"})
 
-    async def publish(self, system_id: str) -> System:
+    async def publish(self, system_id: str, *, timeout: CallTimeout = None) -> System:
         """Make the system public (tenant admins only)."""
         return await self.manage(system_id, {"action": "PUBLISH"})
 
-    async def unpublish(self, system_id: str) -> System:
+    async def unpublish(self, system_id: str, *, timeout: CallTimeout = None) -> System:
         return await self.manage(system_id, {"action": "UNPUBLISH"})
 
-    async def set_default(self, system_id: str) -> System:
+    async def set_default(self, system_id: str, *, timeout: CallTimeout = None) -> System:
         """Make the system the caller's default of its type (files "on the default system")."""
         return await self.manage(system_id, {"action": "SETDEFAULT"})
 
-    async def unset_default(self, system_id: str) -> System:
+    async def unset_default(self, system_id: str, *, timeout: CallTimeout = None) -> System:
         return await self.manage(system_id, {"action": "UNSETDEFAULT"})
 
-    async def set_global_default(self, system_id: str) -> System:
+    async def set_global_default(self, system_id: str, *, timeout: CallTimeout = None) -> System:
         """Make a public system every user's default of its type (tenant admins only)."""
         return await self.manage(system_id, {"action": "SETGLOBALDEFAULT"})
 
-    async def unset_global_default(self, system_id: str) -> System:
+    async def unset_global_default(self, system_id: str, *, timeout: CallTimeout = None) -> System:
         return await self.manage(system_id, {"action": "UNSETGLOBALDEFAULT"})
 
-    async def clone(self, system_id: str, new_id: str) -> System:
+    async def clone(self, system_id: str, new_id: str, *, timeout: CallTimeout = None) -> System:
         """A private copy of the system under ``new_id``, owned by the caller (no credentials)."""
         segment("new_id", new_id)
         return await self.manage(system_id, {"action": "CLONE", "id": new_id})
@@ -188,7 +193,9 @@ class Systems:
         path = f"{_system(system_id)}/roles"
         return self._client._list(path, SystemRole, limit=limit, offset=offset)
 
-    async def update_role(self, system_id: str, username: str, role: str) -> SystemRole:
+    async def update_role(
+        self, system_id: str, username: str, role: str, *, timeout: CallTimeout = None
+    ) -> SystemRole:
         """Grant ``username`` a role (GUEST, USER, PUBLISHER, ADMIN); NONE revokes it."""
         path = f"{_system(system_id)}/roles"
         return await self._client._model(
@@ -205,6 +212,7 @@ class Systems:
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[SystemRole]:
         """Grant many users their roles (``{"alice": "USER", "bob": "NONE"}``) at most
         ``concurrency`` at a time: one outcome per user, in the mapping's order. Every
@@ -223,24 +231,30 @@ class Systems:
             on_outcome=on_outcome, breaker=breaker,
         )  # fmt: skip
 
-    async def delete_roles(self, system_id: str) -> None:
+    async def delete_roles(self, system_id: str, *, timeout: CallTimeout = None) -> None:
         """Revoke every role granted on the system (the owner's stays)."""
         await self._client._call("DELETE", f"{_system(system_id)}/roles")
 
-    async def get_role_for_user(self, system_id: str, username: str) -> SystemRole:
+    async def get_role_for_user(
+        self, system_id: str, username: str, *, timeout: CallTimeout = None
+    ) -> SystemRole:
         """The role ``username`` holds (their effective one: OWNER, a grant, or what being
         public or a tenant admin gives; NONE without any). agavepy's spec says one object;
         a server answering a list of one is read alike."""
         path = f"{_system(system_id)}/roles/{segment('username', username)}"
         return await self._client._model("GET", path, SystemRole, row=True)
 
-    async def update_role_for_user(self, system_id: str, username: str, role: str) -> SystemRole:
+    async def update_role_for_user(
+        self, system_id: str, username: str, role: str, *, timeout: CallTimeout = None
+    ) -> SystemRole:
         path = f"{_system(system_id)}/roles/{segment('username', username)}"
         return await self._client._model(
             "POST", path, SystemRole, json=_role(username, role), idempotent=True
         )
 
-    async def delete_role_for_user(self, system_id: str, username: str) -> None:
+    async def delete_role_for_user(
+        self, system_id: str, username: str, *, timeout: CallTimeout = None
+    ) -> None:
         await self._client._call("DELETE", f"{_system(system_id)}/roles/{segment('username', username)}")
 
     # -- credentials -----------------------------------------------------------------------
@@ -252,7 +266,9 @@ class Systems:
         path = f"{_system(system_id)}/credentials"
         return self._client._list(path, SystemCredential, limit=limit, offset=offset)
 
-    async def update_credentials(self, system_id: str, body: Mapping[str, Any]) -> SystemCredential:
+    async def update_credentials(
+        self, system_id: str, body: Mapping[str, Any], *, timeout: CallTimeout = None
+    ) -> SystemCredential:
         """Store a UserCredential (``{"type": "PASSWORD", "username", "password"}``,
         ``"internalUsername"`` optional); the secret is sent once and never shown again."""
         path = f"{_system(system_id)}/credentials"
@@ -260,7 +276,7 @@ class Systems:
             "POST", path, SystemCredential, json=_credential(body), idempotent=True
         )
 
-    async def delete_credentials(self, system_id: str) -> None:
+    async def delete_credentials(self, system_id: str, *, timeout: CallTimeout = None) -> None:
         """Remove every internal user's credentials (the system's own stay)."""
         await self._client._call("DELETE", f"{_system(system_id)}/credentials")
 
@@ -271,25 +287,33 @@ class Systems:
         return self._client._list(path, SystemCredential, limit=limit, offset=offset)
 
     async def update_credentials_for_internal_user(
-        self, system_id: str, internal_username: str, body: Mapping[str, Any]
+        self, system_id: str, internal_username: str, body: Mapping[str, Any], *, timeout: CallTimeout = None
     ) -> SystemCredential:
         path = _internal(system_id, internal_username)
         return await self._client._model(
             "POST", path, SystemCredential, json=_credential(body), idempotent=True
         )
 
-    async def delete_credentials_for_internal_user(self, system_id: str, internal_username: str) -> None:
+    async def delete_credentials_for_internal_user(
+        self, system_id: str, internal_username: str, *, timeout: CallTimeout = None
+    ) -> None:
         await self._client._call("DELETE", _internal(system_id, internal_username))
 
     async def list_credentials_for_internal_user_by_type(
-        self, system_id: str, internal_username: str, credential_type: str
+        self, system_id: str, internal_username: str, credential_type: str, *, timeout: CallTimeout = None
     ) -> SystemCredential:
         """One internal user's credential of one type (LOGIN or STORAGE)."""
         path = _internal(system_id, internal_username, credential_type)
         return await self._client._model("GET", path, SystemCredential)
 
     async def update_credentials_for_internal_user_by_type(
-        self, system_id: str, internal_username: str, credential_type: str, body: Mapping[str, Any]
+        self,
+        system_id: str,
+        internal_username: str,
+        credential_type: str,
+        body: Mapping[str, Any],
+        *,
+        timeout: CallTimeout = None,
     ) -> SystemCredential:
         path = _internal(system_id, internal_username, credential_type)
         return await self._client._model(
@@ -297,7 +321,7 @@ class Systems:
         )
 
     async def delete_credentials_for_internal_user_by_type(
-        self, system_id: str, internal_username: str, credential_type: str
+        self, system_id: str, internal_username: str, credential_type: str, *, timeout: CallTimeout = None
     ) -> None:
         await self._client._call("DELETE", _internal(system_id, internal_username, credential_type))
 

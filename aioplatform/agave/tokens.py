@@ -7,12 +7,17 @@
 The client keeps its token fresh by itself (see :mod:`aioplatform.agave.auth`); these
 calls are for when a program wants a grant made explicitly. Every grant replaces the
 pair the client holds, and the refresh token the server returned last is the one kept.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..core.calls import CallTimeout
 from .auth import TokenSet
 
 if TYPE_CHECKING:
@@ -27,18 +32,18 @@ class Tokens:
     def __init__(self, client: AgaveClient):
         self._client = client
 
-    async def create(self, username: str, password: str) -> TokenSet:
+    async def create(self, username: str, password: str, *, timeout: CallTimeout = None) -> TokenSet:
         """The password grant (``POST /token`` with the OAuth client's key and secret); the
         new pair becomes the client's, and ``username``/``password`` are kept so that a
         spent refresh token can be replaced by logging in again."""
         return await self._client.credentials.login(username, password)
 
-    async def refresh(self) -> TokenSet:
+    async def refresh(self, *, timeout: CallTimeout = None) -> TokenSet:
         """The refresh grant now, whatever the expiry (the password grant when the refresh
         token is refused and the password is known). Concurrent calls share one grant."""
         return await self._client.credentials.renew()
 
-    async def ensure(self) -> None:
+    async def ensure(self, *, timeout: CallTimeout = None) -> None:
         """Get a token if there is none and renew one about to expire (what every request
         does first)."""
         await self._client.credentials.ensure()

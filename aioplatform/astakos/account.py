@@ -1,9 +1,15 @@
-"""The account root's small calls: resources, feedback, and the ui root's service list (§5.2, 5.7, 5.8)."""
+"""The account root's small calls: resources, feedback, and the ui root's service list (§5.2, 5.7, 5.8).
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..core.calls import CallTimeout
 from ..core.checks import check_str
 from ..core.serde import parse
 from .base import AstakosBase
@@ -13,17 +19,17 @@ __all__ = ["AccountMixin"]
 
 
 class AccountMixin(AstakosBase):
-    async def get_resources(self) -> dict[str, Resource]:
+    async def get_resources(self, *, timeout: CallTimeout = None) -> dict[str, Resource]:
         """Every API-visible resource by name (``service``, ``description``, ``unit`` ...)."""
         response = await self._account("GET", "resources")
         return parse(response, lambda body: converter.structure(body, dict[str, Resource]))
 
-    async def get_services(self) -> list[dict[str, Any]]:
+    async def get_services(self, *, timeout: CallTimeout = None) -> list[dict[str, Any]]:
         """The registered services (presentation metadata from the ui root)."""
         response = await self._request("GET", await self.ui_url() + "get_services")
         return parse(response, lambda body: converter.structure(body, list[dict[str, Any]]))
 
-    async def send_feedback(self, message: str, data: str = "") -> None:
+    async def send_feedback(self, message: str, data: str = "", *, timeout: CallTimeout = None) -> None:
         """Send feedback to Astakos; ``data`` may describe the client's state."""
         check_str("message", message)
         if not isinstance(data, str):

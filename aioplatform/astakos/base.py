@@ -5,6 +5,10 @@ account and ui roots come from the service catalog (``POST {auth_url}/tokens``
 without a body), fetched the first time an account or ui call needs them — exactly
 once, however many coroutines need them at the same moment (they wait on one lock).
 Clients made with ``with_options`` share what was discovered.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..core.auth import HeaderAuth
+from ..core.calls import CallTimeout
 from ..core.checks import check_str
 from ..core.client import BaseClient, check_http_url
 from ..core.errors import APIError, NotFound, PlatformError
@@ -173,13 +178,13 @@ class AstakosBase(BaseClient):
                     self.logger.debug("astakos: account root %s, ui root %s", found.account, found.ui)
         return found
 
-    async def account_url(self) -> str:
+    async def account_url(self, *, timeout: CallTimeout = None) -> str:
         """The account root from the service catalog (discovered on first use)."""
         root = (await self._roots()).account
         assert root is not None
         return root
 
-    async def ui_url(self) -> str:
+    async def ui_url(self, *, timeout: CallTimeout = None) -> str:
         """The ui root (``SNF:uiURL``) from the service catalog."""
         root = (await self._roots()).ui
         if root is None:

@@ -6,6 +6,10 @@ rules (the request provably never reached the application: connection refused, 4
 re-sent, so no commission is ever issued twice; such a commission may exist on the
 server, pending — ``get_pending_commissions`` finds it, and ``issue_many(...,
 reconcile=True)`` matches it to its item.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ..core.batch import (
     check_batch_options,
     gather,
 )
+from ..core.calls import CallTimeout
 from ..core.checks import check_choice
 from ..core.errors import NotAttempted, NotFound, PlatformError
 from ..core.paths import segment
@@ -59,7 +64,7 @@ def _check_serial(serial: Any) -> int:
 
 
 class CommissionsMixin(AstakosBase):
-    async def issue_commission(self, request: CommissionRequest) -> int:
+    async def issue_commission(self, request: CommissionRequest, *, timeout: CallTimeout = None) -> int:
         """Issue one :class:`CommissionRequest`; returns its serial (:class:`QuotaLimit` on 413)."""
         if not isinstance(request, CommissionRequest):
             raise TypeError(f"request must be a CommissionRequest, got {type(request).__name__}")
@@ -74,6 +79,8 @@ class CommissionsMixin(AstakosBase):
         name: str = "",
         force: bool = False,
         auto_accept: bool = False,
+        *,
+        timeout: CallTimeout = None,
     ) -> int:
         """``holder`` (a user uuid) takes ``provisions`` ``{resource: quantity}`` from project ``source``.
 
@@ -93,6 +100,8 @@ class CommissionsMixin(AstakosBase):
         name: str = "",
         force: bool = False,
         auto_accept: bool = False,
+        *,
+        timeout: CallTimeout = None,
     ) -> int:
         """Issue ``{(user, project, resource): q}`` and ``{(project, resource): q}``; returns the serial."""
         request = CommissionRequest.generic(
@@ -107,6 +116,8 @@ class CommissionsMixin(AstakosBase):
         name: str = "",
         force: bool = False,
         auto_accept: bool = False,
+        *,
+        timeout: CallTimeout = None,
     ) -> int:
         """Move ``holder``'s usage ``{(from_project, to_project, resource): q}``; returns the serial."""
         request = CommissionRequest.reassignment(
@@ -124,6 +135,7 @@ class CommissionsMixin(AstakosBase):
         fail_fast: bool = False,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[int]:
         """Issue many commissions concurrently: a :class:`BatchResult` of serials, one outcome per input.
 
@@ -206,28 +218,28 @@ class CommissionsMixin(AstakosBase):
                 failed.discard(e.index)
         return await reported.release(BatchResult(items, outcomes, failed, stopped=result.stopped))
 
-    async def get_pending_commissions(self) -> list[int]:
+    async def get_pending_commissions(self, *, timeout: CallTimeout = None) -> list[int]:
         """Serials of the calling component's unresolved commissions."""
         response = await self._account("GET", "commissions")
         return parse(response, lambda body: [int(s) for s in body])
 
-    async def get_commission_info(self, serial: int) -> CommissionInfo:
+    async def get_commission_info(self, serial: int, *, timeout: CallTimeout = None) -> CommissionInfo:
         """A pending commission's name, issue time and provisions (NotFound once resolved)."""
         _check_serial(serial)
         response = await self._account("GET", f"commissions/{segment('serial', serial)}")
         return parse(response, CommissionInfo.parse)
 
-    async def commission_action(self, serial: int, action: str) -> None:
+    async def commission_action(self, serial: int, action: str, *, timeout: CallTimeout = None) -> None:
         """``"accept"`` or ``"reject"`` one pending commission (NotFound if it is not pending)."""
         _check_serial(serial)
         check_choice("action", action, ("accept", "reject"))
         await self._account("POST", f"commissions/{segment('serial', serial)}/action", json={action: ""})
 
-    async def accept_commission(self, serial: int) -> None:
+    async def accept_commission(self, serial: int, *, timeout: CallTimeout = None) -> None:
         """Accept a pending commission (its usage becomes final)."""
         await self.commission_action(serial, "accept")
 
-    async def reject_commission(self, serial: int) -> None:
+    async def reject_commission(self, serial: int, *, timeout: CallTimeout = None) -> None:
         """Reject a pending commission (its usage is undone)."""
         await self.commission_action(serial, "reject")
 
@@ -245,6 +257,7 @@ class CommissionsMixin(AstakosBase):
         chunk_size: int | None = None,
         concurrency: int = RESOLVE_CONCURRENCY,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> ResolveResult:
         """Accept and reject many pending commissions: ``accepted``, ``rejected``, ``failed``.
 

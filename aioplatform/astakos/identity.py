@@ -1,10 +1,16 @@
-"""Identity: the service catalog, authenticate and validate_token (astakos.md §4)."""
+"""Identity: the service catalog, authenticate and validate_token (astakos.md §4).
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from ..core.auth import HeaderAuth
+from ..core.calls import CallTimeout
 from ..core.paths import segment
 from ..core.serde import parse
 from .base import AstakosBase
@@ -26,7 +32,7 @@ class _TokenInPath(HeaderAuth):
 
 
 class IdentityMixin(AstakosBase):
-    async def get_endpoints(self, extra: bool = False) -> ServiceCatalog:
+    async def get_endpoints(self, extra: bool = False, *, timeout: CallTimeout = None) -> ServiceCatalog:
         """The service catalog (``POST tokens`` without credentials); also refreshes discovery.
 
         ``extra`` is accepted for astakosclient 0.19 code (it also looked up the OAuth2
@@ -38,7 +44,7 @@ class IdentityMixin(AstakosBase):
         self._discovery.learn(catalog)
         return catalog
 
-    async def authenticate(self, tenant_name: str | None = None) -> AuthInfo:
+    async def authenticate(self, tenant_name: str | None = None, *, timeout: CallTimeout = None) -> AuthInfo:
         """The user behind the client's token, the token's details and the service catalog.
 
         ``info["access"]["user"]["id"]`` as with astakosclient, or ``info.user.id``.
@@ -58,7 +64,9 @@ class IdentityMixin(AstakosBase):
             self._discovery.learn(info.catalog)
         return info
 
-    async def validate_token(self, token_id: str, belongs_to: str | None = None) -> AuthInfo:
+    async def validate_token(
+        self, token_id: str, belongs_to: str | None = None, *, timeout: CallTimeout = None
+    ) -> AuthInfo:
         """Validate an (OAuth2 access) token; ``belongs_to`` restricts it to a scope."""
         if not isinstance(token_id, str):
             raise TypeError(f"token_id must be a string, got {type(token_id).__name__}")

@@ -4,6 +4,10 @@ Listings are returned whole by the server; they come as an
 :class:`~aioplatform.AsyncPager` like every listing of aioplatform::
 
     projects = await client.get_projects(mode="member").to_list()
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.calls import CallTimeout
 from ..core.checks import check_choice, check_int, check_str
 from ..core.paging import AsyncPager
 from ..core.paths import check_segment, segment
@@ -79,12 +84,14 @@ class ProjectsMixin(AstakosBase):
 
         return AsyncPager.single(fetch)
 
-    async def get_project(self, project_id: str) -> Project:
+    async def get_project(self, project_id: str, *, timeout: CallTimeout = None) -> Project:
         """One project, if the caller may see it (Forbidden otherwise)."""
         response = await self._account("GET", f"projects/{_project_id(project_id)}")
         return parse(response, Project.parse)
 
-    async def create_project(self, specs: Mapping[str, Any]) -> SubmittedApplication:
+    async def create_project(
+        self, specs: Mapping[str, Any], *, timeout: CallTimeout = None
+    ) -> SubmittedApplication:
         """Apply for a new project (``name``, ``end_date`` required); it starts uninitialized.
 
         Returns the project's uuid (``.id``) and the application's id (``.application``).
@@ -95,7 +102,9 @@ class ProjectsMixin(AstakosBase):
         response = await self._account("POST", "projects", json=body)
         return parse(response, SubmittedApplication.parse)
 
-    async def modify_project(self, project_id: str, specs: Mapping[str, Any]) -> SubmittedApplication:
+    async def modify_project(
+        self, project_id: str, specs: Mapping[str, Any], *, timeout: CallTimeout = None
+    ) -> SubmittedApplication:
         """Apply for a change of a project; it takes effect when the application is approved."""
         body = _specs(specs)
         path = f"projects/{_project_id(project_id)}"
@@ -104,7 +113,9 @@ class ProjectsMixin(AstakosBase):
         response = await self._account("PUT", path, json=body, idempotent=False)
         return parse(response, SubmittedApplication.parse)
 
-    async def project_action(self, project_id: str, action: str, reason: str = "") -> None:
+    async def project_action(
+        self, project_id: str, action: str, reason: str = "", *, timeout: CallTimeout = None
+    ) -> None:
         """``suspend``, ``unsuspend``, ``terminate`` or ``reinstate`` a project (project admins)."""
         check_choice("action", action, PROJECT_ACTIONS)
         if not isinstance(reason, str):
@@ -112,7 +123,9 @@ class ProjectsMixin(AstakosBase):
         path = f"projects/{_project_id(project_id)}/action"
         await self._account("POST", path, json={action: {"reason": reason}})
 
-    async def application_action(self, project_id: str, app_id: int, action: str, reason: str = "") -> None:
+    async def application_action(
+        self, project_id: str, app_id: int, action: str, reason: str = "", *, timeout: CallTimeout = None
+    ) -> None:
         """Act on the project's last application: ``approve``/``deny`` (admins), ``dismiss``/``cancel``."""
         check_choice("action", action, APPLICATION_ACTIONS)
         _check_int(app_id, "app_id")
@@ -138,12 +151,14 @@ class ProjectsMixin(AstakosBase):
 
         return AsyncPager.single(fetch)
 
-    async def get_membership(self, memb_id: int) -> Membership:
+    async def get_membership(self, memb_id: int, *, timeout: CallTimeout = None) -> Membership:
         """One membership (the member, the project owner or an admin may see it)."""
         path = f"projects/memberships/{segment('memb_id', _check_int(memb_id, 'memb_id'))}"
         return parse(await self._account("GET", path), Membership.parse)
 
-    async def membership_action(self, memb_id: int, action: str, reason: str = "") -> None:
+    async def membership_action(
+        self, memb_id: int, action: str, reason: str = "", *, timeout: CallTimeout = None
+    ) -> None:
         """``accept``, ``reject``, ``remove`` (project owner), ``cancel``, ``leave`` (the member)."""
         check_choice("action", action, MEMBERSHIP_ACTIONS)
         if not isinstance(reason, str):
@@ -151,13 +166,13 @@ class ProjectsMixin(AstakosBase):
         path = f"projects/memberships/{segment('memb_id', _check_int(memb_id, 'memb_id'))}/action"
         await self._account("POST", path, json={action: reason})
 
-    async def join_project(self, project_id: str) -> int:
+    async def join_project(self, project_id: str, *, timeout: CallTimeout = None) -> int:
         """Ask to join a project (accepted at once if its join policy is ``auto``); the membership id."""
         body = {"join": {"project": check_segment("project_id", project_id)}}
         response = await self._account("POST", "projects/memberships", json=body)
         return parse(response, int, key="id")
 
-    async def enroll_member(self, project_id: str, email: str) -> int:
+    async def enroll_member(self, project_id: str, email: str, *, timeout: CallTimeout = None) -> int:
         """Enroll the user ``email`` in a project you own (accepted at once); the membership id."""
         check_str("email", email)
         body = {"enroll": {"project": check_segment("project_id", project_id), "user": email}}

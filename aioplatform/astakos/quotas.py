@@ -1,9 +1,15 @@
-"""Quotas: the caller's, every user's of a component, and projects' (astakos.md §5.3)."""
+"""Quotas: the caller's, every user's of a component, and projects' (astakos.md §5.3).
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..core.calls import CallTimeout
 from ..core.serde import parse
 from .base import AstakosBase, check_ids, one_of
 from .models import ProjectQuota, Quota, converter
@@ -25,7 +31,7 @@ def _joined(value: Any, name: str) -> str | None:
 
 
 class QuotasMixin(AstakosBase):
-    async def get_quotas(self) -> dict[str, dict[str, Quota]]:
+    async def get_quotas(self, *, timeout: CallTimeout = None) -> dict[str, dict[str, Quota]]:
         """The caller's quotas: ``{project: {resource: Quota}}``."""
         response = await self._account("GET", "quotas")
         return parse(response, lambda body: converter.structure(body, dict[str, dict[str, Quota]]))
@@ -36,6 +42,7 @@ class QuotasMixin(AstakosBase):
         project_id: str | list[str] | None = None,
         *,
         project: str | list[str] | None = None,
+        timeout: CallTimeout = None,
     ) -> dict[str, dict[str, dict[str, Quota]]]:
         """Every user's quotas of the calling component's resources: ``{user: {project: {resource: Quota}}}``.
 
@@ -53,7 +60,11 @@ class QuotasMixin(AstakosBase):
         return parse(response, lambda body: converter.structure(body, dict[str, dict[str, dict[str, Quota]]]))
 
     async def service_get_project_quotas(
-        self, project_id: str | list[str] | None = None, *, project: str | list[str] | None = None
+        self,
+        project_id: str | list[str] | None = None,
+        *,
+        project: str | list[str] | None = None,
+        timeout: CallTimeout = None,
     ) -> dict[str, dict[str, ProjectQuota]]:
         """Projects' quotas of the calling component's resources: ``{project: {resource: ProjectQuota}}``.
 

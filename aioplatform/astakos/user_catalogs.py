@@ -1,10 +1,16 @@
-"""User catalogs: uuid <-> username lookups, chunked and concurrent for thousands of ids (§5.1)."""
+"""User catalogs: uuid <-> username lookups, chunked and concurrent for thousands of ids (§5.1).
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..core.batch import check_batch_options, gather
+from ..core.calls import CallTimeout
 from ..core.checks import check_str
 from ..core.serde import parse
 from .base import AstakosBase, check_ids
@@ -47,7 +53,12 @@ class UserCatalogsMixin(AstakosBase):
         return merged
 
     async def get_usernames(
-        self, uuids: Any, *, chunk_size: int = CATALOG_CHUNK, concurrency: int = CATALOG_CONCURRENCY
+        self,
+        uuids: Any,
+        *,
+        chunk_size: int = CATALOG_CHUNK,
+        concurrency: int = CATALOG_CONCURRENCY,
+        timeout: CallTimeout = None,
     ) -> dict[str, str]:
         """``{uuid: username}`` for the uuids Astakos knows (unknown ones are left out).
 
@@ -61,7 +72,7 @@ class UserCatalogsMixin(AstakosBase):
         ids = check_ids(uuids, "uuids")
         return await self._catalog("user_catalogs", "uuids", "uuid_catalog", ids, chunk_size, concurrency)
 
-    async def get_username(self, uuid: str) -> str:
+    async def get_username(self, uuid: str, *, timeout: CallTimeout = None) -> str:
         """The username of ``uuid``; :class:`NoUserName` if there is none."""
         check_str("uuid", uuid)
         found = await self.get_usernames([uuid])
@@ -70,7 +81,12 @@ class UserCatalogsMixin(AstakosBase):
         return found[uuid]
 
     async def service_get_usernames(
-        self, uuids: Any, *, chunk_size: int = CATALOG_CHUNK, concurrency: int = CATALOG_CONCURRENCY
+        self,
+        uuids: Any,
+        *,
+        chunk_size: int = CATALOG_CHUNK,
+        concurrency: int = CATALOG_CONCURRENCY,
+        timeout: CallTimeout = None,
     ) -> dict[str, str]:
         """``get_usernames`` with a service (component) token."""
         ids = check_ids(uuids, "uuids")
@@ -78,7 +94,7 @@ class UserCatalogsMixin(AstakosBase):
             "service/user_catalogs", "uuids", "uuid_catalog", ids, chunk_size, concurrency
         )
 
-    async def service_get_username(self, uuid: str) -> str:
+    async def service_get_username(self, uuid: str, *, timeout: CallTimeout = None) -> str:
         """``get_username`` with a service (component) token."""
         check_str("uuid", uuid)
         found = await self.service_get_usernames([uuid])
@@ -87,7 +103,12 @@ class UserCatalogsMixin(AstakosBase):
         return found[uuid]
 
     async def get_uuids(
-        self, display_names: Any, *, chunk_size: int = CATALOG_CHUNK, concurrency: int = CATALOG_CONCURRENCY
+        self,
+        display_names: Any,
+        *,
+        chunk_size: int = CATALOG_CHUNK,
+        concurrency: int = CATALOG_CONCURRENCY,
+        timeout: CallTimeout = None,
     ) -> dict[str, str]:
         """``{username: uuid}`` for the usernames Astakos knows (case-insensitive match)."""
         names = check_ids(display_names, "display_names")
@@ -95,7 +116,7 @@ class UserCatalogsMixin(AstakosBase):
             "user_catalogs", "displaynames", "displayname_catalog", names, chunk_size, concurrency
         )
 
-    async def get_uuid(self, display_name: str) -> str:
+    async def get_uuid(self, display_name: str, *, timeout: CallTimeout = None) -> str:
         """The uuid of ``display_name``; :class:`NoUUID` if there is none."""
         check_str("display_name", display_name)
         found = await self.get_uuids([display_name])
@@ -104,7 +125,12 @@ class UserCatalogsMixin(AstakosBase):
         return found[display_name]
 
     async def service_get_uuids(
-        self, display_names: Any, *, chunk_size: int = CATALOG_CHUNK, concurrency: int = CATALOG_CONCURRENCY
+        self,
+        display_names: Any,
+        *,
+        chunk_size: int = CATALOG_CHUNK,
+        concurrency: int = CATALOG_CONCURRENCY,
+        timeout: CallTimeout = None,
     ) -> dict[str, str]:
         """``get_uuids`` with a service (component) token."""
         names = check_ids(display_names, "display_names")
@@ -112,7 +138,7 @@ class UserCatalogsMixin(AstakosBase):
             "service/user_catalogs", "displaynames", "displayname_catalog", names, chunk_size, concurrency
         )
 
-    async def service_get_uuid(self, display_name: str) -> str:
+    async def service_get_uuid(self, display_name: str, *, timeout: CallTimeout = None) -> str:
         """``get_uuid`` with a service (component) token."""
         check_str("display_name", display_name)
         found = await self.service_get_uuids([display_name])

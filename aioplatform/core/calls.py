@@ -16,8 +16,14 @@ resource method has to thread them through its own code: :func:`per_call_options
 wraps a class's public coroutine methods, and :class:`~aioplatform.core.client.BaseClient`
 applies it to every client class and to every resource a client binds. Requests that a
 call makes on other tasks (a batch's workers) inherit the options, as tasks copy their
-context. A method that already has a ``timeout`` parameter keeps its own meaning
-(saltant's ``wait_until_finished(timeout=)``: how long to wait in all).
+context.
+
+Each such method declares the parameter in its own signature, keyword-only and annotated
+:data:`CallTimeout` (``timeout: CallTimeout = None``), so type checkers see it and check
+its type; the wrapper reads it from the call and the method itself ignores it. A method
+whose ``timeout`` parameter has another annotation keeps its own meaning and is left
+alone (saltant's ``wait_until_finished(timeout=)``: how long to wait in all); one that
+does not declare ``timeout`` at all still gets it at run time, unseen by type checkers.
 """
 
 from __future__ import annotations
@@ -27,13 +33,14 @@ import functools
 import inspect
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 import attrs
 
 from .session import Timeouts, request_id
 
 __all__ = [
+    "CallTimeout",
     "RawResponse",
     "RawResponseProxy",
     "call_timeout",
@@ -44,6 +51,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+CallTimeout: TypeAlias = "Timeouts | float | None"
+"""The type of every service method's per-call ``timeout=``: a :class:`~aioplatform.Timeouts`,
+a number of seconds (that call's deadline), or None (the client's own timeouts)."""
 
 _TIMEOUT: contextvars.ContextVar[Timeouts | float | None] = contextvars.ContextVar(
     "aioplatform_call_timeout", default=None
@@ -98,7 +109,9 @@ class RawResponse(Generic[T]):
 def per_call_options(cls: type[T]) -> type[T]:
     """Let every public coroutine method of ``cls`` (inherited ones included) take ``timeout=``.
 
-    Idempotent; a method that already has a ``timeout`` parameter is left as it is.
+    Idempotent. A method that declares ``timeout: CallTimeout`` gets a wrapper that reads
+    it (and still passes it on); one whose ``timeout`` has another annotation is left as it
+    is; one without ``timeout`` gets it added at run time.
     """
     for name in dir(cls):
         if name.startswith("_"):
@@ -107,10 +120,34 @@ def per_call_options(cls: type[T]) -> type[T]:
         if not inspect.iscoroutinefunction(function) or getattr(function, _WRAPPED, False):
             continue
         signature = inspect.signature(function)
-        if "timeout" in signature.parameters:
-            continue
-        setattr(cls, name, _with_timeout(function, signature))
+        declared = signature.parameters.get("timeout")
+        if declared is None:
+            setattr(cls, name, _with_timeout(function, signature))
+        elif declared.annotation == "CallTimeout":
+            if declared.kind is not inspect.Parameter.KEYWORD_ONLY or declared.default is not None:
+                raise TypeError(
+                    f"{cls.__qualname__}.{name}: declare timeout as `*, timeout: CallTimeout = None`"
+                )
+            setattr(cls, name, _reading_timeout(function))
     return cls
+
+
+def _reading_timeout(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a method that declares ``timeout: CallTimeout``: the context carries it."""
+
+    @functools.wraps(function)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        timeout = kwargs.get("timeout")
+        if timeout is None:
+            return await function(*args, **kwargs)
+        token = _TIMEOUT.set(check_timeout(timeout))
+        try:
+            return await function(*args, **kwargs)
+        finally:
+            _TIMEOUT.reset(token)
+
+    setattr(call, _WRAPPED, True)
+    return call
 
 
 def _with_timeout(function: Callable[..., Any], signature: inspect.Signature) -> Callable[..., Any]:

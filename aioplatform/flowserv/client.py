@@ -10,6 +10,10 @@ token it receives (and :meth:`Users.logout` forgets it), or pass ``token=`` to s
 with one. flowserv answers ``{"message": ...}`` error bodies, 403 for every auth
 failure (:class:`NotLoggedIn` vs :class:`NotAuthorized` by message) and Flask's
 HTML pages for routes it does not serve.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from ..core.auth import Auth
+from ..core.calls import CallTimeout
 from ..core.client import BaseClient
 from ..core.defaults import REDACTED
 from ..core.errors import APIError
@@ -166,7 +171,7 @@ class FlowservClient(BaseClient):
             cls = NotLoggedIn if message == _NOT_LOGGED_IN else NotAuthorized
         return response.error(message, cls=cls)
 
-    async def describe(self) -> ServiceDescriptor:
+    async def describe(self, *, timeout: CallTimeout = None) -> ServiceDescriptor:
         """The service descriptor (``GET /``): name, version, url, routes (and username if
         logged in), as a :class:`~aioplatform.flowserv.models.ServiceDescriptor` (which also
         answers ``descriptor["version"]`` as the dict it used to be)."""

@@ -4,6 +4,10 @@ Group names are unique per workflow at creation; the creator is always a member;
 updating, deleting and every file operation but download are member-only
 (:class:`~aioplatform.flowserv.NotAuthorized` otherwise). The uploaded-file
 operations live in :mod:`.uploads` and are part of ``client.groups``.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..core.calls import CallTimeout
 from ..core.paging import AsyncPager
 from ..core.serde import structure
 from .models import Group, converter
@@ -43,7 +48,14 @@ class Groups(GroupFiles):
     def __init__(self, client: FlowservClient):
         self._client = client
 
-    async def create(self, workflow_id: str, name: str, members: Iterable[str] | None = None) -> Group:
+    async def create(
+        self,
+        workflow_id: str,
+        name: str,
+        members: Iterable[str] | None = None,
+        *,
+        timeout: CallTimeout = None,
+    ) -> Group:
         """Create a group of a workflow; the logged-in user is always added to ``members``.
 
         A name taken in that workflow, or an unknown member id, is a ``BadRequest``;
@@ -58,7 +70,7 @@ class Groups(GroupFiles):
         response = await self._client._request("POST", f"workflows/{wid}/groups", json=body)
         return structure(response, converter, Group)
 
-    async def get(self, group_id: str) -> Group:
+    async def get(self, group_id: str, *, timeout: CallTimeout = None) -> Group:
         """A group's handle with members and files (``NotFound`` if unknown)."""
         gid = id_segment("group_id", group_id)
         response = await self._client._request("GET", f"groups/{gid}")
@@ -78,7 +90,12 @@ class Groups(GroupFiles):
         return AsyncPager.single(fetch)
 
     async def update(
-        self, group_id: str, name: str | None = None, members: Iterable[str] | None = None
+        self,
+        group_id: str,
+        name: str | None = None,
+        members: Iterable[str] | None = None,
+        *,
+        timeout: CallTimeout = None,
     ) -> Group:
         """Rename a group and/or replace its member list (exactly: the owner is not re-added).
 
@@ -95,7 +112,7 @@ class Groups(GroupFiles):
         response = await self._client._request("PUT", f"groups/{gid}", json=body)
         return structure(response, converter, Group)
 
-    async def delete(self, group_id: str) -> None:
+    async def delete(self, group_id: str, *, timeout: CallTimeout = None) -> None:
         """Delete a group with its runs and uploaded files (member-only)."""
         gid = id_segment("group_id", group_id)
         await self._client._request("DELETE", f"groups/{gid}")

@@ -9,6 +9,10 @@ sent with ``RetryPolicy.none()``, since it cannot be sent twice.
 
 Downloads need no login on rob-flask (intentionally, for browser links) and are
 streamed to ``dest`` chunk by chunk when a path or file object is given.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from ..core.batch import (
     check_batch_options,
     gather,
 )
+from ..core.calls import CallTimeout
 from ..core.errors import PlatformError
 from ..core.multipart import FileSource, multipart_file
 from ..core.paging import AsyncPager
@@ -74,6 +79,7 @@ class GroupFiles:
         name: str | None = None,
         *,
         content_type: str | None = None,
+        timeout: CallTimeout = None,
     ) -> FileHandle:
         """Upload ``file`` (a ``pathlib.Path``, bytes, a binary file object or an async iterable
         of bytes) to a group. A ``str`` is a ``TypeError``: pass ``Path("a.csv")`` to upload
@@ -116,15 +122,27 @@ class GroupFiles:
         return AsyncPager.single(fetch)
 
     @overload
-    async def download_file(self, group_id: str, file_id: str, dest: None = None) -> bytes: ...
+    async def download_file(
+        self, group_id: str, file_id: str, dest: None = None, *, timeout: CallTimeout = None
+    ) -> bytes: ...
 
     @overload
     async def download_file(
-        self, group_id: str, file_id: str, dest: str | os.PathLike[str] | IO[bytes]
+        self,
+        group_id: str,
+        file_id: str,
+        dest: str | os.PathLike[str] | IO[bytes],
+        *,
+        timeout: CallTimeout = None,
     ) -> int: ...
 
     async def download_file(
-        self, group_id: str, file_id: str, dest: str | os.PathLike[str] | IO[bytes] | None = None
+        self,
+        group_id: str,
+        file_id: str,
+        dest: str | os.PathLike[str] | IO[bytes] | None = None,
+        *,
+        timeout: CallTimeout = None,
     ) -> bytes | int:
         """Download a file: its bytes when ``dest`` is None, else stream it into ``dest``.
 
@@ -162,7 +180,7 @@ class GroupFiles:
                 written += len(chunk)
         return written
 
-    async def delete_file(self, group_id: str, file_id: str) -> None:
+    async def delete_file(self, group_id: str, file_id: str, *, timeout: CallTimeout = None) -> None:
         """Delete an uploaded file (member-only; ``NotFound`` if unknown)."""
         gid = id_segment("group_id", group_id)
         fid = id_segment("file_id", file_id)
@@ -180,6 +198,7 @@ class GroupFiles:
         reconcile: bool = False,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[FileHandle]:
         """Upload many files concurrently: exactly one outcome per item, in input order.
         (``files=`` is the old name of ``items``, still accepted.)

@@ -1,9 +1,15 @@
-"""Users: flowserv's UserService (register, activate, login, logout, whoami, list, password reset)."""
+"""Users: flowserv's UserService (register, activate, login, logout, whoami, list, password reset).
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..core.calls import CallTimeout
 from ..core.errors import NotFound
 from ..core.paging import AsyncPager
 from ..core.paths import check_segment, segment
@@ -68,7 +74,9 @@ class Users:
     def __init__(self, client: FlowservClient):
         self._client = client
 
-    async def register(self, username: str, password: str, verify: bool = False) -> User:
+    async def register(
+        self, username: str, password: str, verify: bool = False, *, timeout: CallTimeout = None
+    ) -> User:
         """Create a user. ``verify=True`` leaves them inactive until :meth:`activate`.
 
         A duplicate or empty name, or an empty password, is a ``BadRequest``.
@@ -81,7 +89,7 @@ class Users:
         response = await self._client._request("POST", "users/register", json=body)
         return structure(response, converter, User, secret=True)
 
-    async def activate(self, user_id: str) -> User:
+    async def activate(self, user_id: str, *, timeout: CallTimeout = None) -> User:
         """Activate a user registered with ``verify=True`` (no login needed)."""
         check_id("user_id", user_id)
         # Activating twice is a no-op on the server, so a re-send is harmless.
@@ -90,7 +98,7 @@ class Users:
         )
         return structure(response, converter, User, secret=True)
 
-    async def login(self, username: str, password: str) -> User:
+    async def login(self, username: str, password: str, *, timeout: CallTimeout = None) -> User:
         """Log in and keep the API key for the client's later calls; returns the user with ``token``.
 
         flowserv answers an unknown user, an inactive user and a wrong password alike
@@ -115,13 +123,13 @@ class Users:
         self._client._logged_in(user.token, user.id)
         return user
 
-    async def logout(self) -> User:
+    async def logout(self, *, timeout: CallTimeout = None) -> User:
         """End the current login (the server invalidates the key) and forget the token."""
         response = await self._client._request("POST", "users/logout")
         self._client.token = None
         return structure(response, converter, User, secret=True)
 
-    async def whoami(self) -> User:
+    async def whoami(self, *, timeout: CallTimeout = None) -> User:
         """The logged-in user (``NotLoggedIn`` when the token is missing, unknown or expired)."""
         response = await self._client._request("GET", "users/whoami")
         return structure(response, converter, User, secret=True)
@@ -138,7 +146,7 @@ class Users:
 
         return AsyncPager.single(fetch)
 
-    async def request_password_reset(self, username: str) -> str:
+    async def request_password_reset(self, username: str, *, timeout: CallTimeout = None) -> str:
         """Start a password reset; returns the request id (the same answer for unknown users)."""
         _check_text("username", username)
         response = await self._client._request(
@@ -146,7 +154,7 @@ class Users:
         )
         return parse(response, _request_id, key="requestId")
 
-    async def reset_password(self, request_id: str, password: str) -> User:
+    async def reset_password(self, request_id: str, password: str, *, timeout: CallTimeout = None) -> User:
         """Set a new password with a reset request id. The user's login ends on the server.
 
         If that user is the one this client logged in as, the client forgets the

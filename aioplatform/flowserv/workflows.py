@@ -1,9 +1,15 @@
-"""Workflows (benchmarks): listed to find the ids that groups are created for."""
+"""Workflows (benchmarks): listed to find the ids that groups are created for.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..core.calls import CallTimeout
 from ..core.paging import AsyncPager
 from ..core.serde import structure
 from .models import Workflow, converter
@@ -30,7 +36,7 @@ class Workflows:
 
         return AsyncPager.single(fetch)
 
-    async def get(self, workflow_id: str) -> Workflow:
+    async def get(self, workflow_id: str, *, timeout: CallTimeout = None) -> Workflow:
         """One workflow by id (``NotFound`` if unknown)."""
         wid = id_segment("workflow_id", workflow_id)
         response = await self._client._request("GET", f"workflows/{wid}")

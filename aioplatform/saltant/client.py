@@ -10,6 +10,10 @@ JSON, form and multipart; JSON keeps booleans and empty lists unambiguous). DRF 
 bodies become the exception's message; saltant answers a bad or missing credential
 with **403**, which this client raises as :class:`AuthenticationFailed` (an
 ``Unauthorized``), keeping :class:`~aioplatform.Forbidden` for real permission denials.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 from typing import Any
 
 from ..core.auth import Auth, TokenAuth
+from ..core.calls import CallTimeout
 from ..core.client import BaseClient
 from ..core.errors import APIError, ServerError
 from ..core.retry import RetryPolicy
@@ -201,7 +206,7 @@ class SaltantClient(BaseClient):
             return response.error("server-side failure (saltant answered an empty 405)", cls=ServerError)
         return response.error(message)
 
-    async def test_authentication(self) -> None:
+    async def test_authentication(self, *, timeout: CallTimeout = None) -> None:
         """Check the credential with a cheap authenticated read (``GET users/``).
 
         Raises :class:`AuthenticationFailed` when saltant rejects it.

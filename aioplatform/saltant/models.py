@@ -5,6 +5,11 @@ Each model keeps a reference to the manager that made it, so ``await instance.cl
 models are mutable (``attrs.define``) because saltant-py's ``sync()``,
 ``wait_until_finished()`` and ``put()`` flows update an object in place; equality
 compares the wire fields only.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it. Not ``wait_until_finished``
+(on task instances), whose own ``timeout`` is how long to wait in all (as in saltant-py).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 
-from ..core.calls import per_call_options
+from ..core.calls import CallTimeout, per_call_options
 from ..core.serde import make_converter
 
 __all__ = [
@@ -68,7 +73,7 @@ class User(Model):
     username: str
     email: str = ""
 
-    async def sync(self) -> User:
+    async def sync(self, *, timeout: CallTimeout = None) -> User:
         """Refresh this user from the server (in place) and return it."""
         return self._update_from(await self.manager.get(self.username))
 
@@ -93,7 +98,7 @@ class TaskType(Model):
     required_arguments: list[str] = attrs.Factory(list)
     required_arguments_default_values: dict[str, Any] = attrs.Factory(dict)
 
-    async def sync(self: TT) -> TT:
+    async def sync(self: TT, *, timeout: CallTimeout = None) -> TT:
         """Refresh this task type from the server (in place) and return it."""
         return self._update_from(await self.manager.get(id=self.id))
 
@@ -110,7 +115,7 @@ class ContainerTaskType(TaskType):
     container_image: str = ""
     container_type: str = "docker"
 
-    async def put(self) -> ContainerTaskType:
+    async def put(self, *, timeout: CallTimeout = None) -> ContainerTaskType:
         """Send every field of this task type to the server (a full update); returns the result."""
         updated: ContainerTaskType = await self.manager.put(
             id=self.id,
@@ -134,7 +139,7 @@ class ExecutableTaskType(TaskType):
 
     json_file_option: str | None = None
 
-    async def put(self) -> ExecutableTaskType:
+    async def put(self, *, timeout: CallTimeout = None) -> ExecutableTaskType:
         """Send every field of this task type to the server (a full update); returns the result."""
         updated: ExecutableTaskType = await self.manager.put(
             id=self.id,
@@ -171,16 +176,16 @@ class TaskInstance(Model):
         """True in a terminal state (successful, failed, terminated)."""
         return self.state in TASK_INSTANCE_FINISH_STATUSES
 
-    async def sync(self: TI) -> TI:
+    async def sync(self: TI, *, timeout: CallTimeout = None) -> TI:
         """Refresh this instance from the server (in place) and return it."""
         return self._update_from(await self.manager.get(self.uuid))
 
-    async def clone(self: TI, *, reconcile: bool = False) -> TI:
+    async def clone(self: TI, *, reconcile: bool = False, timeout: CallTimeout = None) -> TI:
         """Clone this instance on the server; returns the NEW instance (see the manager's method)."""
         clone: TI = await self.manager.clone(self.uuid, reconcile=reconcile)
         return clone
 
-    async def terminate(self: TI) -> TI:
+    async def terminate(self: TI, *, timeout: CallTimeout = None) -> TI:
         """Ask the server to terminate this instance; returns the instance as the server answered."""
         answer: TI = await self.manager.terminate(self.uuid)
         return answer
@@ -221,11 +226,11 @@ class TaskQueue(Model):
     active: bool = True
     whitelists: list[int] = attrs.Factory(list)
 
-    async def sync(self) -> TaskQueue:
+    async def sync(self, *, timeout: CallTimeout = None) -> TaskQueue:
         """Refresh this queue from the server (in place) and return it."""
         return self._update_from(await self.manager.get(id=self.id))
 
-    async def put(self) -> TaskQueue:
+    async def put(self, *, timeout: CallTimeout = None) -> TaskQueue:
         """Send every field of this queue to the server; returns the updated queue."""
         updated: TaskQueue = await self.manager.put(
             id=self.id,
@@ -240,7 +245,7 @@ class TaskQueue(Model):
         )
         return updated
 
-    async def patch(self) -> TaskQueue:
+    async def patch(self, *, timeout: CallTimeout = None) -> TaskQueue:
         """saltant-py's alias of :meth:`put` (both send every field)."""
         return await self.put()
 
@@ -259,11 +264,11 @@ class TaskWhitelist(Model):
     whitelisted_container_task_types: list[int] = attrs.Factory(list)
     whitelisted_executable_task_types: list[int] = attrs.Factory(list)
 
-    async def sync(self) -> TaskWhitelist:
+    async def sync(self, *, timeout: CallTimeout = None) -> TaskWhitelist:
         """Refresh this whitelist from the server (in place) and return it."""
         return self._update_from(await self.manager.get(id=self.id))
 
-    async def put(self) -> TaskWhitelist:
+    async def put(self, *, timeout: CallTimeout = None) -> TaskWhitelist:
         """Send every field of this whitelist to the server; returns the updated whitelist."""
         updated: TaskWhitelist = await self.manager.put(
             id=self.id,
@@ -274,7 +279,7 @@ class TaskWhitelist(Model):
         )
         return updated
 
-    async def patch(self) -> TaskWhitelist:
+    async def patch(self, *, timeout: CallTimeout = None) -> TaskWhitelist:
         """saltant-py's alias of :meth:`put` (both send every field)."""
         return await self.put()
 

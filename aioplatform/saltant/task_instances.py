@@ -8,6 +8,11 @@ but terminating twice is harmless, so it is retried as an idempotent call.
 A clone whose answer was lost (the request was sent, no answer came back) may or may
 not exist; ``reconcile=True`` looks it up instead of reporting a failure (saltant has
 no idempotency key, so the lookup matches on the clone's inputs and creation time).
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it. Not ``wait_until_finished``
+or ``wait_many``, whose own ``timeout`` is how long to wait in all (as in saltant-py).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from ..core.batch import (
     gather_prepared,
     poll_many,
 )
+from ..core.calls import CallTimeout
 from ..core.checks import check_seconds
 from ..core.paths import segment
 from ..core.reconcile import CLOCK_SLACK, date_header_skew, gather_reconciled
@@ -101,7 +107,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         "task_queue": "fk", "datetime_created": "date", "datetime_finished": "date",
     }  # fmt: skip
 
-    async def get(self, uuid: str) -> TI:
+    async def get(self, uuid: str, *, timeout: CallTimeout = None) -> TI:
         """The task instance with this UUID."""
         return await self._get(_uuid(uuid))
 
@@ -111,6 +117,8 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         task_queue_id: int,
         arguments: Mapping[str, Any] | None = None,
         name: str = "",
+        *,
+        timeout: CallTimeout = None,
     ) -> TI:
         """Create (submit) a task instance; the server fills missing arguments from the defaults."""
         body = self._create_body(task_type_id, task_queue_id, arguments, name)
@@ -134,7 +142,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
             "task_queue": _check_id(f"{where}task_queue_id", task_queue_id),
         }
 
-    async def clone(self, uuid: str, *, reconcile: bool = False) -> TI:
+    async def clone(self, uuid: str, *, reconcile: bool = False, timeout: CallTimeout = None) -> TI:
         """Clone the instance: a NEW instance with the same type, queue, name and arguments.
 
         With ``reconcile=True``, a clone whose answer was lost (connection dropped or
@@ -234,7 +242,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
             self._client._remember_clone(found.uuid, found.user)
         return found
 
-    async def terminate(self, uuid: str) -> TI:
+    async def terminate(self, uuid: str, *, timeout: CallTimeout = None) -> TI:
         """Ask the server to terminate the instance (202). It answers with the instance as stored,
         usually still in its old state; a finished instance is left unchanged.
 
@@ -257,6 +265,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         reconcile: bool = False,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[TI]:
         """Clone every instance; one outcome (the new instance, or the exception) per UUID.
 
@@ -297,6 +306,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[TI]:
         """Terminate every instance; one outcome per UUID, in input order.
 
@@ -323,6 +333,7 @@ class TaskInstanceManager(Resource[TI], Generic[TI]):
         on_progress: ProgressCallback | None = None,
         on_outcome: OutcomeCallback | None = None,
         breaker: Breaker | None = None,
+        timeout: CallTimeout = None,
     ) -> BatchResult[TI]:
         """Create one instance per spec: a mapping of :meth:`create`'s arguments.
 

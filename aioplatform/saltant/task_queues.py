@@ -1,10 +1,16 @@
-"""Task queues: list, get by id xor name, create, put, patch."""
+"""Task queues: list, get by id xor name, create, put, patch.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from ..core.calls import CallTimeout
 from ..core.paths import segment
 from .models import TaskQueue
 from .resources import Resource
@@ -56,7 +62,9 @@ class TaskQueueManager(Resource[TaskQueue]):
     path = "taskqueues/"
     model = TaskQueue
 
-    async def get(self, id: int | None = None, name: str | None = None) -> TaskQueue:
+    async def get(
+        self, id: int | None = None, name: str | None = None, *, timeout: CallTimeout = None
+    ) -> TaskQueue:
         """The queue with this id xor this name (``ValueError`` if both or neither)."""
         return await self._get_by_id_or_name(id, name)
 
@@ -70,6 +78,8 @@ class TaskQueueManager(Resource[TaskQueue]):
         runs_singularity_container_tasks: bool = True,
         active: bool = True,
         whitelists: Sequence[int] | None = None,
+        *,
+        timeout: CallTimeout = None,
     ) -> TaskQueue:
         """Create a task queue (owned by the caller)."""
         body = _fields(
@@ -95,6 +105,8 @@ class TaskQueueManager(Resource[TaskQueue]):
         runs_singularity_container_tasks: bool | None = None,
         active: bool | None = None,
         whitelists: Sequence[int] | None = None,
+        *,
+        timeout: CallTimeout = None,
     ) -> TaskQueue:
         """Change only the fields given (not None); owner or superuser only."""
         body = _fields(
@@ -120,6 +132,8 @@ class TaskQueueManager(Resource[TaskQueue]):
         runs_singularity_container_tasks: bool,
         active: bool,
         whitelists: Sequence[int],
+        *,
+        timeout: CallTimeout = None,
     ) -> TaskQueue:
         """Replace every field of a queue; owner or superuser only."""
         body = _fields(

@@ -1,10 +1,16 @@
-"""Task types: container and executable (list, get by id xor name, create, put)."""
+"""Task types: container and executable (list, get by id xor name, create, put).
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
+from ..core.calls import CallTimeout
 from ..core.checks import check_choice
 from ..core.paths import segment
 from .models import ContainerTaskType, ExecutableTaskType, TaskType
@@ -52,7 +58,7 @@ def _extra(name: str, value: Any) -> dict[str, Any]:
 class TaskTypeManager(Resource[TT], Generic[TT]):
     """What container and executable task types share."""
 
-    async def get(self, id: int | None = None, name: str | None = None) -> TT:
+    async def get(self, id: int | None = None, name: str | None = None, *, timeout: CallTimeout = None) -> TT:
         """The task type with this id xor this name (``ValueError`` if both or neither)."""
         return await self._get_by_id_or_name(id, name)
 
@@ -116,6 +122,8 @@ class ContainerTaskTypeManager(TaskTypeManager[ContainerTaskType]):
         required_arguments: Sequence[str] | None = None,
         required_arguments_default_values: Mapping[str, Any] | None = None,
         extra_data_to_post: Mapping[str, Any] | None = None,
+        *,
+        timeout: CallTimeout = None,
     ) -> ContainerTaskType:
         """Create a container task type."""
         body = self._body(
@@ -140,6 +148,8 @@ class ContainerTaskTypeManager(TaskTypeManager[ContainerTaskType]):
         container_image: str,
         container_type: str,
         extra_data_to_put: Mapping[str, Any] | None = None,
+        *,
+        timeout: CallTimeout = None,
     ) -> ContainerTaskType:
         """Replace every field of a container task type (owner or superuser only)."""
         body = self._body(
@@ -172,6 +182,8 @@ class ExecutableTaskTypeManager(TaskTypeManager[ExecutableTaskType]):
         required_arguments_default_values: Mapping[str, Any] | None = None,
         json_file_option: str | None = None,
         extra_data_to_post: Mapping[str, Any] | None = None,
+        *,
+        timeout: CallTimeout = None,
     ) -> ExecutableTaskType:
         """Create an executable task type."""
         body = self._body(
@@ -193,6 +205,8 @@ class ExecutableTaskTypeManager(TaskTypeManager[ExecutableTaskType]):
         required_arguments_default_values: Mapping[str, Any] | None,
         json_file_option: str | None,
         extra_data_to_put: Mapping[str, Any] | None = None,
+        *,
+        timeout: CallTimeout = None,
     ) -> ExecutableTaskType:
         """Replace every field of an executable task type (owner or superuser only)."""
         body = self._body(

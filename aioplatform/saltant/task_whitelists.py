@@ -1,10 +1,16 @@
-"""Task whitelists: list, get by id xor name, create, put, patch."""
+"""Task whitelists: list, get by id xor name, create, put, patch.
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from ..core.calls import CallTimeout
 from ..core.paths import segment
 from .models import TaskWhitelist
 from .resources import Resource
@@ -41,7 +47,9 @@ class TaskWhitelistManager(Resource[TaskWhitelist]):
     path = "taskwhitelists/"
     model = TaskWhitelist
 
-    async def get(self, id: int | None = None, name: str | None = None) -> TaskWhitelist:
+    async def get(
+        self, id: int | None = None, name: str | None = None, *, timeout: CallTimeout = None
+    ) -> TaskWhitelist:
         """The whitelist with this id xor this name (``ValueError`` if both or neither)."""
         return await self._get_by_id_or_name(id, name)
 
@@ -51,6 +59,8 @@ class TaskWhitelistManager(Resource[TaskWhitelist]):
         description: str = "",
         whitelisted_container_task_types: Sequence[int] | None = None,
         whitelisted_executable_task_types: Sequence[int] | None = None,
+        *,
+        timeout: CallTimeout = None,
     ) -> TaskWhitelist:
         """Create a whitelist of container and executable task type ids."""
         body = _fields(
@@ -71,6 +81,8 @@ class TaskWhitelistManager(Resource[TaskWhitelist]):
         description: str | None = None,
         whitelisted_container_task_types: Sequence[int] | None = None,
         whitelisted_executable_task_types: Sequence[int] | None = None,
+        *,
+        timeout: CallTimeout = None,
     ) -> TaskWhitelist:
         """Change only the fields given (not None); owner or superuser only."""
         body = _fields(
@@ -91,6 +103,8 @@ class TaskWhitelistManager(Resource[TaskWhitelist]):
         description: str,
         whitelisted_container_task_types: Sequence[int],
         whitelisted_executable_task_types: Sequence[int],
+        *,
+        timeout: CallTimeout = None,
     ) -> TaskWhitelist:
         """Replace every field of a whitelist; owner or superuser only."""
         body = _fields(

@@ -1,10 +1,16 @@
-"""Users: list and get by username (read-only in saltant's API)."""
+"""Users: list and get by username (read-only in saltant's API).
+
+Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
+call's deadline in seconds or a :class:`~aioplatform.Timeouts`
+(:mod:`aioplatform.core.calls`); the method itself never reads it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import ClassVar
 
+from ..core.calls import CallTimeout
 from .models import User
 from .resources import Resource
 
@@ -19,6 +25,6 @@ class UserManager(Resource[User]):
     path = "users/"
     model = User
 
-    async def get(self, username: str) -> User:
+    async def get(self, username: str, *, timeout: CallTimeout = None) -> User:
         """The user with this username."""
         return await self._get(username, "username")
