@@ -132,6 +132,17 @@ def per_call_options(cls: type[T]) -> type[T]:
     return cls
 
 
+async def _under_timeout(
+    timeout: object, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Await ``function(*args, **kwargs)`` with ``timeout`` (checked) as the call's own."""
+    token = _TIMEOUT.set(check_timeout(timeout))
+    try:
+        return await function(*args, **kwargs)
+    finally:
+        _TIMEOUT.reset(token)
+
+
 def _reading_timeout(function: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a method that declares ``timeout: CallTimeout``: the context carries it."""
 
@@ -140,11 +151,7 @@ def _reading_timeout(function: Callable[..., Any]) -> Callable[..., Any]:
         timeout = kwargs.get("timeout")
         if timeout is None:
             return await function(*args, **kwargs)
-        token = _TIMEOUT.set(check_timeout(timeout))
-        try:
-            return await function(*args, **kwargs)
-        finally:
-            _TIMEOUT.reset(token)
+        return await _under_timeout(timeout, function, args, kwargs)
 
     setattr(call, _WRAPPED, True)
     return call
@@ -155,11 +162,7 @@ def _with_timeout(function: Callable[..., Any], signature: inspect.Signature) ->
     async def call(*args: Any, timeout: Timeouts | float | None = None, **kwargs: Any) -> Any:
         if timeout is None:
             return await function(*args, **kwargs)
-        token = _TIMEOUT.set(check_timeout(timeout))
-        try:
-            return await function(*args, **kwargs)
-        finally:
-            _TIMEOUT.reset(token)
+        return await _under_timeout(timeout, function, args, kwargs)
 
     parameters = list(signature.parameters.values())
     keyword = inspect.Parameter(
