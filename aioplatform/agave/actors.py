@@ -18,10 +18,6 @@ one. The nonce is kept out of errors and logs like a token.
 
 **Order.** Abaco does not run one actor's executions in the order their messages came
 (abaco#13): nothing here (or in the embedded service) promises an order.
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

@@ -12,10 +12,6 @@ of its own (``publish``, ``clone``, ``enable``, ``disable``, ``erase``).
 Retries: granting a permission and enable/disable set a value, so they are re-sent like
 idempotent calls; ``add``, ``update``, ``publish`` and ``clone`` create or bump a
 revision and are not.
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

@@ -8,10 +8,6 @@ the ``api_key``/``api_secret`` the token grants need:
 >>> async with AgaveClient(base_url, username="jdoe", password=password) as agave:
 ...     created = await agave.clients.create("my-client", use=True)
 ...     await agave.tokens.create("jdoe", password)     # the password grant, new client's key
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

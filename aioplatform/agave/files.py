@@ -22,10 +22,6 @@ answer cannot leave a duplicate, only the same file). A one-shot source (an asyn
 iterator, a pipe) cannot be re-read and is sent exactly once. ``rename``/``move``/``copy``
 are never re-sent after they may have reached the server (a second rename would fail
 on the first one's result); ``mkdir`` is idempotent (an existing directory is a 200).
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

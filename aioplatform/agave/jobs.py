@@ -11,10 +11,6 @@ A submit is a POST: the core retries it only when the server provably did not ru
 (429/503, connection refused), never after it may have reached the app. A submit whose
 answer was lost (sent, no answer) may or may not have made a job; Agave has no
 idempotency key, so ``reconcile=True`` looks for it by name, app and creation time.
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

@@ -10,10 +10,6 @@ record's ``value`` is any JSON and comes back parsed. Batches (``create_many``,
 ``delete_many``) return a :class:`~aioplatform.BatchResult` with exactly one outcome
 per input, in input order. A create is a POST the core never re-sends once it may
 have reached the server; ``reconcile=True`` finds a create whose answer was lost.
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

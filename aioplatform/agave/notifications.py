@@ -12,10 +12,6 @@ A webhook is a POST of the event's object (a job's JSON for job events) to the U
 with Agave's URL macros (``${JOB_ID}``, ``${STATUS}``, ``${LAST_UPDATED}`` ...)
 expanded. Webhook calls carry no credentials: a receiver should treat the body as a
 hint and read the job back through the API before acting on it.
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

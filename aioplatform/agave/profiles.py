@@ -4,10 +4,6 @@ create, update and delete of its spec.
 >>> me = await agave.profiles.get()
 >>> async for profile in agave.profiles.list(last_name="Doe"):
 ...     print(profile.username, profile.email)
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

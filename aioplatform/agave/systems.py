@@ -12,10 +12,6 @@ Credentials are write-only: the server lists their kind, never their secrets.
 
 Retries: granting a role or storing a credential sets a value, so those POSTs are re-sent
 like idempotent calls; ``add``, ``update`` (it bumps the revision) and ``clone`` are not.
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

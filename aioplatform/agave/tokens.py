@@ -7,10 +7,6 @@
 The client keeps its token fresh by itself (see :mod:`aioplatform.agave.auth`); these
 calls are for when a program wants a grant made explicitly. Every grant replaces the
 pair the client holds, and the refresh token the server returned last is the one kept.
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,4 @@
-"""The account root's small calls: resources, feedback, and the ui root's service list (§5.2, 5.7, 5.8).
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
-"""
+"""The account root's small calls: resources, feedback, and the ui root's service list (§5.2, 5.7, 5.8)."""
 
 from __future__ import annotations
 

@@ -5,10 +5,6 @@ account and ui roots come from the service catalog (``POST {auth_url}/tokens``
 without a body), fetched the first time an account or ui call needs them — exactly
 once, however many coroutines need them at the same moment (they wait on one lock).
 Clients made with ``with_options`` share what was discovered.
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

@@ -6,10 +6,6 @@ rules (the request provably never reached the application: connection refused, 4
 re-sent, so no commission is ever issued twice; such a commission may exist on the
 server, pending — ``get_pending_commissions`` finds it, and ``issue_many(...,
 reconcile=True)`` matches it to its item.
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,4 @@
-"""Identity: the service catalog, authenticate and validate_token (astakos.md §4).
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
-"""
+"""Identity: the service catalog, authenticate and validate_token (astakos.md §4)."""
 
 from __future__ import annotations
 

@@ -4,10 +4,6 @@ Listings are returned whole by the server; they come as an
 :class:`~aioplatform.AsyncPager` like every listing of aioplatform::
 
     projects = await client.get_projects(mode="member").to_list()
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

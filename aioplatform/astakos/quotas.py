@@ -1,9 +1,4 @@
-"""Quotas: the caller's, every user's of a component, and projects' (astakos.md §5.3).
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
-"""
+"""Quotas: the caller's, every user's of a component, and projects' (astakos.md §5.3)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""User catalogs: uuid <-> username lookups, chunked and concurrent for thousands of ids (§5.1).
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
-"""
+"""User catalogs: uuid <-> username lookups, chunked and concurrent for thousands of ids (§5.1)."""
 
 from __future__ import annotations
 

@@ -76,8 +76,10 @@ class BaseClient:
     """Base of the service clients: base URL, auth, options, and the session it sends on.
 
     Every public coroutine method of a subclass, and of every resource object it binds in
-    ``_rebind`` (an attribute whose ``_client`` is the client), accepts ``timeout=``
-    (:mod:`aioplatform.core.calls`).
+    ``_rebind`` (an attribute whose ``_client`` is the client), takes a keyword-only
+    ``timeout: CallTimeout = None``: that call's deadline in seconds or a
+    :class:`~aioplatform.Timeouts` (:mod:`aioplatform.core.calls`), which the method itself
+    never reads.
     """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -10,10 +10,6 @@ token it receives (and :meth:`Users.logout` forgets it), or pass ``token=`` to s
 with one. flowserv answers ``{"message": ...}`` error bodies, 403 for every auth
 failure (:class:`NotLoggedIn` vs :class:`NotAuthorized` by message) and Flask's
 HTML pages for routes it does not serve.
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

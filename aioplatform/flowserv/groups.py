@@ -4,10 +4,6 @@ Group names are unique per workflow at creation; the creator is always a member;
 updating, deleting and every file operation but download are member-only
 (:class:`~aioplatform.flowserv.NotAuthorized` otherwise). The uploaded-file
 operations live in :mod:`.uploads` and are part of ``client.groups``.
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

@@ -9,10 +9,6 @@ sent with ``RetryPolicy.none()``, since it cannot be sent twice.
 
 Downloads need no login on rob-flask (intentionally, for browser links) and are
 streamed to ``dest`` chunk by chunk when a path or file object is given.
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

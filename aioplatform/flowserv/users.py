@@ -1,9 +1,4 @@
-"""Users: flowserv's UserService (register, activate, login, logout, whoami, list, password reset).
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
-"""
+"""Users: flowserv's UserService (register, activate, login, logout, whoami, list, password reset)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Workflows (benchmarks): listed to find the ids that groups are created for.
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
-"""
+"""Workflows (benchmarks): listed to find the ids that groups are created for."""
 
 from __future__ import annotations
 

@@ -10,10 +10,6 @@ JSON, form and multipart; JSON keeps booleans and empty lists unambiguous). DRF 
 bodies become the exception's message; saltant answers a bad or missing credential
 with **403**, which this client raises as :class:`AuthenticationFailed` (an
 ``Unauthorized``), keeping :class:`~aioplatform.Forbidden` for real permission denials.
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
 """
 
 from __future__ import annotations

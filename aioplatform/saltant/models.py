@@ -6,10 +6,8 @@ models are mutable (``attrs.define``) because saltant-py's ``sync()``,
 ``wait_until_finished()`` and ``put()`` flows update an object in place; equality
 compares the wire fields only.
 
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it. Not ``wait_until_finished``
-(on task instances), whose own ``timeout`` is how long to wait in all (as in saltant-py).
+A task instance's ``wait_until_finished(timeout=)`` is how long to wait in all (as in
+saltant-py), not the per-call deadline every other method's ``timeout=`` is.
 """
 
 from __future__ import annotations

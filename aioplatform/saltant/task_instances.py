@@ -9,10 +9,8 @@ A clone whose answer was lost (the request was sent, no answer came back) may or
 not exist; ``reconcile=True`` looks it up instead of reporting a failure (saltant has
 no idempotency key, so the lookup matches on the clone's inputs and creation time).
 
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it. Not ``wait_until_finished``
-or ``wait_many``, whose own ``timeout`` is how long to wait in all (as in saltant-py).
+``wait_until_finished(timeout=)`` and ``wait_many(timeout=)`` are how long to wait in all
+(as in saltant-py), not the per-call deadline every other method's ``timeout=`` is.
 """
 
 from __future__ import annotations

@@ -1,9 +1,4 @@
-"""Task queues: list, get by id xor name, create, put, patch.
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
-"""
+"""Task queues: list, get by id xor name, create, put, patch."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""Task types: container and executable (list, get by id xor name, create, put).
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
-"""
+"""Task types: container and executable (list, get by id xor name, create, put)."""
 
 from __future__ import annotations
 

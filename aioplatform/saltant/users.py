@@ -1,9 +1,4 @@
-"""Users: list and get by username (read-only in saltant's API).
-
-Every coroutine method here takes a keyword-only ``timeout: CallTimeout = None``: that
-call's deadline in seconds or a :class:`~aioplatform.Timeouts`
-(:mod:`aioplatform.core.calls`); the method itself never reads it.
-"""
+"""Users: list and get by username (read-only in saltant's API)."""
 
 from __future__ import annotations
 
