@@ -150,6 +150,7 @@ class AgaveClient(BaseClient):
         )
         self.credentials = tokens  # the token pair and OAuth client (AgaveTokens)
         tokens.bind(self._grant)
+        self._prepare = tokens.ensure  # a token, renewed when about to expire, before each call
         self._rebind()
 
     @classmethod
@@ -276,24 +277,22 @@ class AgaveClient(BaseClient):
             return response.error(f"the gateway rejected the token: {message}", cls=AuthenticationError)
         return response.error(message)
 
+    # The token is made ready by the base's _prepare hook (credentials.ensure); these only
+    # say, when the client holds no credential at all, that none was given.
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> Response:
-        if kwargs.get("auth") is None:
-            await self.credentials.ensure()
-            if not self.credentials.has_credential:
-                with _no_credential():
-                    return await super()._request(method, path, **kwargs)
+        if kwargs.get("auth") is None and not self.credentials.has_credential:
+            with _no_credential():
+                return await super()._request(method, path, **kwargs)
         return await super()._request(method, path, **kwargs)
 
     def _stream(self, method: str, path: str, **kwargs: Any) -> AbstractAsyncContextManager[StreamResponse]:
-        """Like the base's, after the same proactive token check as :meth:`_request`."""
-        opened = super()._stream
+        opened = super()._stream(method, path, **kwargs)
 
         @contextlib.asynccontextmanager
         async def streaming() -> AsyncIterator[StreamResponse]:
-            if kwargs.get("auth") is None:
-                await self.credentials.ensure()
             with _no_credential() if not self.credentials.has_credential else contextlib.nullcontext():
-                async with opened(method, path, **kwargs) as response:
+                async with opened as response:
                     yield response
 
         return streaming()

@@ -297,8 +297,12 @@ class BaseClient:
             errors=self._error,
         )
 
+        prepare = self._prepare if auth is None else None
+
         @contextlib.asynccontextmanager
         async def recorded() -> AsyncIterator[StreamResponse]:
+            if prepare is not None:
+                await prepare()
             async with opened as response:
                 record_response(response)
                 yield response

@@ -53,6 +53,21 @@ async def test_an_expired_access_token_with_a_valid_refresh_token_is_refreshed_b
     assert platform.stats.count("GET", SYSTEM) == 1  # no call wasted on the known-expired token
 
 
+async def test_a_streamed_download_refreshes_an_expired_token_before_it_starts(
+    platform: LocalPlatform, agave: AgaveClient, tmp_path: Path
+) -> None:
+    await agave.files.upload(DEFAULT_STORAGE_SYSTEM, "", b"streamed\n", file_name="streamed.txt")
+    access, refresh = await platform.agave.issue_token(lifetime=0)
+    platform.stats.reset()
+    async with client_for(platform, token=access, refresh_token=refresh, expires_at=time.time() - 5) as c:
+        saved = await c.files.download(DEFAULT_STORAGE_SYSTEM, "streamed.txt", tmp_path)
+        assert saved.read_bytes() == b"streamed\n"
+        assert c.tokens.access_token != access
+    assert platform.stats.count("POST", TOKEN) == 1
+    # one GET of the file: none wasted on the known-expired token and answered 401
+    assert platform.stats.count("GET", "/agave/files/v2/media/*") == 1
+
+
 async def test_a_token_with_less_than_a_minute_left_is_renewed_first_and_one_with_more_is_not(
     platform: LocalPlatform,
 ) -> None:
